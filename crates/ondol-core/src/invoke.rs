@@ -1,0 +1,72 @@
+//! What an invocation carries in and what comes back out.
+
+use bytes::Bytes;
+use thiserror::Error;
+
+/// One synchronous invocation as the engine receives it.
+#[derive(Debug, Clone, Default)]
+pub struct InvokeRequest {
+    pub payload: Bytes,
+    /// Decoded client context JSON (from `X-Amz-Client-Context`).
+    pub client_context: Option<String>,
+    pub cognito_identity: Option<String>,
+    pub trace_id: Option<String>,
+    /// The ARN as the caller invoked it, passed to the runtime.
+    pub invoked_arn: String,
+    /// Collect the invocation's log for `X-Amz-Log-Type: Tail`.
+    pub want_log_tail: bool,
+    /// Reuse a request id (async retries); a new uuid otherwise.
+    pub request_id: Option<String>,
+}
+
+/// A function-side failure: the caller gets 200 with `X-Amz-Function-Error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionError {
+    /// `errorType` (`Runtime.ExitError`, `Sandbox.Timedout`, the exception class ...).
+    pub error_type: String,
+    /// The JSON body returned to the caller.
+    pub body: Bytes,
+}
+
+impl FunctionError {
+    /// A platform-produced error body `{"errorType","errorMessage"}`.
+    pub fn platform(error_type: &str, message: String) -> Self {
+        let body = serde_json::json!({ "errorType": error_type, "errorMessage": message });
+        Self {
+            error_type: error_type.to_string(),
+            body: Bytes::from(body.to_string()),
+        }
+    }
+}
+
+/// The result of an invocation that ran (or tried to run) the function.
+#[derive(Debug, Clone)]
+pub struct InvokeOutcome {
+    pub request_id: String,
+    pub executed_version: String,
+    pub result: Result<Bytes, FunctionError>,
+    /// The last 4 KB of the invocation's log, when asked for.
+    pub log_tail: Option<String>,
+    pub cold_start: bool,
+    pub duration_ms: f64,
+}
+
+/// Why an invocation did not reach the function. Each names the limit it hit.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum InvokeError {
+    /// Function not found: {0}
+    #[error("Function not found: {0}")]
+    NotFound(String),
+    /// Throttled at a limit; `reason` is Lambda's `Reason` field.
+    #[error("{message}")]
+    Throttled {
+        reason: &'static str,
+        message: String,
+    },
+    /// The request payload exceeds the function's limit.
+    #[error("Request payload of {size} bytes exceeds the limit of {limit} bytes for function '{function}'; raise it with the function's max_request_bytes")]
+    RequestTooLarge { size: u64, limit: u64, function: String },
+    /// The server is draining.
+    #[error("ondol is shutting down and accepts no new invocations")]
+    ShuttingDown,
+}

@@ -1,0 +1,13 @@
+//! ondol's shared vocabulary: function identity and ARNs, resolved function
+//! configuration, invocation types, log records. No I/O lives here.
+
+pub mod arn;
+pub mod config;
+pub mod invoke;
+pub mod log;
+pub mod name;
+
+pub use arn::Arn;
+pub use config::{FunctionConfig, Limits, RuntimeKind};
+pub use invoke::{FunctionError, InvokeError, InvokeOutcome, InvokeRequest};
+pub use log::{LogRecord, LogSink};

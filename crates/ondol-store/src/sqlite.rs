@@ -1,0 +1,93 @@
+//! The default [`Store`]: one SQLite database in WAL mode, synchronous=FULL so a
+//! returned write survives kill -9 and power loss.
+
+use std::path::Path;
+
+use parking_lot::Mutex;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::{Error, FunctionRecord, Result, Store};
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS functions (
+    name TEXT PRIMARY KEY,
+    record TEXT NOT NULL
+);
+";
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+}
+
+impl Store for SqliteStore {
+    fn create_function(&self, record: &FunctionRecord) -> Result<()> {
+        let json = serde_json::to_string(record)?;
+        let conn = self.conn.lock();
+        let n = conn.execute(
+            "INSERT OR IGNORE INTO functions (name, record) VALUES (?1, ?2)",
+            params![record.config.name, json],
+        )?;
+        if n == 0 {
+            return Err(Error::Conflict(format!("Function {}", record.config.name)));
+        }
+        Ok(())
+    }
+
+    fn update_function(&self, record: &FunctionRecord) -> Result<()> {
+        let json = serde_json::to_string(record)?;
+        let n = self.conn.lock().execute(
+            "UPDATE functions SET record = ?2 WHERE name = ?1",
+            params![record.config.name, json],
+        )?;
+        if n == 0 {
+            return Err(Error::NotFound(format!("Function {}", record.config.name)));
+        }
+        Ok(())
+    }
+
+    fn get_function(&self, name: &str) -> Result<Option<FunctionRecord>> {
+        let json: Option<String> = self
+            .conn
+            .lock()
+            .query_row(
+                "SELECT record FROM functions WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
+    }
+
+    fn list_functions(&self) -> Result<Vec<FunctionRecord>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn.prepare("SELECT record FROM functions ORDER BY name")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row?)?);
+        }
+        Ok(out)
+    }
+
+    fn delete_function(&self, name: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .lock()
+            .execute("DELETE FROM functions WHERE name = ?1", [name])?;
+        Ok(n > 0)
+    }
+}
