@@ -136,8 +136,10 @@ impl FunctionConfig {
                 self.runtime
             ));
         }
-        if matches!(self.runtime_kind(), Some(RuntimeKind::Python | RuntimeKind::Node))
-            && self.command.is_none()
+        if matches!(
+            self.runtime_kind(),
+            Some(RuntimeKind::Python | RuntimeKind::Node)
+        ) && self.command.is_none()
             && !self.handler.contains('.')
         {
             return Err(format!(
@@ -166,7 +168,10 @@ mod tests {
     fn classifies_runtimes() {
         assert_eq!(RuntimeKind::of("python3.13"), Some(RuntimeKind::Python));
         assert_eq!(RuntimeKind::of("nodejs22.x"), Some(RuntimeKind::Node));
-        assert_eq!(RuntimeKind::of("provided.al2023"), Some(RuntimeKind::Provided));
+        assert_eq!(
+            RuntimeKind::of("provided.al2023"),
+            Some(RuntimeKind::Provided)
+        );
         assert_eq!(RuntimeKind::of("java21"), None);
     }
 

@@ -65,7 +65,11 @@ pub enum InvokeError {
     },
     /// The request payload exceeds the function's limit.
     #[error("Request payload of {size} bytes exceeds the limit of {limit} bytes for function '{function}'; raise it with the function's max_request_bytes")]
-    RequestTooLarge { size: u64, limit: u64, function: String },
+    RequestTooLarge {
+        size: u64,
+        limit: u64,
+        function: String,
+    },
     /// The server is draining.
     #[error("ondol is shutting down and accepts no new invocations")]
     ShuttingDown,

@@ -153,7 +153,13 @@ mod tests {
     fn lexical_link_check() {
         assert!(link_stays_inside(Path::new("a/l"), Path::new("../b")));
         assert!(!link_stays_inside(Path::new("l"), Path::new("../etc")));
-        assert!(!link_stays_inside(Path::new("a/l"), Path::new("/etc/passwd")));
-        assert!(!link_stays_inside(Path::new("a/l"), Path::new("x/../../../y")));
+        assert!(!link_stays_inside(
+            Path::new("a/l"),
+            Path::new("/etc/passwd")
+        ));
+        assert!(!link_stays_inside(
+            Path::new("a/l"),
+            Path::new("x/../../../y")
+        ));
     }
 }

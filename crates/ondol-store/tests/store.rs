@@ -81,7 +81,10 @@ fn unpacks_once_read_only_with_exec_bits() {
     };
     assert_eq!(mode("bootstrap"), 0o555);
     assert_eq!(mode("lib/a.txt"), 0o444);
-    assert_eq!(std::fs::read_to_string(root.join("lib/link")).unwrap(), "hi");
+    assert_eq!(
+        std::fs::read_to_string(root.join("lib/link")).unwrap(),
+        "hi"
+    );
     assert_eq!(mode("lib"), 0o555);
     assert_eq!(mode(""), 0o555);
     // Same content again: same identity, no error.
@@ -93,8 +96,14 @@ fn refused(zip: &[u8], limits: UnzipLimits) -> String {
     let blobs = Blobs::open(dir.path(), limits).unwrap();
     let err = blobs.put(zip).unwrap_err().to_string();
     // Nothing half-created.
-    assert_eq!(std::fs::read_dir(dir.path().join("code")).unwrap().count(), 0);
-    assert_eq!(std::fs::read_dir(dir.path().join("blobs")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("code")).unwrap().count(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("blobs")).unwrap().count(),
+        0
+    );
     err
 }
 

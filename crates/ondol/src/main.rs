@@ -1,1 +1,49 @@
-fn main() {}
+//! `ondol`: the server and its command-line client. One file per subcommand.
+
+mod client;
+mod commands;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "ondol",
+    version,
+    about = "A self-hosted serverless platform with Lambda semantics"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: the management API and the HTTP front door.
+    Serve(commands::serve::Args),
+    /// Invoke a function synchronously and print its result.
+    Invoke(commands::invoke::Args),
+    /// Print a function's logs.
+    Logs(commands::logs::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let res = rt.block_on(async {
+        match cli.command {
+            Command::Serve(a) => commands::serve::run(a).await,
+            Command::Invoke(a) => commands::invoke::run(a).await,
+            Command::Logs(a) => commands::logs::run(a).await,
+        }
+    });
+    match res {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! ondol's own endpoints: logs, metrics, code download, and the unknown-operation
+//! answer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http::StatusCode;
+use ondol_telemetry::LogQuery;
+use serde_json::json;
+
+use crate::error::{ApiError, Result};
+use crate::Api;
+
+fn num<T: std::str::FromStr>(q: &HashMap<String, String>, key: &str) -> Result<Option<T>> {
+    q.get(key)
+        .map(|v| {
+            v.parse()
+                .map_err(|_| ApiError::InvalidParameter(format!("{key} must be a number")))
+        })
+        .transpose()
+}
+
+/// `GET /ondol/v1/logs?function=&version=&request_id=&since_ms=&after_seq=&limit=`
+pub async fn logs(
+    State(api): State<Arc<Api>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    let query = LogQuery {
+        function: q.get("function").cloned(),
+        version: q.get("version").cloned(),
+        request_id: q.get("request_id").cloned(),
+        since_ms: num(&q, "since_ms")?,
+        until_ms: num(&q, "until_ms")?,
+        after_seq: num(&q, "after_seq")?,
+        limit: num(&q, "limit")?,
+    };
+    let logs = api.logs.clone();
+    let entries = tokio::task::spawn_blocking(move || logs.query(&query))
+        .await
+        .map_err(|e| ApiError::Service(e.to_string()))?
+        .map_err(|e| ApiError::Service(e.to_string()))?;
+    Ok(Json(json!({ "entries": entries, "dropped": api.logs.dropped() })).into_response())
+}
+
+/// `GET /ondol/v1/metrics`: engine counters, memory budget and pools.
+pub async fn metrics(State(api): State<Arc<Api>>) -> Result<Response> {
+    let store = api.store.clone();
+    let fns = tokio::task::spawn_blocking(move || store.list_functions())
+        .await
+        .map_err(|e| ApiError::Service(e.to_string()))?
+        .map_err(|e| ApiError::Service(e.to_string()))?;
+    let pools: serde_json::Map<String, serde_json::Value> = fns
+        .iter()
+        .map(|f| {
+            let name = &f.config.name;
+            let versions: serde_json::Map<_, _> = api
+                .engine
+                .pool_stats(name)
+                .into_iter()
+                .map(|(v, s)| {
+                    (
+                        v,
+                        json!({"idle": s.idle, "running": s.running, "waiting": s.waiting}),
+                    )
+                })
+                .collect();
+            (name.clone(), versions.into())
+        })
+        .collect();
+    let (limit, used) = api.engine.memory_budget();
+    Ok(Json(json!({
+        "engine": api.engine.metrics().snapshot(),
+        "memory_budget_mb": { "limit": limit, "used": used },
+        "logs_dropped": api.logs.dropped(),
+        "pools": pools,
+    }))
+    .into_response())
+}
+
+/// `GET /ondol/v1/code/{sha}`: the stored zip (GetFunction's `Code.Location`).
+pub async fn code(State(api): State<Arc<Api>>, Path(sha): Path<String>) -> Result<Response> {
+    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::NotFound("No such code".into()));
+    }
+    let path = api.blobs.zip_path(&sha);
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|_| ApiError::NotFound("No such code".into()))?;
+    Ok(([("content-type", "application/zip")], bytes).into_response())
+}
+
+pub async fn unknown() -> Response {
+    let mut r = (
+        StatusCode::NOT_FOUND,
+        Json(json!({"Type": "User", "message": "Unknown operation"})),
+    )
+        .into_response();
+    r.headers_mut().insert(
+        "x-amzn-ErrorType",
+        http::HeaderValue::from_static("UnknownOperationException"),
+    );
+    r
+}

@@ -1,0 +1,194 @@
+//! Lambda's JSON shapes: requests as boto3 sends them (unknown members are ignored,
+//! known ones must have the right type) and `FunctionConfiguration` as it expects.
+
+use std::collections::BTreeMap;
+
+use ondol_core::{Arn, FunctionConfig, Limits};
+use ondol_store::{BlobInfo, FunctionRecord};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CodeIn {
+    pub zip_file: Option<String>,
+    pub s3_bucket: Option<String>,
+    pub image_uri: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EnvironmentIn {
+    pub variables: Option<BTreeMap<String, String>>,
+}
+
+/// `ImageConfig`: ondol runs `EntryPoint + Command` as the instance's argv, so AWS's
+/// runtime clients (`python3 -m awslambdaric app.handler`) run unchanged.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageConfigIn {
+    pub entry_point: Option<Vec<String>>,
+    pub command: Option<Vec<String>>,
+}
+
+/// ondol's own limits, accepted alongside Lambda's fields (`"Ondol": {...}`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct OndolIn {
+    pub max_concurrency: Option<u32>,
+    pub min_warm: Option<u32>,
+    pub idle_timeout_ms: Option<u64>,
+    pub init_timeout_ms: Option<u64>,
+    pub max_request_bytes: Option<u64>,
+    pub max_response_bytes: Option<u64>,
+    pub queue_depth: Option<u32>,
+    pub queue_wait_ms: Option<u64>,
+}
+
+/// The configuration members shared by CreateFunction and UpdateFunctionConfiguration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConfigIn {
+    pub runtime: Option<String>,
+    pub handler: Option<String>,
+    pub description: Option<String>,
+    pub timeout: Option<u64>,
+    pub memory_size: Option<u32>,
+    pub environment: Option<EnvironmentIn>,
+    pub image_config: Option<ImageConfigIn>,
+    pub ondol: Option<OndolIn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateFunctionIn {
+    pub function_name: String,
+    pub code: CodeIn,
+    pub tags: Option<BTreeMap<String, String>>,
+    #[allow(dead_code)] // versions arrive with PublishVersion
+    pub publish: Option<bool>,
+    #[serde(flatten)]
+    pub config: ConfigIn,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateConfigurationIn {
+    pub revision_id: Option<String>,
+    #[serde(flatten)]
+    pub config: ConfigIn,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateCodeIn {
+    pub zip_file: Option<String>,
+    #[allow(dead_code)] // versions arrive with PublishVersion
+    pub publish: Option<bool>,
+    pub dry_run: Option<bool>,
+    pub revision_id: Option<String>,
+    pub s3_bucket: Option<String>,
+    pub image_uri: Option<String>,
+}
+
+impl ConfigIn {
+    /// Applies the members present onto `cfg`.
+    pub fn apply(self, cfg: &mut FunctionConfig) {
+        if let Some(r) = self.runtime {
+            cfg.runtime = r;
+        }
+        if let Some(h) = self.handler {
+            cfg.handler = h;
+        }
+        if let Some(d) = self.description {
+            cfg.description = d;
+        }
+        if let Some(t) = self.timeout {
+            cfg.timeout_ms = t.saturating_mul(1000);
+        }
+        if let Some(m) = self.memory_size {
+            cfg.memory_mb = m;
+        }
+        if let Some(e) = self.environment {
+            cfg.environment = e.variables.unwrap_or_default();
+        }
+        if let Some(i) = self.image_config {
+            let mut argv = i.entry_point.unwrap_or_default();
+            argv.extend(i.command.unwrap_or_default());
+            cfg.command = (!argv.is_empty()).then_some(argv);
+        }
+        if let Some(o) = self.ondol {
+            o.apply(&mut cfg.limits);
+        }
+    }
+}
+
+impl OndolIn {
+    fn apply(self, l: &mut Limits) {
+        let set = |dst: &mut u64, v: Option<u64>| {
+            if let Some(v) = v {
+                *dst = v;
+            }
+        };
+        if let Some(v) = self.max_concurrency {
+            l.max_concurrency = v;
+        }
+        if let Some(v) = self.min_warm {
+            l.min_warm = v;
+        }
+        if let Some(v) = self.queue_depth {
+            l.queue_depth = v;
+        }
+        set(&mut l.idle_timeout_ms, self.idle_timeout_ms);
+        set(&mut l.init_timeout_ms, self.init_timeout_ms);
+        set(&mut l.max_request_bytes, self.max_request_bytes);
+        set(&mut l.max_response_bytes, self.max_response_bytes);
+        set(&mut l.queue_wait_ms, self.queue_wait_ms);
+    }
+}
+
+/// `FunctionConfiguration` as Lambda returns it; `State` and `LastUpdateStatus`
+/// are always present so `aws lambda wait function-active-v2` works.
+pub fn configuration(arn: &Arn, rec: &FunctionRecord, version: &str) -> Value {
+    let c = &rec.config;
+    let mut v = json!({
+        "FunctionName": c.name,
+        "FunctionArn": arn.function(&c.name),
+        "Runtime": c.runtime,
+        "Role": format!("arn:aws:iam::{}:role/ondol", arn.account),
+        "Handler": c.handler,
+        "CodeSize": rec.code_size,
+        "Description": c.description,
+        "Timeout": c.timeout_ms.div_ceil(1000),
+        "MemorySize": c.memory_mb,
+        "LastModified": rec.last_modified,
+        "CodeSha256": BlobInfo::b64_of_hex(&rec.code_sha256),
+        "Version": version,
+        "Environment": { "Variables": c.environment },
+        "TracingConfig": { "Mode": "PassThrough" },
+        "RevisionId": rec.revision_id,
+        "State": "Active",
+        "LastUpdateStatus": "Successful",
+        "PackageType": "Zip",
+        "Architectures": [std::env::consts::ARCH.replace("aarch64", "arm64")],
+        "EphemeralStorage": { "Size": 512 },
+        "LoggingConfig": { "LogFormat": "Text", "LogGroup": format!("/aws/lambda/{}", c.name) },
+        "Ondol": {
+            "MaxConcurrency": c.limits.max_concurrency,
+            "MinWarm": c.limits.min_warm,
+            "IdleTimeoutMs": c.limits.idle_timeout_ms,
+            "InitTimeoutMs": c.limits.init_timeout_ms,
+            "MaxRequestBytes": c.limits.max_request_bytes,
+            "MaxResponseBytes": c.limits.max_response_bytes,
+            "QueueDepth": c.limits.queue_depth,
+            "QueueWaitMs": c.limits.queue_wait_ms,
+        },
+    });
+    if version != "$LATEST" {
+        v["FunctionArn"] = Value::String(arn.qualified(&c.name, Some(version)));
+    }
+    if let Some(cmd) = &c.command {
+        v["ImageConfigResponse"] = json!({ "ImageConfig": { "EntryPoint": cmd } });
+    }
+    v
+}

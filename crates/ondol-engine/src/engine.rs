@@ -1,0 +1,398 @@
+//! The engine: pools by function and version, the node memory budget, the reaper
+//! that scales to zero and keeps `min_warm`, and the drain on shutdown.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use ondol_core::{Arn, FunctionConfig, InvokeError, InvokeOutcome, InvokeRequest, LogSink};
+use parking_lot::{Mutex, RwLock};
+
+use crate::budget::{host_memory_mb, Budget};
+use crate::instance::{Instance, StartSpec};
+use crate::memwatch::MemWatch;
+use crate::metrics::{inc, Metrics};
+use crate::pool::Pool;
+use crate::runtimes::Runtimes;
+use crate::sandbox::CgroupRoot;
+
+pub use crate::pool::PoolView as PoolStats;
+
+/// Node-level settings.
+pub struct EngineConfig {
+    /// Where the built-in bootstraps are written (`<data-dir>`).
+    pub data_dir: PathBuf,
+    pub arn: Arn,
+    /// Node memory budget in MB; default 80 % of host RAM.
+    pub memory_budget_mb: Option<u64>,
+    pub log_sink: Arc<dyn LogSink>,
+    /// How often the memory watchdog samples (default 100 ms).
+    pub memwatch_interval: Duration,
+    /// Limit instance memory with cgroups where the host allows (default true).
+    pub use_cgroups: bool,
+}
+
+impl EngineConfig {
+    pub fn new(data_dir: PathBuf, log_sink: Arc<dyn LogSink>) -> Self {
+        Self {
+            data_dir,
+            arn: Arn::default(),
+            memory_budget_mb: None,
+            log_sink,
+            memwatch_interval: Duration::from_millis(100),
+            use_cgroups: true,
+        }
+    }
+}
+
+/// A function version to run: its configuration and unpacked code.
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    pub config: FunctionConfig,
+    pub version: String,
+    pub code_dir: PathBuf,
+}
+
+pub(crate) struct Inner {
+    pools: RwLock<HashMap<String, HashMap<String, Arc<Pool>>>>,
+    pub budget: Budget,
+    pub metrics: Metrics,
+    memwatch: Arc<MemWatch>,
+    cgroups: Option<CgroupRoot>,
+    runtimes: Runtimes,
+    sink: Arc<dyn LogSink>,
+    arn: Arn,
+    instances: Mutex<Vec<Weak<Instance>>>,
+    shutting_down: AtomicBool,
+    inflight: AtomicUsize,
+}
+
+/// Cheap to clone; all clones share one engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// Counts an invocation in flight for the drain.
+struct InflightGuard(Arc<Inner>);
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, SeqCst);
+    }
+}
+
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+impl Engine {
+    /// Starts the engine: bootstraps installed, watchdog and reaper running.
+    pub fn start(cfg: EngineConfig) -> std::io::Result<Self> {
+        let runtimes = Runtimes::install(&cfg.data_dir)?;
+        let budget_mb = cfg
+            .memory_budget_mb
+            .unwrap_or_else(|| host_memory_mb() * 8 / 10);
+        let cgroups = if cfg.use_cgroups {
+            CgroupRoot::detect()
+        } else {
+            None
+        };
+        match &cgroups {
+            Some(c) => tracing::info!(?c, "instance memory limited by cgroup"),
+            None => tracing::info!(
+                "no writable memory cgroup: instance memory limited by the RSS watchdog"
+            ),
+        }
+        let inner = Arc::new(Inner {
+            pools: RwLock::new(HashMap::new()),
+            budget: Budget::new(budget_mb),
+            metrics: Metrics::default(),
+            memwatch: MemWatch::start(cfg.memwatch_interval),
+            cgroups,
+            runtimes,
+            sink: cfg.log_sink,
+            arn: cfg.arn,
+            instances: Mutex::new(Vec::new()),
+            shutting_down: AtomicBool::new(false),
+            inflight: AtomicUsize::new(0),
+        });
+        tokio::spawn(reaper(Arc::downgrade(&inner)));
+        // Resolve interpreters now so the first cold start doesn't pay for it.
+        let warm = inner.clone();
+        tokio::spawn(async move {
+            use ondol_core::RuntimeKind::{Node, Python};
+            let _ = warm.runtimes.interpreter(Python, "python3").await;
+            let _ = warm.runtimes.interpreter(Node, "nodejs").await;
+        });
+        Ok(Self { inner })
+    }
+
+    pub fn arn(&self) -> &Arn {
+        &self.inner.arn
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// (limit, used) of the node memory budget, in MB.
+    pub fn memory_budget(&self) -> (u64, u64) {
+        (self.inner.budget.limit_mb(), self.inner.budget.used_mb())
+    }
+
+    /// Installs (or replaces) the pool of one function version. A replaced pool's
+    /// idle instances stop now and busy ones when they finish.
+    pub async fn deploy(&self, spec: FunctionSpec) -> Result<(), String> {
+        let inner = &self.inner;
+        let launch = inner
+            .runtimes
+            .launch(&spec.config, &spec.version, &spec.code_dir, &inner.arn)
+            .await?;
+        let cfg = &spec.config;
+        let start = StartSpec {
+            launch,
+            code_dir: spec.code_dir.clone(),
+            function: cfg.name.as_str().into(),
+            version: spec.version.as_str().into(),
+            memory_mb: cfg.memory_mb,
+            timeout_ms: cfg.timeout_ms,
+            init_timeout: Duration::from_millis(cfg.limits.init_timeout_ms),
+            max_response: cfg.limits.max_response_bytes,
+            sink: inner.sink.clone(),
+            memwatch: inner.memwatch.clone(),
+            cgroups: inner.cgroups.clone(),
+        };
+        let pool = Pool::new(start, cfg.limits.clone(), Arc::downgrade(inner));
+        let old = inner
+            .pools
+            .write()
+            .entry(cfg.name.clone())
+            .or_default()
+            .insert(spec.version.clone(), pool);
+        if let Some(old) = old {
+            self.retire(&old);
+        }
+        Ok(())
+    }
+
+    /// Removes one version's pool, or every version of the function.
+    pub fn remove(&self, name: &str, version: Option<&str>) {
+        let removed: Vec<Arc<Pool>> = {
+            let mut pools = self.inner.pools.write();
+            match version {
+                Some(v) => {
+                    let p = pools.get_mut(name).and_then(|m| m.remove(v));
+                    if pools.get(name).is_some_and(HashMap::is_empty) {
+                        pools.remove(name);
+                    }
+                    p.into_iter().collect()
+                }
+                None => pools
+                    .remove(name)
+                    .map(|m| m.into_values().collect())
+                    .unwrap_or_default(),
+            }
+        };
+        for p in removed {
+            self.retire(&p);
+        }
+    }
+
+    fn retire(&self, pool: &Arc<Pool>) {
+        for inst in pool.retire(&self.inner) {
+            self.inner.stop_later(inst);
+        }
+    }
+
+    fn pool(&self, name: &str, version: &str) -> Option<Arc<Pool>> {
+        self.inner.pools.read().get(name)?.get(version).cloned()
+    }
+
+    /// The request payload limit of a version, or `None` if it isn't deployed.
+    pub fn request_limit(&self, name: &str, version: &str) -> Option<u64> {
+        self.pool(name, version).map(|p| p.limits.max_request_bytes)
+    }
+
+    /// Runs one synchronous invocation of `name` at `version`.
+    pub async fn invoke(
+        &self,
+        name: &str,
+        version: &str,
+        req: InvokeRequest,
+    ) -> Result<InvokeOutcome, InvokeError> {
+        if self.inner.shutting_down.load(SeqCst) {
+            return Err(InvokeError::ShuttingDown);
+        }
+        self.inner.inflight.fetch_add(1, SeqCst);
+        let guard = InflightGuard(self.inner.clone());
+        let not_found = || InvokeError::NotFound(format!("{name}:{version}"));
+        let first = self.pool(name, version).ok_or_else(not_found)?;
+        let size = req.payload.len() as u64;
+        if size > first.limits.max_request_bytes {
+            inc(&self.inner.metrics.payload_too_large);
+            return Err(InvokeError::RequestTooLarge {
+                size,
+                limit: first.limits.max_request_bytes,
+                function: name.to_string(),
+            });
+        }
+        let engine = self.clone();
+        let (name, version) = (name.to_string(), version.to_string());
+        // A task of its own: a caller that goes away never strands an instance.
+        let task = tokio::spawn(async move {
+            let _guard = guard;
+            let mut pool = first;
+            loop {
+                if let Some(outcome) = pool.invoke(req.clone()).await? {
+                    return Ok(outcome);
+                }
+                pool = engine
+                    .pool(&name, &version)
+                    .ok_or_else(|| InvokeError::NotFound(format!("{name}:{version}")))?;
+            }
+        });
+        task.await.unwrap_or(Err(InvokeError::ShuttingDown))
+    }
+
+    /// Idle/running/waiting counts per version of `name`.
+    pub fn pool_stats(&self, name: &str) -> Vec<(String, PoolStats)> {
+        let pools = self.inner.pools.read();
+        let mut out: Vec<_> = pools
+            .get(name)
+            .map(|m| m.iter().map(|(v, p)| (v.clone(), p.view())).collect())
+            .unwrap_or_default();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Drains: no new invocations, in-flight ones get up to `grace`, then every
+    /// instance gets SIGTERM and, after a short wait, SIGKILL.
+    pub async fn shutdown(&self, grace: Duration) {
+        let inner = &self.inner;
+        inner.shutting_down.store(true, SeqCst);
+        let deadline = Instant::now() + grace;
+        while inner.inflight.load(SeqCst) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let pools: Vec<Arc<Pool>> = inner
+            .pools
+            .write()
+            .drain()
+            .flat_map(|(_, m)| m.into_values())
+            .collect();
+        for p in &pools {
+            p.retire(inner);
+        }
+        let all: Vec<Arc<Instance>> = inner
+            .instances
+            .lock()
+            .drain(..)
+            .filter_map(|w| w.upgrade())
+            .collect();
+        let stops = all.iter().map(|i| i.stop(STOP_GRACE));
+        futures_join_all(stops).await;
+    }
+}
+
+/// Awaits every future (a tiny join_all without the futures crate).
+async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterator<Item = F>) {
+    let mut set = Vec::new();
+    for f in futs {
+        set.push(Box::pin(f));
+    }
+    for f in set {
+        f.await;
+    }
+}
+
+impl Inner {
+    pub fn register(&self, inst: &Arc<Instance>) {
+        let mut all = self.instances.lock();
+        all.retain(|w| w.strong_count() > 0);
+        all.push(Arc::downgrade(inst));
+    }
+
+    /// Stops an instance in the background; its memory is already released.
+    pub fn stop_later(self: &Arc<Self>, inst: Arc<Instance>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            inst.stop(STOP_GRACE).await;
+            me.memory_freed();
+        });
+    }
+
+    /// Evicts idle instances of other pools until `mb` fits in the budget.
+    pub async fn evict_idle(self: &Arc<Self>, mb: u64, except: &Arc<Pool>) -> bool {
+        let pools: Vec<Arc<Pool>> = self
+            .pools
+            .read()
+            .values()
+            .flat_map(|m| m.values().cloned())
+            .filter(|p| !Arc::ptr_eq(p, except))
+            .collect();
+        let mut evicted = false;
+        for p in pools {
+            while self.budget.limit_mb() < self.budget.used_mb() + mb {
+                let Some(inst) = p.take_oldest_idle(self) else {
+                    break;
+                };
+                inc(&self.metrics.evictions);
+                tracing::info!(instance = %inst.id, "evicting an idle instance to free node memory");
+                inst.kill();
+                evicted = true;
+            }
+        }
+        evicted
+    }
+
+    /// Lets pools waiting on node memory try again.
+    pub fn memory_freed(&self) {
+        let pools: Vec<Arc<Pool>> = self
+            .pools
+            .read()
+            .values()
+            .flat_map(|m| m.values().cloned())
+            .filter(|p| p.has_waiters())
+            .collect();
+        for p in pools {
+            p.on_memory_freed(self);
+        }
+    }
+}
+
+/// Scales idle pools to zero (beyond `min_warm`) and tops `min_warm` up.
+async fn reaper(weak: Weak<Inner>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let Some(inner) = weak.upgrade() else { return };
+        if inner.shutting_down.load(SeqCst) {
+            return;
+        }
+        let now = Instant::now();
+        let pools: Vec<Arc<Pool>> = inner
+            .pools
+            .read()
+            .values()
+            .flat_map(|m| m.values().cloned())
+            .collect();
+        let mut freed = false;
+        for p in pools {
+            for inst in p.reap(now, &inner) {
+                freed = true;
+                tracing::info!(function = %p.spec.function, instance = %inst.id, "idle instance stopped (idle_timeout)");
+                let i = inst.clone();
+                tokio::spawn(async move { i.stop(STOP_GRACE).await });
+            }
+            for _ in 0..p.warm_deficit(now) {
+                let (p, inner) = (p.clone(), inner.clone());
+                tokio::spawn(async move { p.start_warm(&inner).await });
+            }
+        }
+        if freed {
+            inner.memory_freed();
+        }
+    }
+}

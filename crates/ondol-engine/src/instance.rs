@@ -1,0 +1,390 @@
+//! One instance: an OS process running a Lambda runtime against its own Runtime API
+//! listener. Starting it is the cold start (spawn, then wait for the first `/next`);
+//! invoking it enforces the timeout and turns crashes and OOM kills into errors.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ondol_core::{FunctionError, InvokeRequest, LogSink};
+use parking_lot::Mutex;
+use tokio::sync::{oneshot, watch};
+
+use crate::capture::Capture;
+use crate::memwatch::{MemWatch, Watched};
+use crate::report;
+use crate::runtime_api::{Dispatch, InitSignal, Reply, RuntimeApi};
+use crate::runtimes::Launch;
+use crate::sandbox::{self, kill_group, CgroupRoot};
+
+/// What a pool needs to start instances of one version.
+pub(crate) struct StartSpec {
+    pub launch: Launch,
+    pub code_dir: PathBuf,
+    pub function: Arc<str>,
+    pub version: Arc<str>,
+    pub memory_mb: u32,
+    pub timeout_ms: u64,
+    pub init_timeout: Duration,
+    pub max_response: u64,
+    pub sink: Arc<dyn LogSink>,
+    pub memwatch: Arc<MemWatch>,
+    pub cgroups: Option<CgroupRoot>,
+}
+
+/// Why an instance can't serve any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Death {
+    Timeout,
+    Crash,
+    OutOfMemory,
+}
+
+pub(crate) struct Instance {
+    pub id: Arc<str>,
+    pgid: u32,
+    api: Arc<RuntimeApi>,
+    dispatch: tokio::sync::mpsc::Sender<Dispatch>,
+    exit: watch::Receiver<Option<String>>,
+    capture: Arc<Capture>,
+    mem: Arc<Watched>,
+    /// Init Duration, reported on the first invocation only.
+    init_ms: Mutex<Option<f64>>,
+    pub last_used: Mutex<Instant>,
+}
+
+/// What one invocation on an instance produced.
+pub(crate) struct Ran {
+    pub result: Result<Bytes, FunctionError>,
+    pub death: Option<Death>,
+    pub log_tail: Option<String>,
+    pub duration_ms: f64,
+}
+
+fn describe(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(code) = status.code() {
+        return format!("exit status {code}");
+    }
+    match status.signal() {
+        Some(libc::SIGKILL) => "signal: killed".into(),
+        Some(libc::SIGTERM) => "signal: terminated".into(),
+        Some(libc::SIGSEGV) => "signal: segmentation fault".into(),
+        Some(libc::SIGABRT) => "signal: aborted".into(),
+        Some(s) => format!("signal: {s}"),
+        None => "unknown exit".into(),
+    }
+}
+
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Instance {
+    /// Spawns an instance and waits for its first `/next`. On failure the error is the
+    /// init error to return to the waiting caller, with the init log lines written.
+    pub async fn start(spec: &StartSpec, provisioned: bool) -> Result<Arc<Self>, FunctionError> {
+        let begun = Instant::now();
+        let id: Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
+        let fail = |msg: String| FunctionError::platform("Runtime.Unknown", msg);
+
+        let (api, dispatch, init_rx) = RuntimeApi::new(spec.max_response);
+        let std_listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .map_err(|e| fail(format!("could not bind a Runtime API listener: {e}")))?;
+        let port = std_listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| fail(e.to_string()))?;
+        let listener =
+            tokio::net::TcpListener::from_std(std_listener).map_err(|e| fail(e.to_string()))?;
+        tokio::spawn(api.clone().serve(listener));
+
+        let (read_end, write_end) = sandbox::pipe().map_err(|e| fail(e.to_string()))?;
+        let mut env = spec.launch.env.clone();
+        env.push(("AWS_LAMBDA_RUNTIME_API".into(), format!("127.0.0.1:{port}")));
+        env.push((
+            "AWS_LAMBDA_LOG_STREAM_NAME".into(),
+            format!(
+                "{}/[{}]{id}",
+                chrono::Utc::now().format("%Y/%m/%d"),
+                spec.version
+            ),
+        ));
+        let init_type = if provisioned {
+            "provisioned-concurrency"
+        } else {
+            "on-demand"
+        };
+        env.push(("AWS_LAMBDA_INITIALIZATION_TYPE".into(), init_type.into()));
+
+        let mut child = match sandbox::spawn(&spec.launch.argv, &spec.code_dir, &env, write_end) {
+            Ok(c) => c,
+            Err(e) => {
+                api.close();
+                return Err(FunctionError::platform(
+                    "Runtime.InvalidEntrypoint",
+                    format!(
+                        "Couldn't start the runtime: {}: {e}",
+                        spec.launch.argv.first().map(String::as_str).unwrap_or("")
+                    ),
+                ));
+            }
+        };
+        let pgid = child.id().unwrap_or(0);
+        let capture = Capture::new(
+            read_end,
+            spec.sink.clone(),
+            spec.function.clone(),
+            spec.version.clone(),
+            id.clone(),
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        tokio::spawn(capture.clone().run());
+
+        let limit_bytes = u64::from(spec.memory_mb) * 1024 * 1024;
+        let cgroup = spec
+            .cgroups
+            .as_ref()
+            .and_then(|root| root.attach(&id, limit_bytes, pgid).ok());
+        let mem = Arc::new(Watched {
+            pgid,
+            limit_bytes,
+            peak_bytes: AtomicU64::new(0),
+            oom_killed: AtomicBool::new(false),
+            cgroup: Mutex::new(cgroup),
+        });
+        spec.memwatch.watch(&mem);
+
+        let (exit_tx, exit_rx) = watch::channel(None);
+        {
+            let (api, mem) = (api.clone(), mem.clone());
+            tokio::spawn(async move {
+                let status = child.wait().await;
+                // Stragglers in the group (and any daemon in the cgroup) go with it.
+                kill_group(pgid, libc::SIGKILL);
+                api.close();
+                let _ = exit_tx.send(Some(status.map(describe).unwrap_or_else(|e| e.to_string())));
+                let cg = mem.cgroup.lock().take();
+                if cg.is_some() {
+                    tokio::task::spawn_blocking(move || drop(cg));
+                }
+            });
+        }
+
+        let inst = Arc::new(Self {
+            id,
+            pgid,
+            api,
+            dispatch,
+            exit: exit_rx,
+            capture,
+            mem,
+            init_ms: Mutex::new(None),
+            last_used: Mutex::new(Instant::now()),
+        });
+        inst.await_init(init_rx, begun, spec).await?;
+        Ok(inst)
+    }
+
+    async fn await_init(
+        &self,
+        init_rx: oneshot::Receiver<InitSignal>,
+        begun: Instant,
+        spec: &StartSpec,
+    ) -> Result<(), FunctionError> {
+        let mut exit = self.exit.clone();
+        let outcome = tokio::select! {
+            biased;
+            s = init_rx => s.ok(),
+            _ = exit.wait_for(Option::is_some) => None,
+            _ = tokio::time::sleep(spec.init_timeout) => {
+                self.kill();
+                let secs = spec.init_timeout.as_secs_f64();
+                self.capture.platform(format!("INIT_REPORT Init Duration: {:.2} ms\\tPhase: init\\tStatus: timeout", secs * 1000.0));
+                return Err(FunctionError::platform(
+                    "Sandbox.Timedout",
+                    format!("Init timed out after {secs:.2} seconds (init_timeout)"),
+                ));
+            }
+        };
+        match outcome {
+            Some(InitSignal::Ready) => {
+                let ms = begun.elapsed().as_secs_f64() * 1000.0;
+                *self.init_ms.lock() = Some(ms);
+                self.mem.sample_leader();
+                Ok(())
+            }
+            Some(InitSignal::Failed { error_type, body }) => {
+                self.kill();
+                let text = String::from_utf8_lossy(&body).into_owned();
+                self.capture.platform(format!("INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\tError Type: {error_type}", begun.elapsed().as_secs_f64() * 1000.0));
+                self.capture.finish();
+                let body = if serde_json::from_str::<serde_json::Value>(&text).is_ok() {
+                    body
+                } else {
+                    FunctionError::platform(&error_type, text).body
+                };
+                Err(FunctionError { error_type, body })
+            }
+            None => {
+                let why = self
+                    .exit
+                    .borrow()
+                    .clone()
+                    .unwrap_or_else(|| "exited".into());
+                self.capture.finish();
+                let (kind, msg) = if self.mem.was_oom_killed() {
+                    (
+                        "Runtime.OutOfMemory",
+                        format!(
+                            "Runtime exited with error: {why} (out of memory: over memory_mb={})",
+                            spec.memory_mb
+                        ),
+                    )
+                } else {
+                    (
+                        "Runtime.ExitError",
+                        format!("Runtime exited with error: {why}"),
+                    )
+                };
+                Err(FunctionError::platform(kind, msg))
+            }
+        }
+    }
+
+    /// Runs one invocation. Lines between START and REPORT belong to `request_id`.
+    pub async fn invoke(&self, req: InvokeRequest, request_id: Arc<str>, spec: &StartSpec) -> Ran {
+        let init_ms = self.init_ms.lock().take();
+        self.capture.begin(request_id.clone(), req.want_log_tail);
+        self.capture
+            .platform(report::start(&request_id, &spec.version));
+        let begun = Instant::now();
+        let (tx, rx) = oneshot::channel();
+        let dispatched = self.dispatch.try_send(Dispatch {
+            request_id: request_id.clone(),
+            deadline_ms: epoch_ms() + spec.timeout_ms,
+            invoked_arn: req.invoked_arn,
+            payload: req.payload,
+            client_context: req.client_context,
+            cognito_identity: req.cognito_identity,
+            trace_id: req.trace_id,
+            reply: tx,
+        });
+        let mut exit = self.exit.clone();
+        let (result, death) = if dispatched.is_err() {
+            self.crashed(&request_id, spec)
+        } else {
+            tokio::select! {
+                biased;
+                r = rx => match r {
+                    Ok(reply) => (self.map_reply(reply, spec), None),
+                    Err(_) => self.crashed(&request_id, spec),
+                },
+                _ = exit.wait_for(Option::is_some) => self.crashed(&request_id, spec),
+                _ = tokio::time::sleep(Duration::from_millis(spec.timeout_ms)) => {
+                    self.kill();
+                    self.capture.platform(report::timed_out(&request_id, spec.timeout_ms));
+                    let msg = format!("RequestId: {request_id} Error: Task timed out after {:.2} seconds", spec.timeout_ms as f64 / 1000.0);
+                    (Err(FunctionError::platform("Sandbox.Timedout", msg)), Some(Death::Timeout))
+                }
+            }
+        };
+        let duration_ms = begun.elapsed().as_secs_f64() * 1000.0;
+        self.capture.platform(report::end(&request_id));
+        self.capture.platform(report::report(
+            &request_id,
+            duration_ms,
+            spec.memory_mb,
+            self.mem.peak_mb(),
+            init_ms,
+        ));
+        let log_tail = self.capture.finish();
+        *self.last_used.lock() = Instant::now();
+        Ran {
+            result,
+            death,
+            log_tail,
+            duration_ms,
+        }
+    }
+
+    fn map_reply(&self, reply: Reply, spec: &StartSpec) -> Result<Bytes, FunctionError> {
+        match reply {
+            Reply::Response(b) => Ok(b),
+            Reply::Error { error_type, body } => Err(FunctionError { error_type, body }),
+            Reply::TooLarge => {
+                let msg = format!(
+                    "Response payload size exceeded maximum allowed payload size ({} bytes). Raise the function's max_response_bytes to return more.",
+                    spec.max_response
+                );
+                self.capture.platform(msg.clone());
+                Err(FunctionError::platform(
+                    "Function.ResponseSizeTooLarge",
+                    msg,
+                ))
+            }
+            Reply::Truncated => Err(FunctionError::platform(
+                "Runtime.TruncatedResponse",
+                "The runtime's response upload was cut off".into(),
+            )),
+        }
+    }
+
+    fn crashed(
+        &self,
+        request_id: &str,
+        spec: &StartSpec,
+    ) -> (Result<Bytes, FunctionError>, Option<Death>) {
+        let why = self
+            .exit
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| "exited".into());
+        if self.mem.was_oom_killed() {
+            let msg = format!("RequestId: {request_id} Error: Runtime exited with error: {why} (out of memory: the instance exceeded memory_mb={}; raise memory_mb)", spec.memory_mb);
+            self.capture.platform(msg.clone());
+            (
+                Err(FunctionError::platform("Runtime.OutOfMemory", msg)),
+                Some(Death::OutOfMemory),
+            )
+        } else {
+            let msg = format!("RequestId: {request_id} Error: Runtime exited with error: {why}");
+            self.capture.platform(msg.clone());
+            (
+                Err(FunctionError::platform("Runtime.ExitError", msg)),
+                Some(Death::Crash),
+            )
+        }
+    }
+
+    pub fn kill(&self) {
+        kill_group(self.pgid, libc::SIGKILL);
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.exit.borrow().is_none()
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`; returns once the process is gone.
+    pub async fn stop(&self, grace: Duration) {
+        if !self.is_alive() {
+            return;
+        }
+        kill_group(self.pgid, libc::SIGTERM);
+        let mut exit = self.exit.clone();
+        if tokio::time::timeout(grace, exit.wait_for(Option::is_some))
+            .await
+            .is_err()
+        {
+            self.kill();
+            let _ = exit.wait_for(Option::is_some).await;
+        }
+        self.api.close();
+    }
+}

@@ -1,0 +1,456 @@
+//! A warm pool: the instances of one function version. Warm reuse is most recently
+//! used first; a cold start reserves a slot under `max_concurrency` and the node
+//! memory budget; at a limit requests wait in a bounded FIFO, then are throttled.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use ondol_core::{FunctionError, InvokeError, InvokeOutcome, InvokeRequest, Limits};
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use crate::engine::Inner;
+use crate::instance::{Death, Instance, StartSpec};
+use crate::metrics::inc;
+
+/// What a waiting request is handed.
+enum Grant {
+    Warm(Arc<Instance>),
+    /// A slot (concurrency and memory) reserved for a cold start.
+    Spawn,
+    /// The pool was replaced; look the function up again.
+    Retired,
+    /// A crash loop is backing off: the last failure, said so.
+    BackingOff(FunctionError),
+}
+
+struct State {
+    idle: Vec<Arc<Instance>>,
+    /// Instances alive or starting; bounded by `max_concurrency`.
+    running: u32,
+    starting_warm: u32,
+    waiters: VecDeque<oneshot::Sender<Grant>>,
+    retired: bool,
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_failure: Option<FunctionError>,
+}
+
+pub(crate) struct Pool {
+    pub spec: StartSpec,
+    pub limits: Limits,
+    engine: Weak<Inner>,
+    state: Mutex<State>,
+}
+
+/// Why a cold start could not be had right now.
+enum Blocked {
+    Concurrency,
+    Memory,
+}
+
+/// Public view of a pool's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolView {
+    pub idle: u32,
+    pub running: u32,
+    pub waiting: u32,
+}
+
+impl Pool {
+    pub fn new(spec: StartSpec, limits: Limits, engine: Weak<Inner>) -> Arc<Self> {
+        Arc::new(Self {
+            spec,
+            limits,
+            engine,
+            state: Mutex::new(State {
+                idle: Vec::new(),
+                running: 0,
+                starting_warm: 0,
+                waiters: VecDeque::new(),
+                retired: false,
+                failures: 0,
+                retry_at: None,
+                last_failure: None,
+            }),
+        })
+    }
+
+    pub fn view(&self) -> PoolView {
+        let st = self.state.lock();
+        PoolView {
+            idle: st.idle.len() as u32,
+            running: st.running,
+            waiting: st.waiters.iter().filter(|w| !w.is_closed()).count() as u32,
+        }
+    }
+
+    fn mem_mb(&self) -> u64 {
+        u64::from(self.spec.memory_mb)
+    }
+
+    /// Runs one invocation; `Ok(None)` means the pool was retired: look up again.
+    pub async fn invoke(
+        self: &Arc<Self>,
+        req: InvokeRequest,
+    ) -> Result<Option<InvokeOutcome>, InvokeError> {
+        let Some(engine) = self.engine.upgrade() else {
+            return Err(InvokeError::ShuttingDown);
+        };
+        let request_id: Arc<str> = match &req.request_id {
+            Some(id) => id.as_str().into(),
+            None => uuid::Uuid::new_v4().to_string().into(),
+        };
+        let failed = |e: FunctionError| InvokeOutcome {
+            request_id: request_id.to_string(),
+            executed_version: self.spec.version.to_string(),
+            result: Err(e),
+            log_tail: None,
+            cold_start: true,
+            duration_ms: 0.0,
+        };
+        let (inst, cold) = match self.acquire(&engine).await? {
+            Grant::Retired => return Ok(None),
+            Grant::BackingOff(e) => return Ok(Some(failed(e))),
+            Grant::Warm(i) => (i, false),
+            Grant::Spawn => match self.cold_start(&engine, false).await {
+                Ok(i) => (i, true),
+                Err(e) => return Ok(Some(failed(e))),
+            },
+        };
+        inc(&engine.metrics.invocations);
+        let ran = inst.invoke(req, request_id.clone(), &self.spec).await;
+        if ran.result.is_err() {
+            inc(&engine.metrics.function_errors);
+        }
+        match ran.death {
+            None => self.release(inst, &engine),
+            Some(d) => {
+                inc(match d {
+                    Death::Timeout => &engine.metrics.timeouts,
+                    Death::Crash => &engine.metrics.crashes,
+                    Death::OutOfMemory => &engine.metrics.out_of_memory,
+                });
+                if d == Death::Crash {
+                    self.note_failure(ran.result.clone().err());
+                }
+                self.discard(&engine);
+            }
+        }
+        Ok(Some(InvokeOutcome {
+            request_id: request_id.to_string(),
+            executed_version: self.spec.version.to_string(),
+            result: ran.result,
+            log_tail: ran.log_tail,
+            cold_start: cold,
+            duration_ms: ran.duration_ms,
+        }))
+    }
+
+    async fn acquire(self: &Arc<Self>, engine: &Arc<Inner>) -> Result<Grant, InvokeError> {
+        let mut evicted_once = false;
+        loop {
+            let blocked = {
+                let mut st = self.state.lock();
+                if st.retired {
+                    return Ok(Grant::Retired);
+                }
+                if let Some(inst) = st.idle.pop() {
+                    return Ok(Grant::Warm(inst));
+                }
+                if let Some(err) = self.backing_off(&st) {
+                    return Ok(Grant::BackingOff(err));
+                }
+                if st.running >= self.limits.max_concurrency {
+                    Blocked::Concurrency
+                } else if engine.budget.try_reserve(self.mem_mb()) {
+                    st.running += 1;
+                    return Ok(Grant::Spawn);
+                } else {
+                    Blocked::Memory
+                }
+            };
+            if matches!(blocked, Blocked::Memory) && !evicted_once {
+                evicted_once = true;
+                if engine.evict_idle(self.mem_mb(), self).await {
+                    continue;
+                }
+            }
+            return self.wait(blocked, engine).await;
+        }
+    }
+
+    /// During a crash loop's backoff, new starts fail fast with the last error.
+    fn backing_off(&self, st: &State) -> Option<FunctionError> {
+        let until = st.retry_at?;
+        let left = until.checked_duration_since(Instant::now())?;
+        let last = st.last_failure.clone().unwrap_or_else(|| {
+            FunctionError::platform("Runtime.ExitError", "Runtime exited with error".into())
+        });
+        let mut body: serde_json::Value =
+            serde_json::from_slice(&last.body).unwrap_or_else(|_| serde_json::json!({}));
+        let msg = body["errorMessage"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        body["errorMessage"] = serde_json::Value::String(format!(
+            "{msg} (crash loop: {} consecutive failures; the next start is in {} ms)",
+            st.failures,
+            left.as_millis()
+        ));
+        Some(FunctionError {
+            error_type: last.error_type,
+            body: body.to_string().into(),
+        })
+    }
+
+    async fn wait(&self, blocked: Blocked, engine: &Arc<Inner>) -> Result<Grant, InvokeError> {
+        let rx = {
+            let mut st = self.state.lock();
+            st.waiters.retain(|w| !w.is_closed());
+            if self.limits.max_concurrency == 0 {
+                inc(&engine.metrics.throttled_concurrency);
+                return Err(InvokeError::Throttled {
+                    reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
+                    message: format!(
+                        "Rate Exceeded. Function '{}' is disabled: its concurrency limit is 0.",
+                        self.spec.function
+                    ),
+                });
+            }
+            if st.waiters.len() >= self.limits.queue_depth as usize {
+                inc(&engine.metrics.throttled_queue_full);
+                return Err(self.throttle(&blocked, true));
+            }
+            let (tx, rx) = oneshot::channel();
+            st.waiters.push_back(tx);
+            rx
+        };
+        match tokio::time::timeout(Duration::from_millis(self.limits.queue_wait_ms), rx).await {
+            Ok(Ok(grant)) => Ok(grant),
+            _ => {
+                inc(match blocked {
+                    Blocked::Concurrency => &engine.metrics.throttled_concurrency,
+                    Blocked::Memory => &engine.metrics.throttled_memory,
+                });
+                Err(self.throttle(&blocked, false))
+            }
+        }
+    }
+
+    fn throttle(&self, blocked: &Blocked, queue_full: bool) -> InvokeError {
+        let queue = if queue_full {
+            format!(
+                "the wait queue is full (queue_depth={})",
+                self.limits.queue_depth
+            )
+        } else {
+            format!(
+                "no capacity freed within queue_wait={} ms",
+                self.limits.queue_wait_ms
+            )
+        };
+        match blocked {
+            Blocked::Concurrency => InvokeError::Throttled {
+                reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
+                message: format!(
+                    "Rate Exceeded. Function '{}' is at its concurrency limit (max_concurrency={}) and {queue}.",
+                    self.spec.function, self.limits.max_concurrency
+                ),
+            },
+            Blocked::Memory => InvokeError::Throttled {
+                reason: "ConcurrentInvocationLimitExceeded",
+                message: format!(
+                    "Rate Exceeded. The node's memory budget is in use by running instances and {queue}; raise --memory-budget or lower memory_mb."
+                ),
+            },
+        }
+    }
+
+    /// Starts an instance in a reserved slot; on failure the slot is given back.
+    pub async fn cold_start(
+        self: &Arc<Self>,
+        engine: &Arc<Inner>,
+        provisioned: bool,
+    ) -> Result<Arc<Instance>, FunctionError> {
+        inc(&engine.metrics.cold_starts);
+        match Instance::start(&self.spec, provisioned).await {
+            Ok(i) => {
+                engine.register(&i);
+                Ok(i)
+            }
+            Err(e) => {
+                inc(&engine.metrics.init_failures);
+                self.note_failure(Some(e.clone()));
+                self.discard(engine);
+                Err(e)
+            }
+        }
+    }
+
+    fn note_failure(&self, err: Option<FunctionError>) {
+        let mut st = self.state.lock();
+        st.failures += 1;
+        st.last_failure = err;
+        if st.failures >= 2 {
+            let backoff = Duration::from_millis(100u64 << (st.failures - 2).min(9))
+                .min(Duration::from_secs(30));
+            st.retry_at = Some(Instant::now() + backoff);
+            tracing::warn!(
+                function = %self.spec.function,
+                failures = st.failures,
+                backoff_ms = backoff.as_millis() as u64,
+                "crash loop: instances keep failing; backing off before the next start"
+            );
+        }
+    }
+
+    /// A healthy instance goes to the first waiter, else to the idle stack.
+    fn release(&self, inst: Arc<Instance>, engine: &Arc<Inner>) {
+        let mut st = self.state.lock();
+        st.failures = 0;
+        st.retry_at = None;
+        if st.retired {
+            st.running -= 1;
+            drop(st);
+            engine.budget.release(self.mem_mb());
+            engine.stop_later(inst);
+            return;
+        }
+        let mut grant = Grant::Warm(inst);
+        while let Some(w) = st.waiters.pop_front() {
+            match w.send(grant) {
+                Ok(()) => return,
+                Err(g) => grant = g,
+            }
+        }
+        if let Grant::Warm(inst) = grant {
+            st.idle.push(inst);
+        }
+    }
+
+    /// An instance died (or never started): its slot and memory go to a waiter if any.
+    fn discard(&self, engine: &Arc<Inner>) {
+        let mut st = self.state.lock();
+        st.running -= 1;
+        engine.budget.release(self.mem_mb());
+        self.grant_spawns(&mut st, engine);
+        drop(st);
+        engine.memory_freed();
+    }
+
+    /// Hands freed capacity to waiters as cold-start slots.
+    fn grant_spawns(&self, st: &mut State, engine: &Inner) {
+        while !st.waiters.is_empty() && st.running < self.limits.max_concurrency && !st.retired {
+            if !engine.budget.try_reserve(self.mem_mb()) {
+                return;
+            }
+            st.running += 1;
+            let mut given = false;
+            while let Some(w) = st.waiters.pop_front() {
+                if w.send(Grant::Spawn).is_ok() {
+                    given = true;
+                    break;
+                }
+            }
+            if !given {
+                st.running -= 1;
+                engine.budget.release(self.mem_mb());
+                return;
+            }
+        }
+    }
+
+    /// Called when node memory was freed elsewhere.
+    pub fn on_memory_freed(&self, engine: &Inner) {
+        let mut st = self.state.lock();
+        self.grant_spawns(&mut st, engine);
+    }
+
+    pub fn has_waiters(&self) -> bool {
+        !self.state.lock().waiters.is_empty()
+    }
+
+    /// Takes the least recently used idle instance for eviction, freeing its slot.
+    pub fn take_oldest_idle(&self, engine: &Inner) -> Option<Arc<Instance>> {
+        let mut st = self.state.lock();
+        if st.idle.is_empty() {
+            return None;
+        }
+        let inst = st.idle.remove(0);
+        st.running -= 1;
+        engine.budget.release(self.mem_mb());
+        Some(inst)
+    }
+
+    /// Stops idle instances beyond `min_warm` idle longer than `idle_timeout`, and
+    /// removes idle instances that died.
+    pub fn reap(&self, now: Instant, engine: &Inner) -> Vec<Arc<Instance>> {
+        let mut st = self.state.lock();
+        let timeout = Duration::from_millis(self.limits.idle_timeout_ms);
+        let mut out = Vec::new();
+        let mut keep = Vec::with_capacity(st.idle.len());
+        let idle = std::mem::take(&mut st.idle);
+        let mut removable = st.running.saturating_sub(self.limits.min_warm);
+        // Oldest first: the front of the stack is the least recently used.
+        for inst in idle {
+            let dead = !inst.is_alive();
+            let expired = now.duration_since(*inst.last_used.lock()) >= timeout;
+            if dead || (expired && removable > 0) {
+                removable = removable.saturating_sub(1);
+                st.running -= 1;
+                engine.budget.release(self.mem_mb());
+                out.push(inst);
+            } else {
+                keep.push(inst);
+            }
+        }
+        st.idle = keep;
+        out
+    }
+
+    /// How many provisioned instances to start now to reach `min_warm`.
+    pub fn warm_deficit(&self, now: Instant) -> u32 {
+        let st = self.state.lock();
+        if st.retired || st.retry_at.is_some_and(|t| now < t) {
+            return 0;
+        }
+        self.limits
+            .min_warm
+            .saturating_sub(st.running + st.starting_warm)
+    }
+
+    /// Starts one provisioned instance into the idle stack.
+    pub async fn start_warm(self: &Arc<Self>, engine: &Arc<Inner>) {
+        {
+            let mut st = self.state.lock();
+            if st.running >= self.limits.max_concurrency
+                || !engine.budget.try_reserve(self.mem_mb())
+            {
+                return;
+            }
+            st.running += 1;
+            st.starting_warm += 1;
+        }
+        let res = self.cold_start(engine, true).await;
+        self.state.lock().starting_warm -= 1;
+        if let Ok(inst) = res {
+            self.release(inst, engine);
+        }
+    }
+
+    /// Marks the pool replaced: idle instances are returned for stopping, busy ones
+    /// stop when they finish, waiters look the function up again.
+    pub fn retire(&self, engine: &Inner) -> Vec<Arc<Instance>> {
+        let mut st = self.state.lock();
+        st.retired = true;
+        for w in st.waiters.drain(..) {
+            let _ = w.send(Grant::Retired);
+        }
+        let idle = std::mem::take(&mut st.idle);
+        st.running -= idle.len() as u32;
+        engine.budget.release(self.mem_mb() * idle.len() as u64);
+        idle
+    }
+}

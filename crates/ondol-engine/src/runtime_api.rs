@@ -1,0 +1,361 @@
+//! The Runtime API (`/2018-06-01`) served to one instance on its own loopback
+//! listener: `/next` blocks until the pool dispatches work; `/response`, `/error` and
+//! `/init/error` complete it. Wire details follow LAMBDA-COMPAT §1.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+/// Work handed to the instance's runtime.
+pub(crate) struct Dispatch {
+    pub request_id: Arc<str>,
+    pub deadline_ms: u64,
+    pub invoked_arn: String,
+    pub payload: Bytes,
+    pub client_context: Option<String>,
+    pub cognito_identity: Option<String>,
+    pub trace_id: Option<String>,
+    pub reply: oneshot::Sender<Reply>,
+}
+
+/// How the runtime finished an invocation.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    Response(Bytes),
+    Error {
+        error_type: String,
+        body: Bytes,
+    },
+    /// The response body exceeded the limit (its size so far).
+    TooLarge,
+    /// The response upload broke off.
+    Truncated,
+}
+
+/// How the runtime finished its init phase.
+#[derive(Debug)]
+pub(crate) enum InitSignal {
+    Ready,
+    Failed { error_type: String, body: Bytes },
+}
+
+struct Inflight {
+    request_id: Arc<str>,
+    reply: oneshot::Sender<Reply>,
+}
+
+pub(crate) struct RuntimeApi {
+    next: tokio::sync::Mutex<mpsc::Receiver<Dispatch>>,
+    inflight: Mutex<Option<Inflight>>,
+    init: Mutex<Option<oneshot::Sender<InitSignal>>>,
+    max_response: u64,
+    closed: tokio::sync::watch::Sender<bool>,
+}
+
+type Body = Full<Bytes>;
+
+/// Lambda's reference limit text: 6 MB + 100 bytes of envelope.
+fn too_large_message(limit: u64) -> String {
+    format!(
+        "Exceeded maximum allowed payload size ({} bytes).",
+        limit + 100
+    )
+}
+
+impl RuntimeApi {
+    /// A new API, its dispatch sender and the receiver of its init outcome.
+    pub fn new(
+        max_response: u64,
+    ) -> (
+        Arc<Self>,
+        mpsc::Sender<Dispatch>,
+        oneshot::Receiver<InitSignal>,
+    ) {
+        let (tx, rx) = mpsc::channel(1);
+        let (init_tx, init_rx) = oneshot::channel();
+        let api = Arc::new(Self {
+            next: tokio::sync::Mutex::new(rx),
+            inflight: Mutex::new(None),
+            init: Mutex::new(Some(init_tx)),
+            max_response,
+            closed: tokio::sync::watch::channel(false).0,
+        });
+        (api, tx, init_rx)
+    }
+
+    /// Ends every pending `/next` poll and stops accepting: the instance is gone.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+    }
+
+    /// Serves connections on `listener` until [`RuntimeApi::close`].
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let mut closed = self.closed.subscribe();
+        loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = closed.wait_for(|c| *c) => return,
+            };
+            let Ok((stream, _)) = accepted else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let api = self.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    let api = api.clone();
+                    async move { Ok::<_, Infallible>(api.handle(req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    }
+
+    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        let path = req.uri().path().to_string();
+        let Some(rest) = path.strip_prefix("/2018-06-01/runtime/") else {
+            return error(StatusCode::NOT_FOUND, "NotFound", "Unknown path");
+        };
+        let parts: Vec<&str> = rest.split('/').collect();
+        match (req.method(), parts.as_slice()) {
+            (&Method::GET, ["invocation", "next"]) => self.next().await,
+            (&Method::POST, ["invocation", id, "response"]) => {
+                let id = id.to_string();
+                self.response(&id, req).await
+            }
+            (&Method::POST, ["invocation", id, "error"]) => {
+                let id = id.to_string();
+                self.error(&id, req).await
+            }
+            (&Method::POST, ["init", "error"]) => self.init_error(req).await,
+            _ => error(StatusCode::NOT_FOUND, "NotFound", "Unknown path"),
+        }
+    }
+
+    async fn next(&self) -> Response<Body> {
+        if let Some(init) = self.init.lock().take() {
+            let _ = init.send(InitSignal::Ready);
+        }
+        if self.inflight.lock().is_some() {
+            return error(
+                StatusCode::FORBIDDEN,
+                "InvalidStateTransition",
+                "An invocation is in progress: post its response or error first",
+            );
+        }
+        // One poller at a time; a dispatch is only ever taken by this instance.
+        let mut rx = self.next.lock().await;
+        let mut closed = self.closed.subscribe();
+        let next = tokio::select! {
+            d = rx.recv() => d,
+            _ = closed.wait_for(|c| *c) => None,
+        };
+        let Some(d) = next else {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ServiceException",
+                "Instance is shutting down",
+            );
+        };
+        let mut resp = Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", "application/json")
+            .header("lambda-runtime-aws-request-id", &*d.request_id)
+            .header("lambda-runtime-deadline-ms", d.deadline_ms.to_string())
+            .header("lambda-runtime-invoked-function-arn", &d.invoked_arn);
+        if let Some(t) = &d.trace_id {
+            resp = resp.header("lambda-runtime-trace-id", t);
+        }
+        if let Some(c) = &d.client_context {
+            resp = resp.header("lambda-runtime-client-context", c);
+        }
+        if let Some(c) = &d.cognito_identity {
+            resp = resp.header("lambda-runtime-cognito-identity", c);
+        }
+        *self.inflight.lock() = Some(Inflight {
+            request_id: d.request_id,
+            reply: d.reply,
+        });
+        resp.body(Full::new(d.payload)).unwrap_or_else(|_| {
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ServiceException",
+                "bad header",
+            )
+        })
+    }
+
+    /// Whether `id` names the in-flight invocation.
+    fn is_inflight(&self, id: &str) -> bool {
+        self.inflight
+            .lock()
+            .as_ref()
+            .is_some_and(|i| &*i.request_id == id)
+    }
+
+    /// Takes the in-flight invocation if `id` names it.
+    fn take(&self, id: &str) -> Option<Inflight> {
+        let mut slot = self.inflight.lock();
+        match slot.as_ref() {
+            Some(i) if &*i.request_id == id => slot.take(),
+            _ => None,
+        }
+    }
+
+    async fn response(&self, id: &str, req: Request<Incoming>) -> Response<Body> {
+        if !self.is_inflight(id) {
+            return invalid_id();
+        }
+        let body = read_limited(req, self.max_response).await;
+        let Some(inflight) = self.take(id) else {
+            return invalid_id();
+        };
+        let (reply, resp) = match body {
+            Ok((bytes, trailers)) => match trailer_error(&trailers) {
+                Some(r) => (r, accepted()),
+                None => (Reply::Response(bytes), accepted()),
+            },
+            Err(ReadError::TooLarge) => (
+                Reply::TooLarge,
+                error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "RequestEntityTooLarge",
+                    &too_large_message(self.max_response),
+                ),
+            ),
+            Err(ReadError::Truncated) => (
+                Reply::Truncated,
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "TruncatedHTTPRequest",
+                    "Truncated HTTP request",
+                ),
+            ),
+        };
+        let _ = inflight.reply.send(reply);
+        resp
+    }
+
+    async fn error(&self, id: &str, req: Request<Incoming>) -> Response<Body> {
+        let error_type = header(req.headers(), "lambda-runtime-function-error-type")
+            .unwrap_or_else(|| "Unhandled".into());
+        let body = read_limited(req, self.max_response).await;
+        let Some(inflight) = self.take(id) else {
+            return invalid_id();
+        };
+        let body = match body {
+            Ok((b, _)) if !b.is_empty() => b,
+            _ => Bytes::from(
+                serde_json::json!({"errorType": error_type, "errorMessage": ""}).to_string(),
+            ),
+        };
+        let _ = inflight.reply.send(Reply::Error { error_type, body });
+        accepted()
+    }
+
+    async fn init_error(&self, req: Request<Incoming>) -> Response<Body> {
+        let error_type = header(req.headers(), "lambda-runtime-function-error-type")
+            .unwrap_or_else(|| "Runtime.Unknown".into());
+        let body = read_limited(req, self.max_response)
+            .await
+            .map(|(b, _)| b)
+            .unwrap_or_default();
+        let Some(init) = self.init.lock().take() else {
+            return error(
+                StatusCode::FORBIDDEN,
+                "InvalidStateTransition",
+                "Init is already complete",
+            );
+        };
+        let _ = init.send(InitSignal::Failed { error_type, body });
+        accepted()
+    }
+}
+
+enum ReadError {
+    TooLarge,
+    Truncated,
+}
+
+async fn read_limited(
+    req: Request<Incoming>,
+    limit: u64,
+) -> Result<(Bytes, Option<HeaderMap>), ReadError> {
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ReadError::TooLarge);
+    }
+    let collected = Limited::new(req.into_body(), limit as usize)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                ReadError::TooLarge
+            } else {
+                ReadError::Truncated
+            }
+        })?;
+    let trailers = collected.trailers().cloned();
+    Ok((collected.to_bytes(), trailers))
+}
+
+/// A streamed response that failed mid-way reports its error in trailers.
+fn trailer_error(trailers: &Option<HeaderMap>) -> Option<Reply> {
+    let t = trailers.as_ref()?;
+    let error_type = header(t, "lambda-runtime-function-error-type")?;
+    let body = header(t, "lambda-runtime-function-error-body")
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .unwrap_or_default();
+    Some(Reply::Error {
+        error_type,
+        body: Bytes::from(body),
+    })
+}
+
+fn header(h: &HeaderMap, name: &str) -> Option<String> {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn invalid_id() -> Response<Body> {
+    error(
+        StatusCode::BAD_REQUEST,
+        "InvalidRequestID",
+        "Invalid request ID",
+    )
+}
+
+fn accepted() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::ACCEPTED)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(b"{\"status\":\"OK\"}")))
+        .expect("static response")
+}
+
+fn error(status: StatusCode, kind: &str, message: &str) -> Response<Body> {
+    let body = serde_json::json!({"errorMessage": message, "errorType": kind}).to_string();
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static response")
+}

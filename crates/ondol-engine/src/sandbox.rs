@@ -1,0 +1,173 @@
+//! Instance processes: spawned in their own process group with a clean Lambda
+//! environment, stdout+stderr on one pipe, and a memory cgroup where the host allows.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::process::{Child, Command};
+
+/// Creates a pipe whose read end is non-blocking (both ends close-on-exec).
+pub(crate) fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two fresh fds into the array on success.
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both fds were just created and are owned by nobody else.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: fcntl on an fd we own.
+    unsafe {
+        let flags = libc::fcntl(r.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(r.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+    Ok((r, w))
+}
+
+/// Starts `argv` in `cwd` with exactly `env`, output to `out`, in a new process group.
+pub(crate) fn spawn(
+    argv: &[String],
+    cwd: &Path,
+    env: &[(String, String)],
+    out: OwnedFd,
+) -> std::io::Result<Child> {
+    let err = out.try_clone()?;
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .current_dir(cwd)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .process_group(0)
+        .kill_on_drop(false);
+    cmd.spawn()
+}
+
+/// Sends `sig` to the whole process group led by `pgid`.
+pub(crate) fn kill_group(pgid: u32, sig: i32) {
+    if pgid > 1 {
+        // SAFETY: killpg has no memory-safety preconditions.
+        unsafe {
+            libc::killpg(pgid as libc::pid_t, sig);
+        }
+    }
+}
+
+/// Which cgroup hierarchy limits instance memory on this host.
+#[derive(Debug, Clone)]
+pub(crate) enum CgroupRoot {
+    V2(PathBuf),
+    V1(PathBuf),
+}
+
+impl CgroupRoot {
+    /// Finds a writable memory hierarchy and makes ondol's parent group in it.
+    pub fn detect() -> Option<Self> {
+        let v2 = Path::new("/sys/fs/cgroup");
+        if let Ok(ctrl) = std::fs::read_to_string(v2.join("cgroup.controllers")) {
+            if ctrl.split_whitespace().any(|c| c == "memory") {
+                let base = v2.join("ondol");
+                let ok = std::fs::create_dir_all(&base).is_ok()
+                    && std::fs::write(v2.join("cgroup.subtree_control"), "+memory").is_ok()
+                    && std::fs::write(base.join("cgroup.subtree_control"), "+memory").is_ok();
+                if ok {
+                    return Some(Self::V2(base));
+                }
+            }
+        }
+        let v1 = Path::new("/sys/fs/cgroup/memory");
+        if v1.join("memory.limit_in_bytes").exists() {
+            let base = v1.join("ondol");
+            if std::fs::create_dir_all(&base).is_ok() && base.join("memory.limit_in_bytes").exists()
+            {
+                return Some(Self::V1(base));
+            }
+        }
+        None
+    }
+
+    /// Creates a group for one instance limited to `bytes`, holding `pid`.
+    pub fn attach(&self, name: &str, bytes: u64, pid: u32) -> std::io::Result<Cgroup> {
+        let (dir, limit_file) = match self {
+            Self::V2(b) => (b.join(name), "memory.max"),
+            Self::V1(b) => (b.join(name), "memory.limit_in_bytes"),
+        };
+        std::fs::create_dir(&dir)?;
+        let cg = Cgroup {
+            dir,
+            v2: matches!(self, Self::V2(_)),
+        };
+        std::fs::write(cg.dir.join(limit_file), bytes.to_string())?;
+        if cg.v2 {
+            let _ = std::fs::write(cg.dir.join("memory.swap.max"), "0");
+        }
+        std::fs::write(cg.dir.join("cgroup.procs"), pid.to_string())?;
+        Ok(cg)
+    }
+}
+
+/// One instance's memory cgroup; removed when dropped.
+#[derive(Debug)]
+pub(crate) struct Cgroup {
+    dir: PathBuf,
+    v2: bool,
+}
+
+impl Cgroup {
+    /// Peak memory use in bytes as the kernel counted it.
+    pub fn peak_bytes(&self) -> Option<u64> {
+        let f = if self.v2 {
+            "memory.peak"
+        } else {
+            "memory.max_usage_in_bytes"
+        };
+        std::fs::read_to_string(self.dir.join(f))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Whether the kernel OOM-killed something in the group.
+    pub fn oom_killed(&self) -> bool {
+        let f = if self.v2 {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        };
+        std::fs::read_to_string(self.dir.join(f))
+            .map(|s| {
+                s.lines()
+                    .any(|l| l.strip_prefix("oom_kill ").is_some_and(|n| n.trim() != "0"))
+            })
+            .unwrap_or(false)
+    }
+
+    /// Kills every process left in the group (daemons that left the process group).
+    pub fn kill_all(&self) {
+        if let Ok(procs) = std::fs::read_to_string(self.dir.join("cgroup.procs")) {
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                // SAFETY: kill has no memory-safety preconditions.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        self.kill_all();
+        // The kernel refuses rmdir until the last process is gone; retry briefly.
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The log store against a real SQLite file.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ondol_core::{LogRecord, LogSink};
+use ondol_telemetry::{LogQuery, LogStore, LogStoreConfig};
+
+fn rec(f: &str, req: &str, ts_ms: i64, line: &str) -> LogRecord {
+    LogRecord {
+        ts_ms,
+        function: f.into(),
+        version: "$LATEST".into(),
+        request_id: Some(Arc::from(req)),
+        instance: "i1".into(),
+        line: line.into(),
+    }
+}
+
+fn wait_for(store: &LogStore, q: &LogQuery, n: usize) -> Vec<ondol_telemetry::LogEntry> {
+    for _ in 0..200 {
+        let got = store.query(q).unwrap();
+        if got.len() >= n {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    store.query(q).unwrap()
+}
+
+#[test]
+fn stores_and_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(&dir.path().join("logs.db"), LogStoreConfig::default()).unwrap();
+    let now = 1_700_000_000_000;
+    store.emit(rec("a", "r1", now, "one"));
+    store.emit(rec("b", "r2", now + 1, "two"));
+    store.emit(rec("a", "r3", now + 2, "three"));
+    let all = wait_for(&store, &LogQuery::default(), 3);
+    assert_eq!(all.len(), 3);
+    let a = store
+        .query(&LogQuery {
+            function: Some("a".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        a.iter().map(|e| e.line.as_str()).collect::<Vec<_>>(),
+        ["one", "three"]
+    );
+    let r = store
+        .query(&LogQuery {
+            request_id: Some("r2".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(r[0].line, "two");
+    let after = store
+        .query(&LogQuery {
+            after_seq: Some(all[1].seq),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(after.len(), 1);
+    let since = store
+        .query(&LogQuery {
+            since_ms: Some(now + 1),
+            limit: Some(1),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(since[0].line, "three", "limit keeps the newest");
+}
+
+#[test]
+fn retention_deletes_old_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.db");
+    let store = LogStore::open(&path, LogStoreConfig::default()).unwrap();
+    store.emit(rec("a", "old", 1000, "ancient"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    store.emit(rec("a", "new", now, "fresh"));
+    wait_for(&store, &LogQuery::default(), 2);
+    ondol_telemetry::logs_trim_for_tests(&path, &LogStoreConfig::default());
+    let left = store.query(&LogQuery::default()).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].line, "fresh");
+}

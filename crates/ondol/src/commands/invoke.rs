@@ -1,0 +1,67 @@
+//! `ondol invoke NAME [--payload JSON|@file]`: a synchronous invocation.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use base64::Engine as _;
+use bytes::Bytes;
+use http::Method;
+
+use crate::client::{self, DEFAULT_ENDPOINT};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Function name, `name:qualifier` or ARN.
+    name: String,
+    /// The event: inline JSON, or `@path` to read a file.
+    #[arg(long, default_value = "{}")]
+    payload: String,
+    /// Version or alias to invoke.
+    #[arg(long)]
+    qualifier: Option<String>,
+    /// Also print the invocation's log (the last 4 KB) to stderr.
+    #[arg(long)]
+    log: bool,
+    /// The management API.
+    #[arg(long, env = "ONDOL_ENDPOINT", default_value = DEFAULT_ENDPOINT)]
+    endpoint: String,
+}
+
+pub async fn run(a: Args) -> Result<ExitCode> {
+    let payload = match a.payload.strip_prefix('@') {
+        Some(path) => std::fs::read(path).with_context(|| format!("reading {path}"))?,
+        None => a.payload.into_bytes(),
+    };
+    let mut url = format!(
+        "{}/2015-03-31/functions/{}/invocations",
+        a.endpoint.trim_end_matches('/'),
+        client::encode_segment(&a.name)
+    );
+    if let Some(q) = &a.qualifier {
+        url.push_str(&format!("?Qualifier={}", client::encode_segment(q)));
+    }
+    let mut headers = vec![];
+    if a.log {
+        headers.push(("X-Amz-Log-Type", "Tail".to_string()));
+    }
+    let r = client::call(Method::POST, &url, &headers, Bytes::from(payload)).await?;
+    if !r.status.is_success() {
+        eprintln!("{}", client::error_message(&r));
+        return Ok(ExitCode::from(1));
+    }
+    if let Some(tail) = r
+        .headers
+        .get("x-amz-log-result")
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Ok(text) = base64::engine::general_purpose::STANDARD.decode(tail) {
+            eprint!("{}", String::from_utf8_lossy(&text));
+        }
+    }
+    println!("{}", String::from_utf8_lossy(&r.body));
+    Ok(if r.headers.contains_key("x-amz-function-error") {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod invoke;
+pub mod logs;
+pub mod serve;

@@ -1,0 +1,139 @@
+//! `ondol serve`: opens the store, restores functions, serves the management API
+//! and the HTTP front door, and drains on SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use ondol_core::Arn;
+use ondol_engine::{Engine, EngineConfig};
+use ondol_store::{Blobs, SqliteStore, UnzipLimits};
+use ondol_telemetry::{LogStore, LogStoreConfig};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+#[derive(clap::Args, Clone)]
+pub struct Args {
+    /// Where functions, code and logs are kept.
+    #[arg(long, env = "ONDOL_DATA_DIR", default_value = ".ondol")]
+    pub data_dir: PathBuf,
+    /// Management API address (Lambda-compatible). Loopback unless credentials are set.
+    #[arg(long, env = "ONDOL_API", default_value = "127.0.0.1:9000")]
+    pub api: SocketAddr,
+    /// HTTP front door address.
+    #[arg(long, env = "ONDOL_HTTP", default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// Node memory budget for running instances, in MB (default: 80% of host RAM).
+    #[arg(long, env = "ONDOL_MEMORY_BUDGET_MB")]
+    pub memory_budget_mb: Option<u64>,
+    /// How long in-flight invocations may run on shutdown before instances are stopped.
+    #[arg(long, env = "ONDOL_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+    /// Region in ARNs.
+    #[arg(long, env = "ONDOL_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// Account id in ARNs.
+    #[arg(long, env = "ONDOL_ACCOUNT_ID", default_value = "000000000000")]
+    pub account_id: String,
+    /// Days of function logs kept.
+    #[arg(long, env = "ONDOL_LOG_RETENTION_DAYS", default_value_t = 7)]
+    pub log_retention_days: u64,
+    /// Size cap of the function log store, in MB.
+    #[arg(long, env = "ONDOL_LOG_MAX_MB", default_value_t = 512)]
+    pub log_max_mb: u64,
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ONDOL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub async fn run(a: Args) -> Result<ExitCode> {
+    init_tracing();
+    if !a.api.ip().is_loopback() {
+        bail!(
+            "refusing to serve the management API on {} without credentials: it would let anyone on the network run code. \
+             Keep --api on a loopback address (127.0.0.1) for now.",
+            a.api
+        );
+    }
+    std::fs::create_dir_all(&a.data_dir)
+        .with_context(|| format!("creating the data dir {}", a.data_dir.display()))?;
+    let store = SqliteStore::open(&a.data_dir.join("ondol.db")).context("opening the store")?;
+    let blobs = Blobs::open(&a.data_dir, UnzipLimits::default()).context("opening code storage")?;
+    let logs = LogStore::open(
+        &a.data_dir.join("logs.db"),
+        LogStoreConfig {
+            retention: Duration::from_secs(a.log_retention_days * 86_400),
+            max_bytes: a.log_max_mb * 1024 * 1024,
+            ..Default::default()
+        },
+    )
+    .context("opening the log store")?;
+    let mut cfg = EngineConfig::new(a.data_dir.clone(), logs.clone());
+    cfg.arn = Arn {
+        region: a.region.clone(),
+        account: a.account_id.clone(),
+    };
+    cfg.memory_budget_mb = a.memory_budget_mb;
+    let engine = Engine::start(cfg).context("starting the engine")?;
+    let api = ondol_api::Api::new(Arc::new(store), Arc::new(blobs), engine.clone(), logs);
+    let restored = ondol_api::restore(&api)
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("restoring functions")?;
+
+    let api_listener = TcpListener::bind(a.api)
+        .await
+        .with_context(|| format!("binding the management API on {}", a.api))?;
+    let http_listener = TcpListener::bind(a.http)
+        .await
+        .with_context(|| format!("binding the HTTP front door on {}", a.http))?;
+    tracing::info!(
+        "management API listening on http://{}",
+        api_listener.local_addr()?
+    );
+    tracing::info!(
+        "HTTP front door listening on http://{}",
+        http_listener.local_addr()?
+    );
+    tracing::info!(functions = restored, data_dir = %a.data_dir.display(), "ready");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let api_server = tokio::spawn(async move {
+        axum::serve(api_listener, ondol_api::router(api))
+            .with_graceful_shutdown(stopped(stop_rx.clone()))
+            .await
+    });
+    let http_stop = stop_tx.subscribe();
+    let http_server = tokio::spawn(async move {
+        axum::serve(http_listener, ondol_gateway::router())
+            .with_graceful_shutdown(stopped(http_stop))
+            .await
+    });
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let which = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!(signal = which, grace = ?a.shutdown_grace, "draining: no new work, finishing in-flight invocations");
+    let _ = stop_tx.send(true);
+    engine.shutdown(a.shutdown_grace).await;
+    for server in [api_server, http_server] {
+        let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    }
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}

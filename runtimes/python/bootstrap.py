@@ -1,0 +1,422 @@
+"""ondol's built-in Python runtime: a minimal AWS Lambda Runtime API client.
+
+Started as `python -S -u bootstrap.py` with AWS_LAMBDA_RUNTIME_API and _HANDLER
+set. Cold start is the metric that matters, so only C modules and `os` are
+imported up front: the HTTP client sits on `_socket` and JSON goes through
+CPython's `_json` codec directly, because the `http.client`, `socket` and `json`
+packages pull in email, ssl, re and enum (measured: +23, +7 and +6 ms on a 6 ms
+interpreter start). Everything else (traceback, the json package for exact
+error messages, logging setup) is loaded only on the paths that need it.
+Requires CPython 3.8+.
+"""
+
+import _socket
+import os
+import sys
+import time
+from _json import encode_basestring_ascii, make_encoder, make_scanner
+
+_JSON_WS = ' \t\n\r'
+_request_id = ''          # current invocation, read by the logging filter
+_logging_done = False     # root logger inspected (and handler installed if needed)
+
+
+class _Fault(Exception):
+    """A runtime-detected error reported under a `Runtime.*` error type."""
+
+    def __init__(self, error_type, message, trace=None):
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.trace = trace or []
+
+
+# --- JSON -------------------------------------------------------------------
+
+class _DecodeOptions:
+    """What `_json.make_scanner` reads from its context: json.loads defaults."""
+    strict = True
+    object_hook = object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = {'-Infinity': float('-inf'), 'Infinity': float('inf'),
+                      'NaN': float('nan')}.__getitem__
+
+
+_scan = make_scanner(_DecodeOptions)
+
+
+def _loads(data):
+    """json.loads for the common case; the json package only on odd or bad input."""
+    try:
+        text = data.decode()
+        obj, end = _scan(text, len(text) - len(text.lstrip(_JSON_WS)))
+        if not text[end:].strip(_JSON_WS):
+            return obj
+    except (ValueError, StopIteration):
+        pass
+    import json  # UTF-16/32 input, or an error that needs json's exact message
+    return json.loads(data)
+
+
+def _default(obj):
+    # DynamoDB hands out Decimals and Lambda serialises them as numbers.
+    decimal = sys.modules.get('decimal')
+    if decimal is not None and isinstance(obj, decimal.Decimal):
+        if obj.is_finite() and obj == obj.to_integral_value():
+            return int(obj)
+        return float(obj)
+    raise TypeError('Object of type %s is not JSON serializable' % type(obj).__name__)
+
+
+def _dumps(obj):
+    """json.dumps(obj) with default settings (a fresh encoder for fresh cycle markers)."""
+    encode = make_encoder({}, _default, encode_basestring_ascii, None,
+                          ': ', ', ', False, False, True)
+    return ''.join(encode(obj, 0))
+
+
+# --- HTTP -------------------------------------------------------------------
+
+class _RuntimeAPI:
+    """Keep-alive HTTP/1.1 client for the Runtime API, just big enough for it."""
+
+    def __init__(self, address):
+        host, _, port = address.rpartition(':')
+        self.address = address
+        host = host.strip('[]')
+        # getaddrinfo() runs a str host through the idna codec, importing
+        # unicodedata, re and enum (~5 ms); ASCII bytes skip it.
+        self.host = host.encode() if host.isascii() else host
+        self.port = int(port)
+        self.sock = None
+        self.buf = bytearray()
+        self.received = False  # some bytes of the current reply arrived
+
+    def request(self, method, path, body=None, headers=''):
+        """Send one request; return (status, lower-cased headers, body bytes)."""
+        head = '%s /2018-06-01%s HTTP/1.1\r\nHost: %s\r\n%s' % (method, path, self.address, headers)
+        if body is not None:
+            head += 'Content-Length: %d\r\n' % len(body)
+        message = (head + '\r\n').encode() + (body or b'')
+        while True:
+            reused = self.sock is not None
+            if not reused:
+                self._connect()
+            self.received = False
+            try:
+                self.sock.sendall(message)
+                return self._read_response()
+            except OSError:
+                self.close()
+                # An idle keep-alive connection may have been closed by the
+                # server; retry once on a fresh one, but never a half-read reply.
+                if not reused or self.received:
+                    raise
+
+    def _connect(self):
+        error = OSError('cannot resolve %s' % self.address)
+        for family, kind, proto, _, addr in _socket.getaddrinfo(self.host, self.port, 0, _socket.SOCK_STREAM):
+            sock = _socket.socket(family, kind, proto)
+            sock.settimeout(None)  # /next blocks indefinitely whatever default user code set
+            try:
+                sock.connect(addr)
+            except OSError as e:
+                sock.close()
+                error = e
+                continue
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            self.sock = sock
+            self.buf.clear()
+            return
+        raise error
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError('Runtime API closed the connection')
+        self.received = True
+        self.buf += data
+
+    def _read_line(self):
+        while True:
+            end = self.buf.find(b'\r\n')
+            if end >= 0:
+                line = bytes(self.buf[:end])
+                del self.buf[:end + 2]
+                return line
+            self._fill()
+
+    def _read_exact(self, size):
+        while len(self.buf) < size:
+            self._fill()
+        data = bytes(self.buf[:size])
+        del self.buf[:size]
+        return data
+
+    def _read_response(self):
+        while True:
+            end = self.buf.find(b'\r\n\r\n')
+            if end >= 0:
+                break
+            self._fill()
+        lines = self.buf[:end].decode('utf-8', 'replace').split('\r\n')
+        del self.buf[:end + 4]
+        status = int(lines[0].split(None, 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(':')
+            headers[name.strip().lower()] = value.strip()
+
+        if 'chunked' in headers.get('transfer-encoding', '').lower():
+            chunks = []
+            while True:
+                size = int(self._read_line().split(b';', 1)[0], 16)
+                if not size:
+                    break
+                chunks.append(self._read_exact(size))
+                self._read_exact(2)
+            while self._read_line():  # trailer section ends with an empty line
+                pass
+            body = b''.join(chunks)
+        elif 'content-length' in headers:
+            body = self._read_exact(int(headers['content-length']))
+        elif status < 200 or status in (204, 304):
+            body = b''
+        else:  # delimited by connection close
+            try:
+                while True:
+                    self._fill()
+            except ConnectionError:
+                pass
+            body = bytes(self.buf)
+            self.buf.clear()
+            headers['connection'] = 'close'
+
+        if headers.get('connection', '').lower() == 'close':
+            self.close()
+        return status, headers, body
+
+    def post(self, path, payload, error_type=None, content_type='application/json'):
+        """POST a result or error; a refusal is logged, not fatal (the server owns the invocation)."""
+        headers = 'Content-Type: %s\r\n' % content_type
+        if error_type:
+            headers += 'Lambda-Runtime-Function-Error-Type: %s\r\n' % error_type
+        status, _, body = self.request('POST', path, payload, headers)
+        if not 200 <= status < 300:
+            sys.stderr.write('bootstrap: POST %s answered %d: %s\n'
+                             % (path, status, body[:200].decode('utf-8', 'replace')))
+
+
+# --- errors -----------------------------------------------------------------
+
+def _user_frames(tb):
+    """Traceback lines like awslambdaric's stackTrace, minus this file's frames."""
+    import traceback
+    here = _user_frames.__code__.co_filename
+    frames = [f for f in traceback.extract_tb(tb) if f.filename != here]
+    return traceback.format_list(frames)
+
+
+def _report(error_type, message, trace):
+    """Log an error to stdout as awslambdaric does: one line, \\r between lines."""
+    lines = ['[ERROR] %s: %s' % (error_type, message) if message else '[ERROR] ' + error_type,
+             'Traceback (most recent call last):']
+    for entry in trace:
+        lines.extend(entry.splitlines())
+    sys.stdout.write('\r'.join(lines) + '\n')
+
+
+# --- handler loading ----------------------------------------------------------
+
+def _load_handler(spec):
+    try:
+        modname, attr = spec.rsplit('.', 1)
+    except ValueError as e:
+        raise _Fault('Runtime.MalformedHandlerName', "Bad handler '%s': %s" % (spec, e))
+    name = modname.replace('/', '.')
+    if name.split('.')[0] in sys.builtin_module_names:
+        raise _Fault('Runtime.BuiltInModuleConflict',
+                     'Cannot use built-in module %s as a handler module' % modname)
+    try:
+        __import__(name)
+        module = sys.modules[name]
+    except SyntaxError as e:
+        raise _Fault('Runtime.UserCodeSyntaxError', "Syntax error in module '%s': %s" % (modname, e),
+                     ['  File "%s" Line %s\n    %s' % (e.filename, e.lineno, e.text)])
+    except Exception as e:
+        raise _Fault('Runtime.ImportModuleError', "Unable to import module '%s': %s" % (modname, e),
+                     _user_frames(e.__traceback__))
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise _Fault('Runtime.HandlerNotFound', "Handler '%s' missing on module '%s'" % (attr, modname))
+
+
+# --- context ------------------------------------------------------------------
+
+class CognitoIdentity:
+    __slots__ = ('cognito_identity_id', 'cognito_identity_pool_id')
+
+
+class Client:
+    __slots__ = ('installation_id', 'app_title', 'app_version_name', 'app_version_code', 'app_package_name')
+
+
+class ClientContext:
+    __slots__ = ('custom', 'env', 'client')
+
+
+def _from_dict(cls, data):
+    obj = cls()
+    for field in cls.__slots__:
+        setattr(obj, field, data.get(field))
+    return obj
+
+
+def _parse_header(value, what):
+    try:
+        return _loads(value.encode())
+    except Exception as e:
+        raise _Fault('Runtime.LambdaContextUnmarshalError', 'Unable to parse %s JSON: %s' % (what, e))
+
+
+class LambdaContext:
+    """The handler's `context`; a plain class so user code may add attributes, as on Lambda."""
+
+    def __init__(self, request_id, headers, static):
+        self.aws_request_id = request_id
+        (self.function_name, self.function_version, self.memory_limit_in_mb,
+         self.log_group_name, self.log_stream_name) = static
+        self.invoked_function_arn = headers.get('lambda-runtime-invoked-function-arn')
+        self._deadline_ms = int(headers.get('lambda-runtime-deadline-ms') or 0)
+
+        # Lambda always provides an identity object, with None fields when unknown.
+        raw = headers.get('lambda-runtime-cognito-identity')
+        cognito = _parse_header(raw, 'Cognito Identity') if raw else {}
+        self.identity = CognitoIdentity()
+        self.identity.cognito_identity_id = cognito.get('cognitoIdentityId')
+        self.identity.cognito_identity_pool_id = cognito.get('cognitoIdentityPoolId')
+
+        raw = headers.get('lambda-runtime-client-context')
+        self.client_context = None
+        if raw:
+            self.client_context = _from_dict(ClientContext, _parse_header(raw, 'Client Context'))
+            if self.client_context.client is not None:
+                self.client_context.client = _from_dict(Client, self.client_context.client)
+
+    def get_remaining_time_in_millis(self):
+        return max(self._deadline_ms - int(time.time() * 1000), 0)
+
+    def log(self, msg):
+        sys.stdout.write(str(msg))
+
+
+# --- logging ------------------------------------------------------------------
+
+def _tag_record(record):
+    record.aws_request_id = _request_id
+    return True
+
+
+def _install_logging():
+    """Give the root logger Lambda's stdout handler, now that user code imported logging."""
+    global _logging_done
+    _logging_done = True
+    import logging
+    root = logging.getLogger()
+    if root.handlers:  # the function configured logging itself; don't print twice
+        return
+    logging.Formatter.converter = time.gmtime  # Lambda logs UTC, for every formatter
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter(
+        '[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s', '%Y-%m-%dT%H:%M:%S'))
+    handler.addFilter(_tag_record)
+    root.addHandler(handler)
+    # Lambda applies AWS_LAMBDA_LOG_LEVEL before importing the function, so a
+    # level the function set itself (anything but the default) wins.
+    level = os.environ.get('AWS_LAMBDA_LOG_LEVEL', '').upper()
+    level = 'DEBUG' if level == 'TRACE' else level
+    if level and root.level == logging.WARNING and isinstance(logging.getLevelName(level), int):
+        root.setLevel(level)
+
+
+# --- main loop ----------------------------------------------------------------
+
+def _invoke(api, handler, request_id, headers, event_body, static):
+    try:
+        context = LambdaContext(request_id, headers, static)
+        try:
+            event = _loads(event_body) if event_body else None
+        except Exception as e:
+            raise _Fault('Runtime.UnmarshalError', 'Unable to unmarshal input: %s' % e)
+        result = handler(event, context)
+        if isinstance(result, bytes):  # Lambda passes bytes through unencoded
+            payload, content_type = result, 'application/unknown'
+        else:
+            try:
+                payload, content_type = _dumps(result).encode(), 'application/json'
+            except Exception as e:
+                raise _Fault('Runtime.MarshalError', 'Unable to marshal response: %s' % e)
+    except _Fault as f:
+        error_type, message, trace = f.error_type, f.message, f.trace
+    except Exception as e:
+        error_type, message, trace = type(e).__name__, str(e), _user_frames(e.__traceback__)
+    else:
+        api.post('/runtime/invocation/%s/response' % request_id, payload, content_type=content_type)
+        return
+    _report(error_type, message, trace)
+    error = {'errorMessage': message, 'errorType': error_type, 'requestId': request_id, 'stackTrace': trace}
+    api.post('/runtime/invocation/%s/error' % request_id, _dumps(error).encode(), error_type)
+
+
+def main():
+    global _request_id
+    env = os.environ
+    api = _RuntimeAPI(env['AWS_LAMBDA_RUNTIME_API'])
+
+    # sys.path[0] is this script's directory; the function's code must come first.
+    task_root = env.get('LAMBDA_TASK_ROOT') or os.getcwd()
+    if not getattr(sys.flags, 'safe_path', False):
+        del sys.path[0]
+    sys.path[:] = [task_root] + [p for p in sys.path if p != task_root]
+
+    try:
+        handler = _load_handler(env.get('_HANDLER', ''))
+    except _Fault as f:
+        _report(f.error_type, f.message, f.trace)
+        error = {'errorMessage': f.message, 'errorType': f.error_type, 'stackTrace': f.trace}
+        api.post('/runtime/init/error', _dumps(error).encode(), f.error_type)
+        sys.exit(1)
+
+    memory = env.get('AWS_LAMBDA_FUNCTION_MEMORY_SIZE')
+    static = (env.get('AWS_LAMBDA_FUNCTION_NAME'), env.get('AWS_LAMBDA_FUNCTION_VERSION'),
+              int(memory) if memory else None,
+              env.get('AWS_LAMBDA_LOG_GROUP_NAME'), env.get('AWS_LAMBDA_LOG_STREAM_NAME'))
+    while True:
+        if not _logging_done and 'logging' in sys.modules:
+            _install_logging()
+        status, headers, body = api.request('GET', '/runtime/invocation/next')
+        if status != 200:
+            raise ConnectionError('GET /runtime/invocation/next answered %d' % status)
+        _request_id = headers.get('lambda-runtime-aws-request-id', '')
+        trace_id = headers.get('lambda-runtime-trace-id')
+        if trace_id is None:
+            env.pop('_X_AMZN_TRACE_ID', None)
+        else:
+            env['_X_AMZN_TRACE_ID'] = trace_id
+        _invoke(api, handler, _request_id, headers, body, static)
+
+
+if __name__ == '__main__':
+    try:
+        main()
+    except OSError as e:
+        sys.stderr.write('bootstrap: Runtime API %s unusable: %s\n'
+                         % (os.environ.get('AWS_LAMBDA_RUNTIME_API'), e))
+        sys.exit(1)
