@@ -19,19 +19,35 @@ use serde_json::json;
 
 use crate::error::{ApiError, Result};
 use crate::names::{latest_only, resolve};
-use crate::shapes::{configuration, CreateFunctionIn, UpdateCodeIn, UpdateConfigurationIn};
+use crate::shapes::{
+    configuration, ConfigIn, CreateFunctionIn, UpdateCodeIn, UpdateConfigurationIn,
+};
 use crate::Api;
 
 type Q = Query<HashMap<String, String>>;
 
-fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T> {
-    serde_json::from_slice(body).map_err(|e| {
-        if e.is_syntax() || e.is_eof() {
-            ApiError::InvalidRequestContent(format!("Could not parse request body into json: {e}"))
-        } else {
-            ApiError::InvalidParameter(format!("Invalid request: {e}"))
-        }
+/// Parses a request body into JSON; it must be an object.
+fn json_body(body: &Bytes) -> Result<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::InvalidRequestContent(format!("Could not parse request body into json: {e}"))
+    })?;
+    if !v.is_object() {
+        return Err(ApiError::InvalidRequestContent(
+            "The request body must be a JSON object".into(),
+        ));
+    }
+    Ok(v)
+}
+
+/// Reads typed members from a body; a wrong type names the member.
+fn members<T: DeserializeOwned>(v: &serde_json::Value) -> Result<T> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        ApiError::InvalidParameter(format!("Invalid value for {}: {}", e.path(), e.inner()))
     })
+}
+
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T> {
+    members(&json_body(body)?)
 }
 
 fn now_rfc() -> String {
@@ -122,12 +138,14 @@ fn ok_json(status: StatusCode, v: serde_json::Value) -> Response {
 }
 
 pub async fn create(State(api): State<Arc<Api>>, body: Bytes) -> Result<Response> {
-    let input: CreateFunctionIn = parse(&body)?;
+    let body = json_body(&body)?;
+    let config: ConfigIn = members(&body)?;
+    let input: CreateFunctionIn = members(&body)?;
     let mut cfg = FunctionConfig::new(
         input.function_name.clone(),
-        input.config.runtime.clone().unwrap_or_default(),
+        config.runtime.clone().unwrap_or_default(),
     );
-    input.config.apply(&mut cfg);
+    config.apply(&mut cfg);
     validate(&cfg)?;
     if input.code.s3_bucket.is_some() || input.code.image_uri.is_some() {
         return Err(ApiError::InvalidParameter(
@@ -262,13 +280,15 @@ pub async fn update_configuration(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response> {
-    let input: UpdateConfigurationIn = parse(&body)?;
+    let body = json_body(&body)?;
+    let config: ConfigIn = members(&body)?;
+    let input: UpdateConfigurationIn = members(&body)?;
     let (name, _) = resolve(&name, None)?;
     let _w = api.writes.lock().await;
     let old = load(&api, &name).await?;
     check_revision(&old, input.revision_id.as_deref())?;
     let mut rec = old.clone();
-    input.config.apply(&mut rec.config);
+    config.apply(&mut rec.config);
     validate(&rec.config)?;
     rec.revision_id = revision();
     rec.last_modified = now_rfc();

@@ -45,7 +45,8 @@ pub struct OndolIn {
     pub queue_wait_ms: Option<u64>,
 }
 
-/// The configuration members shared by CreateFunction and UpdateFunctionConfiguration.
+/// The configuration members shared by CreateFunction and UpdateFunctionConfiguration
+/// (read from the same body as the operation's own members).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ConfigIn {
@@ -67,16 +68,12 @@ pub struct CreateFunctionIn {
     pub tags: Option<BTreeMap<String, String>>,
     #[allow(dead_code)] // versions arrive with PublishVersion
     pub publish: Option<bool>,
-    #[serde(flatten)]
-    pub config: ConfigIn,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateConfigurationIn {
     pub revision_id: Option<String>,
-    #[serde(flatten)]
-    pub config: ConfigIn,
 }
 
 #[derive(Debug, Default, Deserialize)]

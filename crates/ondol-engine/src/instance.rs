@@ -169,8 +169,15 @@ impl Instance {
                 // Stragglers in the group (and any daemon in the cgroup) go with it.
                 kill_group(pgid, libc::SIGKILL);
                 api.close();
-                let _ = exit_tx.send(Some(status.map(describe).unwrap_or_else(|e| e.to_string())));
+                // Judge OOM before anyone is told of the exit, while the cgroup is here.
                 let cg = mem.cgroup.lock().take();
+                if let Some(c) = &cg {
+                    if c.oom_killed() {
+                        mem.oom_killed
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                let _ = exit_tx.send(Some(status.map(describe).unwrap_or_else(|e| e.to_string())));
                 if cg.is_some() {
                     tokio::task::spawn_blocking(move || drop(cg));
                 }
@@ -188,7 +195,11 @@ impl Instance {
             init_ms: Mutex::new(None),
             last_used: Mutex::new(Instant::now()),
         });
-        inst.await_init(init_rx, begun, spec).await?;
+        let init_ms = inst.await_init(init_rx, begun, spec).await?;
+        // A pre-warmed instance's init was nobody's wait: no Init Duration, as in Lambda.
+        if !provisioned {
+            *inst.init_ms.lock() = Some(init_ms);
+        }
         Ok(inst)
     }
 
@@ -197,7 +208,7 @@ impl Instance {
         init_rx: oneshot::Receiver<InitSignal>,
         begun: Instant,
         spec: &StartSpec,
-    ) -> Result<(), FunctionError> {
+    ) -> Result<f64, FunctionError> {
         let mut exit = self.exit.clone();
         let outcome = tokio::select! {
             biased;
@@ -215,10 +226,8 @@ impl Instance {
         };
         match outcome {
             Some(InitSignal::Ready) => {
-                let ms = begun.elapsed().as_secs_f64() * 1000.0;
-                *self.init_ms.lock() = Some(ms);
                 self.mem.sample_leader();
-                Ok(())
+                Ok(begun.elapsed().as_secs_f64() * 1000.0)
             }
             Some(InitSignal::Failed { error_type, body }) => {
                 self.kill();

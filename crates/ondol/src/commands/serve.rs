@@ -49,8 +49,10 @@ pub struct Args {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ONDOL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }

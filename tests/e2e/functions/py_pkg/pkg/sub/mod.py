@@ -1,0 +1,2 @@
+def handle(event, context):
+    return {"dotted": True, "name": event.get("name")}
