@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what the tests need, builds, then runs the Rust
+# tests and the end-to-end suite against the real binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v node >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq nodejs
+fi
+python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+
+cargo fmt --check
+cargo build --workspace
+cargo build --release -p rust-hello
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
+
+ONDOL_BIN="$PWD/target/debug/ondol" python3 -m pytest tests/e2e -q -p no:cacheprovider "$@"
