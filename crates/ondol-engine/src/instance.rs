@@ -148,17 +148,26 @@ impl Instance {
         tokio::spawn(capture.clone().run());
 
         let limit_bytes = u64::from(spec.memory_mb) * 1024 * 1024;
-        let cgroup = spec
-            .cgroups
-            .as_ref()
-            .and_then(|root| root.attach(&id, limit_bytes, pgid).ok());
         let mem = Arc::new(Watched {
             pgid,
             limit_bytes,
             peak_bytes: AtomicU64::new(0),
             oom_killed: AtomicBool::new(false),
-            cgroup: Mutex::new(cgroup),
+            cgroup: Mutex::new(None),
+            exited: AtomicBool::new(false),
         });
+        if let Some(root) = spec.cgroups.clone() {
+            // Moving a process into a v1 cgroup waits for an RCU grace period (~10 ms
+            // here): done beside the cold start, not in it. Until it lands, the
+            // watchdog enforces the limit.
+            let (mem, id) = (mem.clone(), id.clone());
+            tokio::task::spawn_blocking(move || match root.attach(&id, limit_bytes, pgid) {
+                Ok(cg) => mem.adopt(cg),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no cgroup for instance; the watchdog limits it")
+                }
+            });
+        }
         spec.memwatch.watch(&mem);
 
         let (exit_tx, exit_rx) = watch::channel(None);
@@ -170,6 +179,7 @@ impl Instance {
                 kill_group(pgid, libc::SIGKILL);
                 api.close();
                 // Judge OOM before anyone is told of the exit, while the cgroup is here.
+                mem.exited.store(true, std::sync::atomic::Ordering::SeqCst);
                 let cg = mem.cgroup.lock().take();
                 if let Some(c) = &cg {
                     if c.oom_killed() {

@@ -19,6 +19,8 @@ pub(crate) struct Watched {
     pub oom_killed: AtomicBool,
     /// When set, the kernel enforces the limit and reports the peak.
     pub cgroup: Mutex<Option<Cgroup>>,
+    /// Set once the process has exited.
+    pub exited: AtomicBool,
 }
 
 impl Watched {
@@ -30,6 +32,15 @@ impl Watched {
             .and_then(|s| parse_stat(&s))
             .map_or(0, |(_, pages)| pages * page_size());
         self.peak_bytes.fetch_max(rss, Relaxed);
+    }
+
+    /// Takes over a cgroup attached after the start; removes it if the process
+    /// already exited (nobody else will).
+    pub fn adopt(&self, cg: Cgroup) {
+        *self.cgroup.lock() = Some(cg);
+        if self.exited.load(std::sync::atomic::Ordering::SeqCst) {
+            drop(self.cgroup.lock().take());
+        }
     }
 
     pub fn peak_mb(&self) -> u64 {

@@ -41,6 +41,9 @@ pub struct Args {
     /// Days of function logs kept.
     #[arg(long, env = "ONDOL_LOG_RETENTION_DAYS", default_value_t = 7)]
     pub log_retention_days: u64,
+    /// Limit instance memory with the RSS watchdog only, never a cgroup.
+    #[arg(long, env = "ONDOL_NO_CGROUPS", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_cgroups: bool,
     /// Size cap of the function log store, in MB.
     #[arg(long, env = "ONDOL_LOG_MAX_MB", default_value_t = 512)]
     pub log_max_mb: u64,
@@ -85,6 +88,7 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         account: a.account_id.clone(),
     };
     cfg.memory_budget_mb = a.memory_budget_mb;
+    cfg.use_cgroups = !a.no_cgroups;
     let engine = Engine::start(cfg).context("starting the engine")?;
     let api = ondol_api::Api::new(Arc::new(store), Arc::new(blobs), engine.clone(), logs);
     let restored = ondol_api::restore(&api)
