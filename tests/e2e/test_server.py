@@ -151,3 +151,26 @@ def test_code_is_read_only_and_unpacked_once(server):
     mode = os.stat(server.data_dir / "code" / dirs[0] / "app.py").st_mode & 0o777
     assert mode == 0o444
     assert zip_dir(FUNCTIONS / "py_hello")
+
+
+def test_relative_data_dir_as_in_the_readme(tmp_path):
+    """`ondol serve` from a project directory keeps its state in ./.ondol."""
+    import json
+    import re
+    import subprocess
+    from conftest import BIN
+    log = tmp_path / "serve.log"
+    proc = subprocess.Popen([BIN, "serve", "--api", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+                            cwd=tmp_path, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    try:
+        api = wait_until(lambda: re.search(r"management API listening on (http://\S+)", log.read_text()), timeout=20).group(1)
+        body = {"FunctionName": "rel", "Runtime": "python3.11", "Handler": "app.handler", "Role": "r",
+                "Code": {"ZipFile": base64.b64encode(zip_dir(FUNCTIONS / "py_hello")).decode()}}
+        assert requests.post(f"{api}/2015-03-31/functions", json=body).status_code == 201
+        r = requests.post(f"{api}/2015-03-31/functions/rel/invocations", data=json.dumps({"k": 1}))
+        assert "X-Amz-Function-Error" not in r.headers, r.text
+        assert r.json()["event"] == {"k": 1}
+        assert (tmp_path / ".ondol" / "ondol.db").exists()
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0

@@ -79,18 +79,29 @@ impl Capture {
         st.tail = want_tail.then(String::new);
     }
 
-    /// Writes a platform line (START/END/REPORT) in order with the function's output.
+    /// Writes a platform line in order after the function's output so far.
     pub fn platform(&self, line: String) {
         let mut st = self.state.lock();
         self.read_available(&mut st);
         self.emit(&mut st, line);
     }
 
-    /// Drains pending output, then returns the request's last 4 KB of log if collected.
-    pub fn finish(&self) -> Option<String> {
+    /// Writes platform lines with no output read in between (START right after
+    /// `begin`, REPORT right after END).
+    pub fn platform_now(&self, line: String) {
+        let mut st = self.state.lock();
+        self.emit(&mut st, line);
+    }
+
+    /// Reads whatever output is pending now.
+    pub fn drain(&self) {
         let mut st = self.state.lock();
         self.read_available(&mut st);
-        let tail = st.tail.take()?;
+    }
+
+    /// Returns the request's last 4 KB of log if collected (call after END/REPORT).
+    pub fn finish(&self) -> Option<String> {
+        let tail = self.state.lock().tail.take()?;
         let start = tail.len().saturating_sub(TAIL_BYTES);
         let start = (start..tail.len())
             .find(|&i| tail.is_char_boundary(i))

@@ -227,7 +227,7 @@ impl Instance {
             _ = tokio::time::sleep(spec.init_timeout) => {
                 self.kill();
                 let secs = spec.init_timeout.as_secs_f64();
-                self.capture.platform(format!("INIT_REPORT Init Duration: {:.2} ms\\tPhase: init\\tStatus: timeout", secs * 1000.0));
+                self.capture.platform(format!("INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: timeout", secs * 1000.0));
                 return Err(FunctionError::platform(
                     "Sandbox.Timedout",
                     format!("Init timed out after {secs:.2} seconds (init_timeout)"),
@@ -243,7 +243,6 @@ impl Instance {
                 self.kill();
                 let text = String::from_utf8_lossy(&body).into_owned();
                 self.capture.platform(format!("INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: error\tError Type: {error_type}", begun.elapsed().as_secs_f64() * 1000.0));
-                self.capture.finish();
                 let body = if serde_json::from_str::<serde_json::Value>(&text).is_ok() {
                     body
                 } else {
@@ -257,7 +256,7 @@ impl Instance {
                     .borrow()
                     .clone()
                     .unwrap_or_else(|| "exited".into());
-                self.capture.finish();
+                self.capture.drain();
                 let (kind, msg) = if self.mem.was_oom_killed() {
                     (
                         "Runtime.OutOfMemory",
@@ -316,7 +315,7 @@ impl Instance {
         };
         let duration_ms = begun.elapsed().as_secs_f64() * 1000.0;
         self.capture.platform(report::end(&request_id));
-        self.capture.platform(report::report(
+        self.capture.platform_now(report::report(
             &request_id,
             duration_ms,
             spec.memory_mb,

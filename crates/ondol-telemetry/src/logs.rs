@@ -176,21 +176,19 @@ impl LogSink for LogStore {
     }
 }
 
+/// Writes in batches at most every 20 ms: few commits, and senders rarely find the
+/// writer parked on the channel (so `emit` seldom pays for a wake-up).
 fn write_loop(mut conn: Connection, rx: Receiver<LogRecord>, cfg: LogStoreConfig) {
     let mut last_trim = Instant::now();
-    let mut batch = Vec::with_capacity(1024);
+    let mut batch = Vec::with_capacity(4096);
     loop {
         match rx.recv_timeout(Duration::from_secs(5)) {
             Ok(r) => batch.push(r),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
-        while batch.len() < 4096 {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
+        std::thread::sleep(Duration::from_millis(20));
+        batch.extend(rx.try_iter());
         if !batch.is_empty() {
             if let Err(e) = insert(&mut conn, &batch) {
                 tracing::error!(error = %e, "could not store function logs");

@@ -71,6 +71,10 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     }
     std::fs::create_dir_all(&a.data_dir)
         .with_context(|| format!("creating the data dir {}", a.data_dir.display()))?;
+    // Instances run in their code directory: every path handed to them is absolute.
+    let mut a = a;
+    a.data_dir = std::fs::canonicalize(&a.data_dir)
+        .with_context(|| format!("resolving the data dir {}", a.data_dir.display()))?;
     let store = SqliteStore::open(&a.data_dir.join("ondol.db")).context("opening the store")?;
     let blobs = Blobs::open(&a.data_dir, UnzipLimits::default()).context("opening code storage")?;
     let logs = LogStore::open(
