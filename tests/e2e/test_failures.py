@@ -117,3 +117,14 @@ def test_work_after_the_response_completes(server, tmp_path):
     assert not marker.exists(), "the response came before the hook ran"
     wait_until(marker.exists, timeout=5, what="the after-response hook")
     assert marker.read_text() == "done"
+
+
+def test_an_instance_that_dies_while_idle_is_not_handed_out(server):
+    server.create("idle-death", "python3.11", code="py_hello")
+    first = healthy(server, "idle-death")
+    server.invoke("idle-death", {"exit_after": 0.05})
+    wait_until(lambda: server.pool("idle-death")["running"] <= 1, timeout=5)
+    import time
+    time.sleep(0.3)
+    after = healthy(server, "idle-death")
+    assert after["pid"] != first["pid"]

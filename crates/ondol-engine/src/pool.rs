@@ -156,8 +156,13 @@ impl Pool {
                 if st.retired {
                     return Ok(Grant::Retired);
                 }
-                if let Some(inst) = st.idle.pop() {
-                    return Ok(Grant::Warm(inst));
+                // An instance that died while idle is dropped, not handed out.
+                while let Some(inst) = st.idle.pop() {
+                    if inst.is_alive() {
+                        return Ok(Grant::Warm(inst));
+                    }
+                    st.running -= 1;
+                    engine.budget.release(self.mem_mb());
                 }
                 if let Some(err) = self.backing_off(&st) {
                     return Ok(Grant::BackingOff(err));

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
@@ -288,32 +288,34 @@ enum ReadError {
     Truncated,
 }
 
+/// Reads a body up to `limit` bytes. Past the limit the rest is read and discarded,
+/// so the runtime's keep-alive connection survives a 413.
 async fn read_limited(
     req: Request<Incoming>,
     limit: u64,
 ) -> Result<(Bytes, Option<HeaderMap>), ReadError> {
-    let declared = req
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    let mut body = req.into_body();
+    let mut buf = bytes::BytesMut::new();
+    let mut trailers = None;
+    let mut too_large = false;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ReadError::Truncated)?;
+        match frame.into_data() {
+            Ok(data) => {
+                if too_large || (buf.len() + data.len()) as u64 > limit {
+                    too_large = true;
+                    buf.clear();
+                } else {
+                    buf.extend_from_slice(&data);
+                }
+            }
+            Err(frame) => trailers = frame.into_trailers().ok(),
+        }
+    }
+    if too_large {
         return Err(ReadError::TooLarge);
     }
-    let collected = Limited::new(req.into_body(), limit as usize)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                ReadError::TooLarge
-            } else {
-                ReadError::Truncated
-            }
-        })?;
-    let trailers = collected.trailers().cloned();
-    Ok((collected.to_bytes(), trailers))
+    Ok((buf.freeze(), trailers))
 }
 
 /// A streamed response that failed mid-way reports its error in trailers.
