@@ -25,8 +25,11 @@ fn capture(cmd: &str, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// argv and environment of a runtime process.
+type Launch = (Vec<String>, Vec<(String, String)>);
+
 /// How ondol starts each runtime, rebuilt here for the bare baseline.
-fn bare_launch(case: &Case, data_dir: &Path) -> Result<(Vec<String>, Vec<(String, String)>)> {
+fn bare_launch(case: &Case, data_dir: &Path) -> Result<Launch> {
     let root = case.code_dir.display().to_string();
     let mut env = vec![
         (
@@ -96,7 +99,7 @@ pub async fn run(runs: usize, bin: &Path) -> Result<()> {
     let rust_dir = root.join("target/release");
     let rust_bin = std::fs::read(rust_dir.join("bootstrap"))
         .context("build the Rust fixture first: cargo build --release -p rust-hello")?;
-    let cases = vec![
+    let cases = [
         Case {
             name: "provided (Rust lambda_runtime)",
             runtime: "provided.al2023",

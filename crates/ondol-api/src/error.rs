@@ -10,6 +10,8 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
+    ProvisionedNotFound(String),
+    #[error("{0}")]
     InvalidParameter(String),
     #[error("{0}")]
     InvalidRequestContent(String),
@@ -38,6 +40,10 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str) {
         match self {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
+            Self::ProvisionedNotFound(_) => (
+                StatusCode::NOT_FOUND,
+                "ProvisionedConcurrencyConfigNotFoundException",
+            ),
             Self::InvalidParameter(_) => {
                 (StatusCode::BAD_REQUEST, "InvalidParameterValueException")
             }

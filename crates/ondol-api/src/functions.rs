@@ -1,5 +1,5 @@
 //! Function CRUD. Each write validates everything first, then stores, then
-//! installs the pool: a refused request leaves nothing half-created.
+//! installs the pools: a refused request leaves nothing half-created.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,22 +12,23 @@ use bytes::Bytes;
 use http::StatusCode;
 use ondol_core::name::valid_name;
 use ondol_core::FunctionConfig;
-use ondol_engine::FunctionSpec;
 use ondol_store::{BlobInfo, FunctionRecord};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use crate::catalog::version_of;
 use crate::error::{ApiError, Result};
-use crate::names::{latest_only, resolve};
+use crate::names::resolve;
 use crate::shapes::{
-    configuration, ConfigIn, CreateFunctionIn, UpdateCodeIn, UpdateConfigurationIn,
+    configuration, ConfigIn, CreateFunctionIn, UpdateCodeIn, UpdateConfigurationIn, View,
 };
+use crate::versions::publish;
 use crate::Api;
 
-type Q = Query<HashMap<String, String>>;
+pub type Q = Query<HashMap<String, String>>;
 
 /// Parses a request body into JSON; it must be an object.
-fn json_body(body: &Bytes) -> Result<serde_json::Value> {
+pub fn json_body(body: &Bytes) -> Result<serde_json::Value> {
     let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::InvalidRequestContent(format!("Could not parse request body into json: {e}"))
     })?;
@@ -40,30 +41,29 @@ fn json_body(body: &Bytes) -> Result<serde_json::Value> {
 }
 
 /// Reads typed members from a body; a wrong type names the member.
-fn members<T: DeserializeOwned>(v: &serde_json::Value) -> Result<T> {
+pub fn members<T: DeserializeOwned>(v: &serde_json::Value) -> Result<T> {
     serde_path_to_error::deserialize(v).map_err(|e| {
         ApiError::InvalidParameter(format!("Invalid value for {}: {}", e.path(), e.inner()))
     })
 }
 
-fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T> {
+pub fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T> {
     members(&json_body(body)?)
 }
 
-fn now_rfc() -> String {
+/// Lambda's time format.
+pub fn now_rfc() -> String {
     chrono::Utc::now()
         .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
         .to_string()
 }
 
-fn revision() -> String {
+pub fn revision() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::Service(e.to_string()))?
+pub fn ok_json(status: StatusCode, v: serde_json::Value) -> Response {
+    (status, Json(v)).into_response()
 }
 
 /// Decodes and stores a base64 zip (validated and unpacked before it is kept).
@@ -79,7 +79,7 @@ async fn store_code(api: &Arc<Api>, zip_b64: &str) -> Result<BlobInfo> {
         )));
     }
     let blobs = api.blobs.clone();
-    blocking(move || Ok(blobs.put(&zip)?)).await
+    Api::blocking(move || Ok(blobs.put(&zip)?)).await
 }
 
 fn validate(cfg: &FunctionConfig) -> Result<()> {
@@ -92,49 +92,25 @@ fn validate(cfg: &FunctionConfig) -> Result<()> {
     cfg.validate().map_err(ApiError::InvalidParameter)
 }
 
-async fn load(api: &Arc<Api>, name: &str) -> Result<FunctionRecord> {
-    let (store, n) = (api.store.clone(), name.to_string());
-    blocking(move || Ok(store.get_function(&n)?))
-        .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "Function not found: {}",
-                api.engine.arn().function(name)
-            ))
-        })
-}
-
-/// Installs the `$LATEST` pool of a stored function.
-async fn deploy(api: &Arc<Api>, rec: &FunctionRecord) -> Result<()> {
-    let (blobs, sha) = (api.blobs.clone(), rec.code_sha256.clone());
-    let code_dir = blocking(move || Ok(blobs.code_dir_checked(&sha)?)).await?;
-    api.engine
-        .deploy(FunctionSpec {
-            config: rec.config.clone(),
-            version: "$LATEST".into(),
-            code_dir,
-        })
-        .await
-        .map_err(ApiError::Service)
-}
-
-/// Loads every stored function into the engine at start-up.
-pub async fn restore(api: &Arc<Api>) -> std::result::Result<usize, String> {
-    let store = api.store.clone();
-    let all = tokio::task::spawn_blocking(move || store.list_functions())
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    for rec in &all {
-        if let Err(e) = deploy(api, rec).await {
-            tracing::error!(function = %rec.config.name, error = %e, "could not restore function");
-        }
+fn no_remote_code(s3: &Option<String>, image: &Option<String>) -> Result<()> {
+    if s3.is_some() || image.is_some() {
+        return Err(ApiError::InvalidParameter(
+            "Code must be given as ZipFile: ondol does not fetch S3 objects or images".into(),
+        ));
     }
-    Ok(all.len())
+    Ok(())
 }
 
-fn ok_json(status: StatusCode, v: serde_json::Value) -> Response {
-    (status, Json(v)).into_response()
+/// The configuration a qualifier names, with the ARN qualifier to show.
+pub fn view_for<'a>(
+    api: &Api,
+    rec: &'a FunctionRecord,
+    qualifier: Option<&str>,
+) -> Result<View<'a>> {
+    let name = &rec.config.name;
+    let q = qualifier.unwrap_or("$LATEST");
+    let version = version_of(rec, q).ok_or_else(|| api.not_found(name, Some(q)))?;
+    View::of(rec, &version).ok_or_else(|| api.not_found(name, Some(q)))
 }
 
 pub async fn create(State(api): State<Arc<Api>>, body: Bytes) -> Result<Response> {
@@ -147,61 +123,40 @@ pub async fn create(State(api): State<Arc<Api>>, body: Bytes) -> Result<Response
     );
     config.apply(&mut cfg);
     validate(&cfg)?;
-    if input.code.s3_bucket.is_some() || input.code.image_uri.is_some() {
-        return Err(ApiError::InvalidParameter(
-            "Code must be given as ZipFile: ondol does not fetch S3 objects or images".into(),
-        ));
-    }
+    no_remote_code(&input.code.s3_bucket, &input.code.image_uri)?;
     let zip = input
         .code
         .zip_file
         .ok_or_else(|| ApiError::InvalidParameter("Code.ZipFile is required".into()))?;
-    let _w = api.writes.lock().await;
-    let (store, n) = (api.store.clone(), cfg.name.clone());
-    if blocking(move || Ok(store.get_function(&n)?))
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::Conflict(format!(
-            "Function already exist: {}",
-            cfg.name
-        )));
-    }
     let info = store_code(&api, &zip).await?;
-    let rec = FunctionRecord {
-        config: cfg,
-        code_sha256: info.sha256_hex,
-        code_size: info.size,
-        revision_id: revision(),
-        last_modified: now_rfc(),
-        tags: input.tags.unwrap_or_default(),
-    };
-    let (store, r) = (api.store.clone(), rec.clone());
-    blocking(move || Ok(store.create_function(&r)?)).await?;
-    if let Err(e) = deploy(&api, &rec).await {
-        let (store, n) = (api.store.clone(), rec.config.name.clone());
-        let _ = blocking(move || Ok(store.delete_function(&n)?)).await;
-        return Err(e);
+    let rec = FunctionRecord::new(
+        cfg,
+        info.sha256_hex,
+        info.size,
+        revision(),
+        now_rfc(),
+        input.tags.unwrap_or_default(),
+    );
+    let name = rec.config.name.clone();
+    let mut rec = api.insert(rec).await?;
+    let mut shown = "$LATEST".to_string();
+    if input.publish == Some(true) {
+        let (new, v) = api.mutate(&name, |r| publish(r, None)).await?;
+        rec = new;
+        shown = v;
     }
+    let view = View::of(&rec, &shown).expect("just published");
+    let q = (shown != "$LATEST").then_some(shown.as_str());
     Ok(ok_json(
         StatusCode::CREATED,
-        configuration(api.engine.arn(), &rec, "$LATEST"),
+        configuration(api.engine.arn(), &view, q),
     ))
 }
 
 pub async fn list(State(api): State<Arc<Api>>, Query(q): Q) -> Result<Response> {
-    let max = match q.get("MaxItems") {
-        Some(m) => m
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=10_000).contains(n))
-            .ok_or_else(|| {
-                ApiError::InvalidParameter("MaxItems must be between 1 and 10000".into())
-            })?,
-        None => 50,
-    };
+    let max = max_items(&q)?;
     let store = api.store.clone();
-    let all = blocking(move || Ok(store.list_functions()?)).await?;
+    let all = Api::blocking(move || Ok(store.list_functions()?)).await?;
     let start = match q.get("Marker") {
         Some(m) => all.partition_point(|r| r.config.name.as_str() < m.as_str()),
         None => 0,
@@ -209,7 +164,7 @@ pub async fn list(State(api): State<Arc<Api>>, Query(q): Q) -> Result<Response> 
     let page: Vec<_> = all[start..]
         .iter()
         .take(max)
-        .map(|r| configuration(api.engine.arn(), r, "$LATEST"))
+        .map(|r| configuration(api.engine.arn(), &View::latest(r), None))
         .collect();
     let mut out = json!({ "Functions": page });
     if let Some(next) = all.get(start + max) {
@@ -218,22 +173,39 @@ pub async fn list(State(api): State<Arc<Api>>, Query(q): Q) -> Result<Response> 
     Ok(ok_json(StatusCode::OK, out))
 }
 
+/// `MaxItems` (1–10,000, default 50).
+pub fn max_items(q: &HashMap<String, String>) -> Result<usize> {
+    match q.get("MaxItems") {
+        Some(m) => m
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| {
+                ApiError::InvalidParameter("MaxItems must be between 1 and 10000".into())
+            }),
+        None => Ok(50),
+    }
+}
+
 pub async fn get(
     State(api): State<Arc<Api>>,
     Path(name): Path<String>,
     Query(q): Q,
 ) -> Result<Response> {
     let (name, qual) = resolve(&name, q.get("Qualifier").map(String::as_str))?;
-    latest_only(&name, qual.as_deref(), api.engine.arn())?;
-    let rec = load(&api, &name).await?;
-    let out = json!({
-        "Configuration": configuration(api.engine.arn(), &rec, "$LATEST"),
+    let rec = api.load(&name).await?;
+    let view = view_for(&api, &rec, qual.as_deref())?;
+    let mut out = json!({
+        "Configuration": configuration(api.engine.arn(), &view, qual.as_deref()),
         "Code": {
             "RepositoryType": "S3",
-            "Location": format!("/ondol/v1/code/{}", rec.code_sha256),
+            "Location": format!("/ondol/v1/code/{}", view.code_sha256),
         },
         "Tags": rec.tags,
     });
+    if let Some(n) = rec.reserved_concurrency {
+        out["Concurrency"] = json!({ "ReservedConcurrentExecutions": n });
+    }
     Ok(ok_json(StatusCode::OK, out))
 }
 
@@ -243,36 +215,32 @@ pub async fn get_configuration(
     Query(q): Q,
 ) -> Result<Response> {
     let (name, qual) = resolve(&name, q.get("Qualifier").map(String::as_str))?;
-    latest_only(&name, qual.as_deref(), api.engine.arn())?;
-    let rec = load(&api, &name).await?;
+    let rec = api.load(&name).await?;
+    let view = view_for(&api, &rec, qual.as_deref())?;
     Ok(ok_json(
         StatusCode::OK,
-        configuration(api.engine.arn(), &rec, "$LATEST"),
+        configuration(api.engine.arn(), &view, qual.as_deref()),
     ))
 }
 
-fn check_revision(rec: &FunctionRecord, given: Option<&str>) -> Result<()> {
+pub fn check_revision(current: &str, given: Option<&str>) -> Result<()> {
     match given {
-        Some(r) if r != rec.revision_id => Err(ApiError::PreconditionFailed(
+        Some(r) if r != current => Err(ApiError::PreconditionFailed(
             "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id".into(),
         )),
         _ => Ok(()),
     }
 }
 
-/// Stores `rec` and installs it; the previous record comes back if that fails.
-async fn replace(api: &Arc<Api>, old: FunctionRecord, rec: FunctionRecord) -> Result<Response> {
-    let (store, r) = (api.store.clone(), rec.clone());
-    blocking(move || Ok(store.update_function(&r)?)).await?;
-    if let Err(e) = deploy(api, &rec).await {
-        let store = api.store.clone();
-        let _ = blocking(move || Ok(store.update_function(&old)?)).await;
-        return Err(e);
+/// Only `$LATEST` can be changed: a qualified name is refused.
+fn unqualified(path_name: &str) -> Result<String> {
+    let (name, qual) = resolve(path_name, None)?;
+    if let Some(q) = qual {
+        return Err(ApiError::InvalidParameter(format!(
+            "Only the unqualified function can be updated; remove the qualifier ':{q}'"
+        )));
     }
-    Ok(ok_json(
-        StatusCode::OK,
-        configuration(api.engine.arn(), &rec, "$LATEST"),
-    ))
+    Ok(name)
 }
 
 pub async fn update_configuration(
@@ -283,16 +251,21 @@ pub async fn update_configuration(
     let body = json_body(&body)?;
     let config: ConfigIn = members(&body)?;
     let input: UpdateConfigurationIn = members(&body)?;
-    let (name, _) = resolve(&name, None)?;
-    let _w = api.writes.lock().await;
-    let old = load(&api, &name).await?;
-    check_revision(&old, input.revision_id.as_deref())?;
-    let mut rec = old.clone();
-    config.apply(&mut rec.config);
-    validate(&rec.config)?;
-    rec.revision_id = revision();
-    rec.last_modified = now_rfc();
-    replace(&api, old, rec).await
+    let name = unqualified(&name)?;
+    let (rec, ()) = api
+        .mutate(&name, |rec| {
+            check_revision(&rec.revision_id, input.revision_id.as_deref())?;
+            config.apply(&mut rec.config);
+            validate(&rec.config)?;
+            rec.revision_id = revision();
+            rec.last_modified = now_rfc();
+            Ok(())
+        })
+        .await?;
+    Ok(ok_json(
+        StatusCode::OK,
+        configuration(api.engine.arn(), &View::latest(&rec), None),
+    ))
 }
 
 pub async fn update_code(
@@ -301,31 +274,45 @@ pub async fn update_code(
     body: Bytes,
 ) -> Result<Response> {
     let input: UpdateCodeIn = parse(&body)?;
-    let (name, _) = resolve(&name, None)?;
-    if input.s3_bucket.is_some() || input.image_uri.is_some() {
-        return Err(ApiError::InvalidParameter(
-            "Code must be given as ZipFile: ondol does not fetch S3 objects or images".into(),
-        ));
-    }
+    let name = unqualified(&name)?;
+    no_remote_code(&input.s3_bucket, &input.image_uri)?;
     let zip = input
         .zip_file
         .ok_or_else(|| ApiError::InvalidParameter("ZipFile is required".into()))?;
-    let _w = api.writes.lock().await;
-    let old = load(&api, &name).await?;
-    check_revision(&old, input.revision_id.as_deref())?;
     let info = store_code(&api, &zip).await?;
-    let mut rec = old.clone();
-    rec.code_sha256 = info.sha256_hex;
-    rec.code_size = info.size;
     if input.dry_run == Some(true) {
+        let mut rec = api.load(&name).await?;
+        check_revision(&rec.revision_id, input.revision_id.as_deref())?;
+        rec.code_sha256 = info.sha256_hex;
+        rec.code_size = info.size;
         return Ok(ok_json(
             StatusCode::OK,
-            configuration(api.engine.arn(), &rec, "$LATEST"),
+            configuration(api.engine.arn(), &View::latest(&rec), None),
         ));
     }
-    rec.revision_id = revision();
-    rec.last_modified = now_rfc();
-    replace(&api, old, rec).await
+    let publish_too = input.publish == Some(true);
+    let (rec, shown) = api
+        .mutate(&name, |rec| {
+            check_revision(&rec.revision_id, input.revision_id.as_deref())?;
+            if rec.code_sha256 != info.sha256_hex {
+                rec.code_sha256 = info.sha256_hex;
+                rec.code_size = info.size;
+                rec.revision_id = revision();
+                rec.last_modified = now_rfc();
+            }
+            if publish_too {
+                publish(rec, None)
+            } else {
+                Ok("$LATEST".to_string())
+            }
+        })
+        .await?;
+    let view = View::of(&rec, &shown).expect("exists");
+    let q = (shown != "$LATEST").then_some(shown.as_str());
+    Ok(ok_json(
+        StatusCode::OK,
+        configuration(api.engine.arn(), &view, q),
+    ))
 }
 
 pub async fn delete(
@@ -334,22 +321,18 @@ pub async fn delete(
     Query(q): Q,
 ) -> Result<Response> {
     let (name, qual) = resolve(&name, q.get("Qualifier").map(String::as_str))?;
-    if let Some(q) = qual.as_deref() {
-        if q == "$LATEST" {
+    match qual.as_deref() {
+        None => api.remove(&name).await?,
+        Some("$LATEST") => {
             return Err(ApiError::InvalidParameter(
                 "$LATEST version cannot be deleted without deleting the function.".into(),
-            ));
+            ))
         }
-        latest_only(&name, Some(q), api.engine.arn())?;
+        Some(v) => {
+            let v = v.to_string();
+            api.mutate(&name, |rec| crate::versions::delete_version(rec, &v))
+                .await?;
+        }
     }
-    let _w = api.writes.lock().await;
-    let (store, n) = (api.store.clone(), name.clone());
-    if !blocking(move || Ok(store.delete_function(&n)?)).await? {
-        return Err(ApiError::NotFound(format!(
-            "Function not found: {}",
-            api.engine.arn().function(&name)
-        )));
-    }
-    api.engine.remove(&name, None);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,5 +1,6 @@
-//! Invoke: `POST /2015-03-31/functions/{fn}/invocations`. Function errors are 200
-//! with `X-Amz-Function-Error: Unhandled`; platform refusals are AWS-shaped errors.
+//! Invoke (`POST /2015-03-31/functions/{fn}/invocations`) and
+//! InvokeWithResponseStream. Function errors are 200 with `X-Amz-Function-Error:
+//! Unhandled`; platform refusals are AWS-shaped errors.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,10 +11,11 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use ondol_core::InvokeRequest;
+use ondol_core::{InvokeOutcome, InvokeRequest};
 
 use crate::error::{ApiError, Result};
-use crate::names::{latest_only, resolve};
+use crate::eventstream;
+use crate::names::resolve;
 use crate::Api;
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -26,32 +28,40 @@ fn too_large(name: &str, limit: u64) -> ApiError {
     ))
 }
 
-pub async fn invoke(
-    State(api): State<Arc<Api>>,
-    Path(path_name): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+/// A validated invocation: the function, the version it runs, the request.
+struct Prepared {
+    name: String,
+    version: String,
+    req: InvokeRequest,
+}
+
+enum Kind {
+    Run(Box<Prepared>),
+    DryRun,
+}
+
+async fn prepare(
+    api: &Api,
+    path_name: &str,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
     body: Body,
-) -> Result<Response> {
-    let (name, qual) = resolve(&path_name, q.get("Qualifier").map(String::as_str))?;
-    let arn = api.engine.arn();
-    latest_only(&name, qual.as_deref(), arn)?;
-    let version = "$LATEST";
-    let not_found = || {
-        ApiError::NotFound(format!(
-            "Function not found: {}",
-            arn.qualified(&name, qual.as_deref())
-        ))
-    };
+    stream: bool,
+) -> Result<Kind> {
+    let (name, qual) = resolve(path_name, q.get("Qualifier").map(String::as_str))?;
+    let version = api
+        .routes
+        .pick(&name, qual.as_deref())
+        .ok_or_else(|| api.not_found(&name, qual.as_deref()))?;
     let limit = api
         .engine
-        .request_limit(&name, version)
-        .ok_or_else(not_found)?;
-
-    match header(&headers, "x-amz-invocation-type").unwrap_or("RequestResponse") {
+        .request_limit(&name, &version)
+        .ok_or_else(|| api.not_found(&name, qual.as_deref()))?;
+    let kind = header(headers, "x-amz-invocation-type").unwrap_or("RequestResponse");
+    match kind {
         "RequestResponse" => {}
-        "DryRun" => return Ok(StatusCode::NO_CONTENT.into_response()),
-        "Event" => {
+        "DryRun" => return Ok(Kind::DryRun),
+        "Event" if !stream => {
             return Err(ApiError::InvalidParameter(
                 "InvocationType 'Event' is not available on this server yet; use RequestResponse"
                     .into(),
@@ -59,11 +69,11 @@ pub async fn invoke(
         }
         other => {
             return Err(ApiError::InvalidParameter(format!(
-                "InvocationType '{other}' is invalid: use RequestResponse, Event or DryRun"
+                "InvocationType '{other}' is invalid here: use RequestResponse or DryRun"
             )))
         }
     }
-    if header(&headers, "content-length")
+    if header(headers, "content-length")
         .and_then(|v| v.parse::<u64>().ok())
         .is_some_and(|n| n > limit)
     {
@@ -82,7 +92,7 @@ pub async fn invoke(
             }
         })?
         .to_bytes();
-    let client_context = match header(&headers, "x-amz-client-context") {
+    let client_context = match header(headers, "x-amz-client-context") {
         None => None,
         Some(b64) => {
             let raw = base64::engine::general_purpose::STANDARD
@@ -101,37 +111,107 @@ pub async fn invoke(
         payload,
         client_context,
         cognito_identity: None,
-        trace_id: header(&headers, "x-amzn-trace-id").map(str::to_string),
-        invoked_arn: arn.qualified(&name, qual.as_deref()),
-        want_log_tail: header(&headers, "x-amz-log-type") == Some("Tail"),
+        trace_id: header(headers, "x-amzn-trace-id").map(str::to_string),
+        invoked_arn: api.engine.arn().qualified(&name, qual.as_deref()),
+        want_log_tail: header(headers, "x-amz-log-type") == Some("Tail"),
         request_id: None,
     };
-    let out = api.engine.invoke(&name, version, req).await?;
+    Ok(Kind::Run(Box::new(Prepared { name, version, req })))
+}
 
-    let (body, error) = match out.result {
-        Ok(b) => (b, None),
-        Err(e) => (e.body, Some(e.error_type)),
-    };
-    let mut resp = Response::new(Body::from(body));
+fn common_headers(resp: &mut Response, out: &InvokeOutcome) {
     let h = resp.headers_mut();
-    h.insert("content-type", HeaderValue::from_static("application/json"));
     if let Ok(v) = HeaderValue::from_str(&out.request_id) {
         h.insert("x-amzn-RequestId", v);
     }
     if let Ok(v) = HeaderValue::from_str(&out.executed_version) {
         h.insert("X-Amz-Executed-Version", v);
     }
-    if error.is_some() {
+}
+
+fn tail_b64(out: &InvokeOutcome) -> Option<String> {
+    out.log_tail
+        .as_ref()
+        .map(|t| base64::engine::general_purpose::STANDARD.encode(t))
+}
+
+pub async fn invoke(
+    State(api): State<Arc<Api>>,
+    Path(path_name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let p = match prepare(&api, &path_name, &q, &headers, body, false).await? {
+        Kind::DryRun => return Ok(StatusCode::NO_CONTENT.into_response()),
+        Kind::Run(p) => p,
+    };
+    let out = api.engine.invoke(&p.name, &p.version, p.req).await?;
+    let tail = tail_b64(&out);
+    let (body, error) = match &out.result {
+        Ok(b) => (b.clone(), false),
+        Err(e) => (e.body.clone(), true),
+    };
+    let mut resp = Response::new(Body::from(body));
+    common_headers(&mut resp, &out);
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    if error {
         h.insert(
             "X-Amz-Function-Error",
             HeaderValue::from_static("Unhandled"),
         );
     }
-    if let Some(tail) = out.log_tail {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(tail);
-        if let Ok(v) = HeaderValue::from_str(&b64) {
-            h.insert("X-Amz-Log-Result", v);
+    if let Some(v) = tail.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        h.insert("X-Amz-Log-Result", v);
+    }
+    Ok(resp)
+}
+
+/// InvokeWithResponseStream: the result as `PayloadChunk` events, then
+/// `InvokeComplete` (with `ErrorCode`/`ErrorDetails` on a function error).
+pub async fn invoke_stream(
+    State(api): State<Arc<Api>>,
+    Path(path_name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let p = match prepare(&api, &path_name, &q, &headers, body, true).await? {
+        Kind::DryRun => return Ok(StatusCode::NO_CONTENT.into_response()),
+        Kind::Run(p) => p,
+    };
+    let out = api.engine.invoke(&p.name, &p.version, p.req).await?;
+    let mut complete = serde_json::Map::new();
+    let mut frames = Vec::new();
+    match &out.result {
+        Ok(b) => frames.push(eventstream::event(
+            "PayloadChunk",
+            "application/octet-stream",
+            b,
+        )),
+        Err(e) => {
+            complete.insert("ErrorCode".into(), e.error_type.clone().into());
+            complete.insert(
+                "ErrorDetails".into(),
+                String::from_utf8_lossy(&e.body).into_owned().into(),
+            );
         }
     }
+    if let Some(t) = tail_b64(&out) {
+        complete.insert("LogResult".into(), t.into());
+    }
+    let done = serde_json::Value::Object(complete).to_string();
+    frames.push(eventstream::event(
+        "InvokeComplete",
+        "application/json",
+        done.as_bytes(),
+    ));
+    let mut resp = Response::new(Body::from(frames.concat()));
+    common_headers(&mut resp, &out);
+    resp.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/vnd.amazon.eventstream"),
+    );
     Ok(resp)
 }

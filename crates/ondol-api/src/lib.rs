@@ -1,18 +1,26 @@
 //! The management API on `--api`: Lambda's REST operations with AWS's paths, status
-//! codes, shapes and error headers (so boto3 and the aws CLI work unchanged), and
-//! ondol's own endpoints under `/ondol/v1` (logs, metrics, pools).
+//! codes, shapes and error headers (so boto3 and the aws CLI work unchanged), SigV4
+//! when credentials are configured, and ondol's own endpoints under `/ondol/v1`.
 
+mod account;
+mod aliases;
+mod catalog;
+mod concurrency;
 mod error;
+mod eventstream;
 mod functions;
 mod invoke;
 mod names;
 mod ondol;
 mod shapes;
+pub mod sigv4;
+mod urls;
+mod versions;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use http::HeaderValue;
 use ondol_engine::Engine;
@@ -20,7 +28,7 @@ use ondol_store::{Blobs, Store};
 use ondol_telemetry::LogStore;
 
 pub use error::ApiError;
-pub use functions::restore;
+pub use sigv4::{Auth, Credentials};
 
 /// Largest zipped code accepted in a request (Lambda's direct-upload limit, 50 MB).
 pub const DEFAULT_MAX_CODE_BYTES: u64 = 50 * 1024 * 1024;
@@ -32,6 +40,9 @@ pub struct Api {
     pub engine: Engine,
     pub logs: Arc<LogStore>,
     pub max_code_bytes: u64,
+    /// Port of the HTTP front door, for Function URLs.
+    pub http_port: u16,
+    pub(crate) routes: catalog::Routes,
     /// Management writes are applied one at a time: store and engine stay in step.
     pub(crate) writes: tokio::sync::Mutex<()>,
 }
@@ -42,6 +53,7 @@ impl Api {
         blobs: Arc<Blobs>,
         engine: Engine,
         logs: Arc<LogStore>,
+        http_port: u16,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -49,37 +61,84 @@ impl Api {
             engine,
             logs,
             max_code_bytes: DEFAULT_MAX_CODE_BYTES,
+            http_port,
+            routes: catalog::Routes::default(),
             writes: tokio::sync::Mutex::new(()),
         })
     }
 }
 
-/// The API's router.
-pub fn router(api: Arc<Api>) -> Router {
-    let fns = "/2015-03-31/functions";
+/// The API's router; `auth` decides whether requests must be signed.
+pub fn router(api: Arc<Api>, auth: Auth) -> Router {
+    let f = "/2015-03-31/functions";
+    let f17 = "/2017-10-31/functions";
+    let f19 = "/2019-09-30/functions";
     Router::new()
-        .route(fns, get(functions::list).post(functions::create))
+        .route(f, get(functions::list).post(functions::create))
         .route(
-            &format!("{fns}/"),
+            &format!("{f}/"),
             get(functions::list).post(functions::create),
         )
         .route(
-            &format!("{fns}/{{name}}"),
+            &format!("{f}/{{name}}"),
             get(functions::get).delete(functions::delete),
         )
         .route(
-            &format!("{fns}/{{name}}/configuration"),
+            &format!("{f}/{{name}}/configuration"),
             get(functions::get_configuration).put(functions::update_configuration),
         )
+        .route(&format!("{f}/{{name}}/code"), put(functions::update_code))
+        .route(&format!("{f}/{{name}}/invocations"), post(invoke::invoke))
         .route(
-            &format!("{fns}/{{name}}/code"),
-            axum::routing::put(functions::update_code),
+            &format!("{f}/{{name}}/versions"),
+            get(versions::list_versions).post(versions::publish_version),
         )
-        .route(&format!("{fns}/{{name}}/invocations"), post(invoke::invoke))
+        .route(
+            &format!("{f}/{{name}}/aliases"),
+            get(aliases::list).post(aliases::create),
+        )
+        .route(
+            &format!("{f}/{{name}}/aliases/{{alias}}"),
+            get(aliases::get)
+                .put(aliases::update)
+                .delete(aliases::delete),
+        )
+        .route(
+            &format!("{f17}/{{name}}/concurrency"),
+            put(concurrency::put_reserved).delete(concurrency::delete_reserved),
+        )
+        .route(
+            &format!("{f19}/{{name}}/concurrency"),
+            get(concurrency::get_reserved),
+        )
+        .route(
+            &format!("{f19}/{{name}}/provisioned-concurrency"),
+            get(concurrency::get_or_list_provisioned)
+                .put(concurrency::put_provisioned)
+                .delete(concurrency::delete_provisioned),
+        )
+        .route("/2016-08-19/account-settings", get(account::settings))
+        .route("/2016-08-19/account-settings/", get(account::settings))
+        .route(
+            "/2021-11-15/functions/{name}/response-streaming-invocations",
+            post(invoke::invoke_stream),
+        )
+        .route(
+            "/2021-10-31/functions/{name}/url",
+            get(urls::get)
+                .post(urls::create)
+                .put(urls::update)
+                .delete(urls::delete),
+        )
+        .route("/2021-10-31/functions/{name}/urls", get(urls::list))
         .route("/ondol/v1/logs", get(ondol::logs))
         .route("/ondol/v1/metrics", get(ondol::metrics))
         .route("/ondol/v1/code/{sha}", get(ondol::code))
         .fallback(ondol::unknown)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(auth),
+            sigv4::require,
+        ))
         .layer(DefaultBodyLimit::max(256 * 1024 * 1024))
         .layer(axum::middleware::map_response(request_id))
         .with_state(api)

@@ -18,17 +18,6 @@ pub fn resolve(path_name: &str, query_qualifier: Option<&str>) -> Result<(String
     }
 }
 
-/// For operations that only address `$LATEST` (until versions exist).
-pub fn latest_only(name: &str, qualifier: Option<&str>, arn: &ondol_core::Arn) -> Result<()> {
-    match qualifier {
-        None | Some("$LATEST") => Ok(()),
-        Some(q) => Err(ApiError::NotFound(format!(
-            "Function not found: {}",
-            arn.qualified(name, Some(q))
-        ))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use ondol_core::{Arn, FunctionConfig, Limits};
-use ondol_store::{BlobInfo, FunctionRecord};
+use ondol_store::{AliasRecord, BlobInfo, FunctionRecord};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -144,26 +144,66 @@ impl OndolIn {
     }
 }
 
+/// One version's configuration and code, as the shapes below render it.
+pub struct View<'a> {
+    pub config: &'a FunctionConfig,
+    pub code_sha256: &'a str,
+    pub code_size: u64,
+    pub revision_id: &'a str,
+    pub last_modified: &'a str,
+    pub version: String,
+}
+
+impl<'a> View<'a> {
+    pub fn latest(rec: &'a FunctionRecord) -> Self {
+        Self {
+            config: &rec.config,
+            code_sha256: &rec.code_sha256,
+            code_size: rec.code_size,
+            revision_id: &rec.revision_id,
+            last_modified: &rec.last_modified,
+            version: "$LATEST".into(),
+        }
+    }
+
+    /// `$LATEST` or a published version by number.
+    pub fn of(rec: &'a FunctionRecord, version: &str) -> Option<Self> {
+        if version == "$LATEST" {
+            return Some(Self::latest(rec));
+        }
+        let v = rec.version(version)?;
+        Some(Self {
+            config: &v.config,
+            code_sha256: &v.code_sha256,
+            code_size: v.code_size,
+            revision_id: &v.revision_id,
+            last_modified: &v.last_modified,
+            version: v.version.to_string(),
+        })
+    }
+}
+
 /// `FunctionConfiguration` as Lambda returns it; `State` and `LastUpdateStatus`
-/// are always present so `aws lambda wait function-active-v2` works.
-pub fn configuration(arn: &Arn, rec: &FunctionRecord, version: &str) -> Value {
-    let c = &rec.config;
+/// are always present so `aws lambda wait function-active-v2` works. The ARN is
+/// qualified by `qualifier` when given.
+pub fn configuration(arn: &Arn, view: &View<'_>, qualifier: Option<&str>) -> Value {
+    let c = view.config;
     let mut v = json!({
         "FunctionName": c.name,
-        "FunctionArn": arn.function(&c.name),
+        "FunctionArn": arn.qualified(&c.name, qualifier),
         "Runtime": c.runtime,
         "Role": format!("arn:aws:iam::{}:role/ondol", arn.account),
         "Handler": c.handler,
-        "CodeSize": rec.code_size,
+        "CodeSize": view.code_size,
         "Description": c.description,
         "Timeout": c.timeout_ms.div_ceil(1000),
         "MemorySize": c.memory_mb,
-        "LastModified": rec.last_modified,
-        "CodeSha256": BlobInfo::b64_of_hex(&rec.code_sha256),
-        "Version": version,
+        "LastModified": view.last_modified,
+        "CodeSha256": BlobInfo::b64_of_hex(view.code_sha256),
+        "Version": view.version,
         "Environment": { "Variables": c.environment },
         "TracingConfig": { "Mode": "PassThrough" },
-        "RevisionId": rec.revision_id,
+        "RevisionId": view.revision_id,
         "State": "Active",
         "LastUpdateStatus": "Successful",
         "PackageType": "Zip",
@@ -181,11 +221,23 @@ pub fn configuration(arn: &Arn, rec: &FunctionRecord, version: &str) -> Value {
             "QueueWaitMs": c.limits.queue_wait_ms,
         },
     });
-    if version != "$LATEST" {
-        v["FunctionArn"] = Value::String(arn.qualified(&c.name, Some(version)));
-    }
     if let Some(cmd) = &c.command {
         v["ImageConfigResponse"] = json!({ "ImageConfig": { "EntryPoint": cmd } });
+    }
+    v
+}
+
+/// `AliasConfiguration`.
+pub fn alias(arn: &Arn, function: &str, a: &AliasRecord) -> Value {
+    let mut v = json!({
+        "AliasArn": arn.qualified(function, Some(&a.name)),
+        "Name": a.name,
+        "FunctionVersion": a.function_version,
+        "Description": a.description,
+        "RevisionId": a.revision_id,
+    });
+    if !a.weights.is_empty() {
+        v["RoutingConfig"] = json!({ "AdditionalVersionWeights": a.weights });
     }
     v
 }

@@ -176,6 +176,13 @@ impl Engine {
         Ok(())
     }
 
+    /// Changes a version's concurrency limit and warm floor without restarting it.
+    pub fn set_limits(&self, name: &str, version: &str, max_concurrency: u32, min_warm: u32) {
+        if let Some(p) = self.pool(name, version) {
+            p.set_limits(&self.inner, max_concurrency, min_warm);
+        }
+    }
+
     /// Removes one version's pool, or every version of the function.
     pub fn remove(&self, name: &str, version: Option<&str>) {
         let removed: Vec<Arc<Pool>> = {

@@ -26,10 +26,14 @@ enum Grant {
 }
 
 struct State {
+    /// Changeable in place (reserved and provisioned concurrency).
+    max_concurrency: u32,
+    min_warm: u32,
     idle: Vec<Arc<Instance>>,
     /// Instances alive or starting; bounded by `max_concurrency`.
     running: u32,
-    starting_warm: u32,
+    /// Of `running`, those still starting.
+    starting: u32,
     waiters: VecDeque<oneshot::Sender<Grant>>,
     retired: bool,
     failures: u32,
@@ -46,7 +50,8 @@ pub(crate) struct Pool {
 
 /// Why a cold start could not be had right now.
 enum Blocked {
-    Concurrency,
+    /// At `max_concurrency` (its value then).
+    Concurrency(u32),
     Memory,
 }
 
@@ -54,7 +59,10 @@ enum Blocked {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolView {
     pub idle: u32,
+    /// Instances alive or starting.
     pub running: u32,
+    /// Instances started and ready to serve (idle or busy).
+    pub ready: u32,
     pub waiting: u32,
 }
 
@@ -62,12 +70,14 @@ impl Pool {
     pub fn new(spec: StartSpec, limits: Limits, engine: Weak<Inner>) -> Arc<Self> {
         Arc::new(Self {
             spec,
-            limits,
+            limits: limits.clone(),
             engine,
             state: Mutex::new(State {
+                max_concurrency: limits.max_concurrency,
+                min_warm: limits.min_warm,
                 idle: Vec::new(),
                 running: 0,
-                starting_warm: 0,
+                starting: 0,
                 waiters: VecDeque::new(),
                 retired: false,
                 failures: 0,
@@ -82,6 +92,7 @@ impl Pool {
         PoolView {
             idle: st.idle.len() as u32,
             running: st.running,
+            ready: st.running.saturating_sub(st.starting),
             waiting: st.waiters.iter().filter(|w| !w.is_closed()).count() as u32,
         }
     }
@@ -167,8 +178,8 @@ impl Pool {
                 if let Some(err) = self.backing_off(&st) {
                     return Ok(Grant::BackingOff(err));
                 }
-                if st.running >= self.limits.max_concurrency {
-                    Blocked::Concurrency
+                if st.running >= st.max_concurrency {
+                    Blocked::Concurrency(st.max_concurrency)
                 } else if engine.budget.try_reserve(self.mem_mb()) {
                     st.running += 1;
                     return Ok(Grant::Spawn);
@@ -214,7 +225,7 @@ impl Pool {
         let rx = {
             let mut st = self.state.lock();
             st.waiters.retain(|w| !w.is_closed());
-            if self.limits.max_concurrency == 0 {
+            if st.max_concurrency == 0 {
                 inc(&engine.metrics.throttled_concurrency);
                 return Err(InvokeError::Throttled {
                     reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
@@ -236,7 +247,7 @@ impl Pool {
             Ok(Ok(grant)) => Ok(grant),
             _ => {
                 inc(match blocked {
-                    Blocked::Concurrency => &engine.metrics.throttled_concurrency,
+                    Blocked::Concurrency(_) => &engine.metrics.throttled_concurrency,
                     Blocked::Memory => &engine.metrics.throttled_memory,
                 });
                 Err(self.throttle(&blocked, false))
@@ -257,11 +268,11 @@ impl Pool {
             )
         };
         match blocked {
-            Blocked::Concurrency => InvokeError::Throttled {
+            Blocked::Concurrency(max) => InvokeError::Throttled {
                 reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
                 message: format!(
                     "Rate Exceeded. Function '{}' is at its concurrency limit (max_concurrency={}) and {queue}.",
-                    self.spec.function, self.limits.max_concurrency
+                    self.spec.function, max
                 ),
             },
             Blocked::Memory => InvokeError::Throttled {
@@ -280,7 +291,10 @@ impl Pool {
         provisioned: bool,
     ) -> Result<Arc<Instance>, FunctionError> {
         inc(&engine.metrics.cold_starts);
-        match Instance::start(&self.spec, provisioned).await {
+        self.state.lock().starting += 1;
+        let started = Instance::start(&self.spec, provisioned).await;
+        self.state.lock().starting -= 1;
+        match started {
             Ok(i) => {
                 engine.register(&i);
                 Ok(i)
@@ -347,7 +361,7 @@ impl Pool {
 
     /// Hands freed capacity to waiters as cold-start slots.
     fn grant_spawns(&self, st: &mut State, engine: &Inner) {
-        while !st.waiters.is_empty() && st.running < self.limits.max_concurrency && !st.retired {
+        while !st.waiters.is_empty() && st.running < st.max_concurrency && !st.retired {
             if !engine.budget.try_reserve(self.mem_mb()) {
                 return;
             }
@@ -397,7 +411,7 @@ impl Pool {
         let mut out = Vec::new();
         let mut keep = Vec::with_capacity(st.idle.len());
         let idle = std::mem::take(&mut st.idle);
-        let mut removable = st.running.saturating_sub(self.limits.min_warm);
+        let mut removable = st.running.saturating_sub(st.min_warm);
         // Oldest first: the front of the stack is the least recently used.
         for inst in idle {
             let dead = !inst.is_alive();
@@ -415,31 +429,34 @@ impl Pool {
         out
     }
 
+    /// Changes the concurrency limit and warm floor in place; instances stay.
+    pub fn set_limits(&self, engine: &Inner, max_concurrency: u32, min_warm: u32) {
+        let mut st = self.state.lock();
+        st.max_concurrency = max_concurrency;
+        st.min_warm = min_warm.min(max_concurrency);
+        self.grant_spawns(&mut st, engine);
+    }
+
     /// How many provisioned instances to start now to reach `min_warm`.
     pub fn warm_deficit(&self, now: Instant) -> u32 {
         let st = self.state.lock();
         if st.retired || st.retry_at.is_some_and(|t| now < t) {
             return 0;
         }
-        self.limits
-            .min_warm
-            .saturating_sub(st.running + st.starting_warm)
+        // `running` already counts the instances still starting.
+        st.min_warm.saturating_sub(st.running)
     }
 
     /// Starts one provisioned instance into the idle stack.
     pub async fn start_warm(self: &Arc<Self>, engine: &Arc<Inner>) {
         {
             let mut st = self.state.lock();
-            if st.running >= self.limits.max_concurrency
-                || !engine.budget.try_reserve(self.mem_mb())
-            {
+            if st.running >= st.max_concurrency || !engine.budget.try_reserve(self.mem_mb()) {
                 return;
             }
             st.running += 1;
-            st.starting_warm += 1;
         }
         let res = self.cold_start(engine, true).await;
-        self.state.lock().starting_warm -= 1;
         if let Ok(inst) = res {
             self.release(inst, engine);
         }

@@ -196,14 +196,6 @@ impl RuntimeApi {
         })
     }
 
-    /// Whether `id` names the in-flight invocation.
-    fn is_inflight(&self, id: &str) -> bool {
-        self.inflight
-            .lock()
-            .as_ref()
-            .is_some_and(|i| &*i.request_id == id)
-    }
-
     /// Takes the in-flight invocation if `id` names it.
     fn take(&self, id: &str) -> Option<Inflight> {
         let mut slot = self.inflight.lock();
@@ -214,9 +206,8 @@ impl RuntimeApi {
     }
 
     async fn response(&self, id: &str, req: Request<Incoming>) -> Response<Body> {
-        if !self.is_inflight(id) {
-            return invalid_id();
-        }
+        // The body is always read, even to refuse it: an unread body makes hyper drop
+        // the runtime's keep-alive connection, and its next call would fail.
         let body = read_limited(req, self.max_response).await;
         let Some(inflight) = self.take(id) else {
             return invalid_id();

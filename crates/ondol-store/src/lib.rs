@@ -11,10 +11,13 @@ pub use error::{Error, Result};
 pub use sqlite::SqliteStore;
 pub use unzip::UnzipLimits;
 
+use std::collections::BTreeMap;
+
 use ondol_core::FunctionConfig;
 use serde::{Deserialize, Serialize};
 
-/// One function as stored: its `$LATEST` configuration and code.
+/// One function as stored: its `$LATEST` configuration and code, its published
+/// versions, aliases and concurrency settings. One document, written atomically.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunctionRecord {
     pub config: FunctionConfig,
@@ -23,9 +26,100 @@ pub struct FunctionRecord {
     pub code_size: u64,
     /// Changes on every update; clients pass it back for optimistic locking.
     pub revision_id: String,
-    /// RFC 3339 time of the last change.
+    /// Lambda's time format, e.g. `2024-01-01T00:00:00.000+0000`.
     pub last_modified: String,
-    pub tags: std::collections::BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    /// Published versions, oldest first.
+    #[serde(default)]
+    pub versions: Vec<VersionRecord>,
+    /// The number the next published version gets (numbers are never reused).
+    #[serde(default = "one")]
+    pub next_version: u32,
+    #[serde(default)]
+    pub aliases: BTreeMap<String, AliasRecord>,
+    /// Reserved concurrency: every version's pool maximum; 0 disables the function.
+    #[serde(default)]
+    pub reserved_concurrency: Option<u32>,
+    /// Provisioned concurrency by qualifier (a version number or an alias).
+    #[serde(default)]
+    pub provisioned: BTreeMap<String, ProvisionedRecord>,
+    /// Function URL configurations by qualifier (`""` for the unqualified one).
+    #[serde(default)]
+    pub urls: BTreeMap<String, UrlRecord>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// An immutable published version: a snapshot of code and configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    pub version: u32,
+    pub config: FunctionConfig,
+    pub code_sha256: String,
+    pub code_size: u64,
+    pub revision_id: String,
+    pub last_modified: String,
+}
+
+/// An alias: a name for a version, optionally splitting traffic with a second one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AliasRecord {
+    pub name: String,
+    pub function_version: String,
+    pub description: String,
+    /// Additional version → weight in [0, 1].
+    pub weights: BTreeMap<String, f64>,
+    pub revision_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProvisionedRecord {
+    pub requested: u32,
+    pub last_modified: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UrlRecord {
+    pub url_id: String,
+    pub auth_type: String,
+    pub invoke_mode: String,
+    pub cors: Option<serde_json::Value>,
+    pub creation_time: String,
+    pub last_modified: String,
+}
+
+impl FunctionRecord {
+    /// A new function at `$LATEST` with nothing published.
+    pub fn new(
+        config: FunctionConfig,
+        code_sha256: String,
+        code_size: u64,
+        revision_id: String,
+        last_modified: String,
+        tags: BTreeMap<String, String>,
+    ) -> Self {
+        Self {
+            config,
+            code_sha256,
+            code_size,
+            revision_id,
+            last_modified,
+            tags,
+            versions: Vec::new(),
+            next_version: 1,
+            aliases: BTreeMap::new(),
+            reserved_concurrency: None,
+            provisioned: BTreeMap::new(),
+            urls: BTreeMap::new(),
+        }
+    }
+
+    pub fn version(&self, v: &str) -> Option<&VersionRecord> {
+        let n: u32 = v.parse().ok()?;
+        self.versions.iter().find(|r| r.version == n)
+    }
 }
 
 /// Function state persistence. Implementations must be durable on return.

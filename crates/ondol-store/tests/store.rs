@@ -22,14 +22,14 @@ fn zip_of(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
 }
 
 fn record(name: &str) -> FunctionRecord {
-    FunctionRecord {
-        config: FunctionConfig::new(name, "provided"),
-        code_sha256: "00".into(),
-        code_size: 1,
-        revision_id: "r1".into(),
-        last_modified: "now".into(),
-        tags: Default::default(),
-    }
+    FunctionRecord::new(
+        FunctionConfig::new(name, "provided"),
+        "00".into(),
+        1,
+        "r1".into(),
+        "now".into(),
+        Default::default(),
+    )
 }
 
 #[test]

@@ -41,6 +41,17 @@ pub struct Args {
     /// Days of function logs kept.
     #[arg(long, env = "ONDOL_LOG_RETENTION_DAYS", default_value_t = 7)]
     pub log_retention_days: u64,
+    /// Access key id the management API requires requests to be signed with (SigV4).
+    #[arg(long, env = "ONDOL_ACCESS_KEY_ID", requires = "secret_access_key")]
+    pub access_key_id: Option<String>,
+    /// Its secret. Prefer the environment variable: arguments are visible to `ps`.
+    #[arg(
+        long,
+        env = "ONDOL_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        requires = "access_key_id"
+    )]
+    pub secret_access_key: Option<String>,
     /// Limit instance memory with the RSS watchdog only, never a cgroup.
     #[arg(long, env = "ONDOL_NO_CGROUPS", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_cgroups: bool,
@@ -62,10 +73,18 @@ fn init_tracing() {
 
 pub async fn run(a: Args) -> Result<ExitCode> {
     init_tracing();
-    if !a.api.ip().is_loopback() {
+    let credentials = match (&a.access_key_id, &a.secret_access_key) {
+        (Some(id), Some(secret)) => Some(ondol_api::Credentials {
+            access_key_id: id.clone(),
+            secret_access_key: secret.clone(),
+        }),
+        _ => None,
+    };
+    if !a.api.ip().is_loopback() && credentials.is_none() {
         bail!(
-            "refusing to serve the management API on {} without credentials: it would let anyone on the network run code. \
-             Keep --api on a loopback address (127.0.0.1) for now.",
+            "refusing to serve the management API on {} without credentials: anyone who reaches it could run code. \
+             Set ONDOL_ACCESS_KEY_ID and ONDOL_SECRET_ACCESS_KEY (or --access-key-id/--secret-access-key): \
+             every request must then be signed with them (SigV4), as the aws CLI and boto3 do.",
             a.api
         );
     }
@@ -94,19 +113,32 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     cfg.memory_budget_mb = a.memory_budget_mb;
     cfg.use_cgroups = !a.no_cgroups;
     let engine = Engine::start(cfg).context("starting the engine")?;
-    let api = ondol_api::Api::new(Arc::new(store), Arc::new(blobs), engine.clone(), logs);
-    let restored = ondol_api::restore(&api)
-        .await
-        .map_err(anyhow::Error::msg)
-        .context("restoring functions")?;
-
     let api_listener = TcpListener::bind(a.api)
         .await
         .with_context(|| format!("binding the management API on {}", a.api))?;
     let http_listener = TcpListener::bind(a.http)
         .await
         .with_context(|| format!("binding the HTTP front door on {}", a.http))?;
+    let http_port = http_listener.local_addr()?.port();
+    let api = ondol_api::Api::new(
+        Arc::new(store),
+        Arc::new(blobs),
+        engine.clone(),
+        logs,
+        http_port,
+    );
+    let restored = api
+        .restore()
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("restoring functions")?;
+    let signed = if credentials.is_some() {
+        "required"
+    } else {
+        "optional (loopback)"
+    };
     tracing::info!(
+        signatures = signed,
         "management API listening on http://{}",
         api_listener.local_addr()?
     );
@@ -121,9 +153,12 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         let _ = rx.wait_for(|s| *s).await;
     };
     let api_server = tokio::spawn(async move {
-        axum::serve(api_listener, ondol_api::router(api))
-            .with_graceful_shutdown(stopped(stop_rx.clone()))
-            .await
+        axum::serve(
+            api_listener,
+            ondol_api::router(api, ondol_api::Auth::new(credentials)),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()))
+        .await
     });
     let http_stop = stop_tx.subscribe();
     let http_server = tokio::spawn(async move {

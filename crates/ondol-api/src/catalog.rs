@@ -1,0 +1,272 @@
+//! The function catalog: records in the store, pools in the engine, and an
+//! in-memory routing table so an Invoke resolves `name:qualifier` (aliases and their
+//! weights included) without touching the store.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use ondol_core::FunctionConfig;
+use ondol_engine::FunctionSpec;
+use ondol_store::FunctionRecord;
+use parking_lot::RwLock;
+
+use crate::error::{ApiError, Result};
+use crate::Api;
+
+/// Where an alias sends traffic.
+#[derive(Debug, Clone)]
+struct AliasRoute {
+    primary: String,
+    additional: Option<(String, f64)>,
+}
+
+/// The invocable qualifiers of one function.
+#[derive(Debug, Default)]
+struct Routing {
+    versions: HashSet<String>,
+    aliases: HashMap<String, AliasRoute>,
+}
+
+#[derive(Default)]
+pub struct Routes(RwLock<HashMap<String, Arc<Routing>>>);
+
+impl Routes {
+    fn set(&self, rec: &FunctionRecord) {
+        let mut versions: HashSet<String> =
+            rec.versions.iter().map(|v| v.version.to_string()).collect();
+        versions.insert("$LATEST".into());
+        let aliases = rec
+            .aliases
+            .values()
+            .map(|a| {
+                let additional = a.weights.iter().next().map(|(v, w)| (v.clone(), *w));
+                (
+                    a.name.clone(),
+                    AliasRoute {
+                        primary: a.function_version.clone(),
+                        additional,
+                    },
+                )
+            })
+            .collect();
+        self.0.write().insert(
+            rec.config.name.clone(),
+            Arc::new(Routing { versions, aliases }),
+        );
+    }
+
+    fn remove(&self, name: &str) {
+        self.0.write().remove(name);
+    }
+
+    /// The version an invocation of `name:qualifier` runs, picking by weight for a
+    /// weighted alias. `None` when the function or qualifier doesn't exist.
+    pub fn pick(&self, name: &str, qualifier: Option<&str>) -> Option<String> {
+        let routing = self.0.read().get(name)?.clone();
+        let q = qualifier.unwrap_or("$LATEST");
+        if routing.versions.contains(q) {
+            return Some(q.to_string());
+        }
+        let alias = routing.aliases.get(q)?;
+        if let Some((v, w)) = &alias.additional {
+            if rand::random::<f64>() < *w {
+                return Some(v.clone());
+            }
+        }
+        Some(alias.primary.clone())
+    }
+}
+
+/// The version a qualifier names in a record (an alias resolves to its primary).
+pub fn version_of(rec: &FunctionRecord, qualifier: &str) -> Option<String> {
+    if qualifier == "$LATEST" || rec.version(qualifier).is_some() {
+        return Some(qualifier.to_string());
+    }
+    rec.aliases
+        .get(qualifier)
+        .map(|a| a.function_version.clone())
+}
+
+/// A version's concurrency limit and warm floor: reserved concurrency overrides the
+/// configured maximum; provisioned concurrency (on the version or an alias of it)
+/// raises the floor.
+pub fn effective_limits(rec: &FunctionRecord, version: &str, cfg: &FunctionConfig) -> (u32, u32) {
+    let max = rec
+        .reserved_concurrency
+        .unwrap_or(cfg.limits.max_concurrency);
+    let provisioned = rec
+        .provisioned
+        .iter()
+        .filter(|(q, _)| version_of(rec, q).as_deref() == Some(version))
+        .map(|(_, p)| p.requested)
+        .max()
+        .unwrap_or(0);
+    (max, cfg.limits.min_warm.max(provisioned).min(max))
+}
+
+/// Every invocable version of a record with its configuration and code.
+fn versions(rec: &FunctionRecord) -> Vec<(String, &FunctionConfig, &str)> {
+    let mut out = vec![("$LATEST".to_string(), &rec.config, rec.code_sha256.as_str())];
+    out.extend(
+        rec.versions
+            .iter()
+            .map(|v| (v.version.to_string(), &v.config, v.code_sha256.as_str())),
+    );
+    out
+}
+
+impl Api {
+    pub(crate) async fn blocking<T: Send + 'static>(
+        f: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| ApiError::Service(e.to_string()))?
+    }
+
+    pub(crate) fn not_found(&self, name: &str, qualifier: Option<&str>) -> ApiError {
+        ApiError::NotFound(format!(
+            "Function not found: {}",
+            self.engine.arn().qualified(name, qualifier)
+        ))
+    }
+
+    /// The stored record of `name`, or ResourceNotFoundException.
+    pub(crate) async fn load(&self, name: &str) -> Result<FunctionRecord> {
+        let (store, n) = (self.store.clone(), name.to_string());
+        Self::blocking(move || Ok(store.get_function(&n)?))
+            .await?
+            .ok_or_else(|| self.not_found(name, None))
+    }
+
+    async fn deploy(
+        &self,
+        rec: &FunctionRecord,
+        version: &str,
+        cfg: &FunctionConfig,
+        sha: &str,
+    ) -> Result<()> {
+        let (blobs, sha) = (self.blobs.clone(), sha.to_string());
+        let code_dir = Self::blocking(move || Ok(blobs.code_dir_checked(&sha)?)).await?;
+        let mut config = cfg.clone();
+        let (max, warm) = effective_limits(rec, version, cfg);
+        config.limits.max_concurrency = max;
+        config.limits.min_warm = warm;
+        self.engine
+            .deploy(FunctionSpec {
+                config,
+                version: version.to_string(),
+                code_dir,
+            })
+            .await
+            .map_err(ApiError::Service)
+    }
+
+    /// Brings the engine and the routing table in line with a record change:
+    /// new or changed versions get pools, removed ones lose them, limits move in place.
+    pub(crate) async fn sync(
+        &self,
+        old: Option<&FunctionRecord>,
+        new: Option<&FunctionRecord>,
+    ) -> Result<()> {
+        let Some(new) = new else {
+            if let Some(old) = old {
+                self.engine.remove(&old.config.name, None);
+                self.routes.remove(&old.config.name);
+            }
+            return Ok(());
+        };
+        let name = &new.config.name;
+        let before: HashMap<String, (&FunctionConfig, &str)> = old
+            .map(|o| {
+                versions(o)
+                    .into_iter()
+                    .map(|(v, c, s)| (v, (c, s)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let after = versions(new);
+        for (v, cfg, sha) in &after {
+            match before.get(v) {
+                Some((c, s)) if *c == *cfg && s == sha => {
+                    let (max, warm) = effective_limits(new, v, cfg);
+                    self.engine.set_limits(name, v, max, warm);
+                }
+                _ => self.deploy(new, v, cfg, sha).await?,
+            }
+        }
+        for v in before.keys() {
+            if !after.iter().any(|(a, _, _)| a == v) {
+                self.engine.remove(name, Some(v));
+            }
+        }
+        self.routes.set(new);
+        Ok(())
+    }
+
+    /// Loads every stored function into the engine at start-up.
+    pub async fn restore(self: &Arc<Self>) -> std::result::Result<usize, String> {
+        let store = self.store.clone();
+        let all = tokio::task::spawn_blocking(move || store.list_functions())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        for rec in &all {
+            if let Err(e) = self.sync(None, Some(rec)).await {
+                tracing::error!(function = %rec.config.name, error = %e, "could not restore function");
+            }
+        }
+        Ok(all.len())
+    }
+
+    /// Applies `f` to a function's record under the write lock, stores the result
+    /// and syncs the engine; on failure the old record is put back.
+    pub(crate) async fn mutate<T: Send + 'static>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut FunctionRecord) -> Result<T>,
+    ) -> Result<(FunctionRecord, T)> {
+        let _w = self.writes.lock().await;
+        let old = self.load(name).await?;
+        let mut new = old.clone();
+        let out = f(&mut new)?;
+        if new == old {
+            return Ok((new, out));
+        }
+        self.put(&new).await?;
+        if let Err(e) = self.sync(Some(&old), Some(&new)).await {
+            self.put(&old).await?;
+            let _ = self.sync(Some(&new), Some(&old)).await;
+            return Err(e);
+        }
+        Ok((new, out))
+    }
+
+    async fn put(&self, rec: &FunctionRecord) -> Result<()> {
+        let (store, r) = (self.store.clone(), rec.clone());
+        Self::blocking(move || Ok(store.update_function(&r)?)).await
+    }
+
+    /// Stores a new function and installs it; `ResourceConflictException` if it exists.
+    pub(crate) async fn insert(&self, rec: FunctionRecord) -> Result<FunctionRecord> {
+        let _w = self.writes.lock().await;
+        let (store, r) = (self.store.clone(), rec.clone());
+        Self::blocking(move || Ok(store.create_function(&r)?)).await?;
+        if let Err(e) = self.sync(None, Some(&rec)).await {
+            let (store, n) = (self.store.clone(), rec.config.name.clone());
+            let _ = Self::blocking(move || Ok(store.delete_function(&n)?)).await;
+            self.engine.remove(&rec.config.name, None);
+            return Err(e);
+        }
+        Ok(rec)
+    }
+
+    /// Deletes a whole function.
+    pub(crate) async fn remove(&self, name: &str) -> Result<()> {
+        let _w = self.writes.lock().await;
+        let old = self.load(name).await?;
+        let (store, n) = (self.store.clone(), name.to_string());
+        Self::blocking(move || Ok(store.delete_function(&n)?)).await?;
+        self.sync(Some(&old), None).await
+    }
+}
