@@ -56,9 +56,10 @@ class Server:
     def start(self):
         self.log_path = self.data_dir.parent / f"server-{time.time_ns()}.log"
         self.log = open(self.log_path, "w+")
+        defaults = [a for flag in ("--api", "--http") if flag not in self.extra_args
+                    for a in (flag, "127.0.0.1:0")]
         self.proc = subprocess.Popen(
-            [BIN, "serve", "--data-dir", str(self.data_dir), "--api", "127.0.0.1:0",
-             "--http", "127.0.0.1:0", *self.extra_args],
+            [BIN, "serve", "--data-dir", str(self.data_dir), *defaults, *self.extra_args],
             stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
         )
         deadline = time.time() + 30

@@ -28,7 +28,10 @@ struct PublishIn {
 /// Publishes `$LATEST`; an unchanged function returns its latest version instead.
 pub fn publish(rec: &mut FunctionRecord, description: Option<String>) -> Result<String> {
     if let Some(last) = rec.versions.last() {
-        if last.code_sha256 == rec.code_sha256 && last.config == rec.config {
+        // A version's own description doesn't make it different code or config.
+        let mut same = last.config.clone();
+        same.description.clone_from(&rec.config.description);
+        if last.code_sha256 == rec.code_sha256 && same == rec.config {
             return Ok(last.version.to_string());
         }
     }

@@ -16,6 +16,48 @@ pub struct Reply {
     pub body: Bytes,
 }
 
+/// Credentials to sign with: `ONDOL_ACCESS_KEY_ID`/`ONDOL_SECRET_ACCESS_KEY`, else
+/// the AWS ones.
+fn credentials() -> Option<(String, String)> {
+    let pair = |a: &str, b: &str| Some((std::env::var(a).ok()?, std::env::var(b).ok()?));
+    pair("ONDOL_ACCESS_KEY_ID", "ONDOL_SECRET_ACCESS_KEY")
+        .or_else(|| pair("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
+}
+
+/// Adds a SigV4 signature (service `lambda`) to a request.
+fn sign(req: &mut Request<Full<Bytes>>, body: &[u8], key_id: &str, secret: &str) {
+    use sha2::Digest;
+    let now = chrono::Utc::now();
+    let amz_date = now.format("%Y%m%dT%H%M%SZ").to_string();
+    let region = std::env::var("AWS_DEFAULT_REGION").unwrap_or_else(|_| "us-east-1".into());
+    let scope = format!("{}/{region}/lambda/aws4_request", &amz_date[..8]);
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let h = req.headers_mut();
+    h.insert("host", host.parse().expect("authority is a valid header"));
+    h.insert("x-amz-date", amz_date.parse().expect("ascii"));
+    let payload = hex::encode(sha2::Sha256::digest(body));
+    let canonical = ondol_api::sigv4::canonical_request(
+        req.method().as_str(),
+        req.uri().path(),
+        req.uri().query().unwrap_or(""),
+        req.headers(),
+        "host;x-amz-date",
+        &payload,
+    );
+    let sig = hex::encode(ondol_api::sigv4::signature(
+        secret, &amz_date, &scope, &canonical,
+    ));
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential={key_id}/{scope}, SignedHeaders=host;x-amz-date, Signature={sig}"
+    );
+    req.headers_mut()
+        .insert("authorization", auth.parse().expect("ascii"));
+}
+
 pub async fn call(
     method: Method,
     url: &str,
@@ -27,7 +69,12 @@ pub async fn call(
     for (k, v) in headers {
         req = req.header(*k, v);
     }
-    let req = req.body(Full::new(body)).context("building the request")?;
+    let mut req = req
+        .body(Full::new(body.clone()))
+        .context("building the request")?;
+    if let Some((id, secret)) = credentials() {
+        sign(&mut req, &body, &id, &secret);
+    }
     let resp = client
         .request(req)
         .await
