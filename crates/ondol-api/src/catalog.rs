@@ -1,80 +1,37 @@
-//! The function catalog: records in the store, pools in the engine, and an
-//! in-memory routing table so an Invoke resolves `name:qualifier` (aliases and their
+//! The function catalog: records in the store, pools and qualifier routing in the
+//! engine, kept in step, so an Invoke resolves `name:qualifier` (aliases and their
 //! weights included) without touching the store.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use ondol_core::FunctionConfig;
-use ondol_engine::FunctionSpec;
+use ondol_engine::{AliasRoute, FunctionSpec};
 use ondol_store::FunctionRecord;
-use parking_lot::RwLock;
 
 use crate::error::{ApiError, Result};
 use crate::Api;
 
-/// Where an alias sends traffic.
-#[derive(Debug, Clone)]
-struct AliasRoute {
-    primary: String,
-    additional: Option<(String, f64)>,
-}
-
-/// The invocable qualifiers of one function.
-#[derive(Debug, Default)]
-struct Routing {
-    versions: HashSet<String>,
-    aliases: HashMap<String, AliasRoute>,
-}
-
-#[derive(Default)]
-pub struct Routes(RwLock<HashMap<String, Arc<Routing>>>);
-
-impl Routes {
-    fn set(&self, rec: &FunctionRecord) {
-        let mut versions: HashSet<String> =
-            rec.versions.iter().map(|v| v.version.to_string()).collect();
-        versions.insert("$LATEST".into());
-        let aliases = rec
-            .aliases
-            .values()
-            .map(|a| {
-                let additional = a.weights.iter().next().map(|(v, w)| (v.clone(), *w));
-                (
-                    a.name.clone(),
-                    AliasRoute {
-                        primary: a.function_version.clone(),
-                        additional,
-                    },
-                )
-            })
-            .collect();
-        self.0.write().insert(
-            rec.config.name.clone(),
-            Arc::new(Routing { versions, aliases }),
-        );
-    }
-
-    fn remove(&self, name: &str) {
-        self.0.write().remove(name);
-    }
-
-    /// The version an invocation of `name:qualifier` runs, picking by weight for a
-    /// weighted alias. `None` when the function or qualifier doesn't exist.
-    pub fn pick(&self, name: &str, qualifier: Option<&str>) -> Option<String> {
-        let routing = self.0.read().get(name)?.clone();
-        let q = qualifier.unwrap_or("$LATEST");
-        if routing.versions.contains(q) {
-            return Some(q.to_string());
-        }
-        let alias = routing.aliases.get(q)?;
-        if let Some((v, w)) = &alias.additional {
-            if rand::random::<f64>() < *w {
-                return Some(v.clone());
-            }
-        }
-        Some(alias.primary.clone())
-    }
+/// Tells the engine which qualifiers of a record are invocable.
+fn set_routing(api: &Api, rec: &FunctionRecord) {
+    let mut versions: HashSet<String> =
+        rec.versions.iter().map(|v| v.version.to_string()).collect();
+    versions.insert("$LATEST".into());
+    let aliases = rec
+        .aliases
+        .values()
+        .map(|a| {
+            let additional = a.weights.iter().next().map(|(v, w)| (v.clone(), *w));
+            (
+                a.name.clone(),
+                AliasRoute {
+                    primary: a.function_version.clone(),
+                    additional,
+                },
+            )
+        })
+        .collect();
+    api.engine.set_routing(&rec.config.name, versions, aliases);
 }
 
 /// The version a qualifier names in a record (an alias resolves to its primary).
@@ -172,7 +129,6 @@ impl Api {
         let Some(new) = new else {
             if let Some(old) = old {
                 self.engine.remove(&old.config.name, None);
-                self.routes.remove(&old.config.name);
             }
             return Ok(());
         };
@@ -200,7 +156,7 @@ impl Api {
                 self.engine.remove(name, Some(v));
             }
         }
-        self.routes.set(new);
+        set_routing(self, new);
         Ok(())
     }
 
@@ -216,6 +172,7 @@ impl Api {
                 tracing::error!(function = %rec.config.name, error = %e, "could not restore function");
             }
         }
+        self.publish_front().await.map_err(|e| e.to_string())?;
         Ok(all.len())
     }
 
@@ -267,6 +224,10 @@ impl Api {
         let old = self.load(name).await?;
         let (store, n) = (self.store.clone(), name.to_string());
         Self::blocking(move || Ok(store.delete_function(&n)?)).await?;
-        self.sync(Some(&old), None).await
+        self.sync(Some(&old), None).await?;
+        if !old.urls.is_empty() {
+            self.publish_front().await?;
+        }
+        Ok(())
     }
 }

@@ -73,6 +73,7 @@ impl From<InvokeError> for ApiError {
             InvokeError::Throttled { reason, message } => Self::Throttled { reason, message },
             e @ InvokeError::RequestTooLarge { .. } => Self::RequestTooLarge(e.to_string()),
             e @ InvokeError::ShuttingDown => Self::Unavailable(e.to_string()),
+            InvokeError::WrongMode(m) => Self::InvalidParameter(m),
         }
     }
 }

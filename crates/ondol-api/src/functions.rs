@@ -255,10 +255,14 @@ pub async fn update_configuration(
     let (rec, ()) = api
         .mutate(&name, |rec| {
             check_revision(&rec.revision_id, input.revision_id.as_deref())?;
+            let before = rec.config.clone();
             config.apply(&mut rec.config);
             validate(&rec.config)?;
-            rec.revision_id = revision();
-            rec.last_modified = now_rfc();
+            // An unchanged configuration changes nothing: no new revision, no restart.
+            if rec.config != before {
+                rec.revision_id = revision();
+                rec.last_modified = now_rfc();
+            }
             Ok(())
         })
         .await?;

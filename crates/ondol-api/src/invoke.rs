@@ -50,7 +50,7 @@ async fn prepare(
 ) -> Result<Kind> {
     let (name, qual) = resolve(path_name, q.get("Qualifier").map(String::as_str))?;
     let version = api
-        .routes
+        .engine
         .pick(&name, qual.as_deref())
         .ok_or_else(|| api.not_found(&name, qual.as_deref()))?;
     let limit = api

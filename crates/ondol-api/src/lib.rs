@@ -4,6 +4,7 @@
 
 mod account;
 mod aliases;
+mod apps;
 mod catalog;
 mod concurrency;
 mod error;
@@ -23,6 +24,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use axum::Router;
 use http::HeaderValue;
+use ondol_core::manifest::FrontDoor;
 use ondol_engine::Engine;
 use ondol_store::{Blobs, Store};
 use ondol_telemetry::LogStore;
@@ -42,7 +44,9 @@ pub struct Api {
     pub max_code_bytes: u64,
     /// Port of the HTTP front door, for Function URLs.
     pub http_port: u16,
-    pub(crate) routes: catalog::Routes,
+    /// The front door's base URL, e.g. `http://127.0.0.1:8080`.
+    pub http_base: String,
+    pub(crate) front: Arc<dyn FrontDoor>,
     /// Management writes are applied one at a time: store and engine stay in step.
     pub(crate) writes: tokio::sync::Mutex<()>,
 }
@@ -53,7 +57,8 @@ impl Api {
         blobs: Arc<Blobs>,
         engine: Engine,
         logs: Arc<LogStore>,
-        http_port: u16,
+        http: std::net::SocketAddr,
+        front: Arc<dyn FrontDoor>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -61,8 +66,9 @@ impl Api {
             engine,
             logs,
             max_code_bytes: DEFAULT_MAX_CODE_BYTES,
-            http_port,
-            routes: catalog::Routes::default(),
+            http_port: http.port(),
+            http_base: format!("http://{http}"),
+            front,
             writes: tokio::sync::Mutex::new(()),
         })
     }
@@ -131,6 +137,9 @@ pub fn router(api: Arc<Api>, auth: Auth) -> Router {
                 .delete(urls::delete),
         )
         .route("/2021-10-31/functions/{name}/urls", get(urls::list))
+        .route("/ondol/v1/apps", get(apps::list))
+        .route("/ondol/v1/apps/{app}", put(apps::put).delete(apps::delete))
+        .route("/ondol/v1/info", get(apps::info))
         .route("/ondol/v1/logs", get(ondol::logs))
         .route("/ondol/v1/metrics", get(ondol::metrics))
         .route("/ondol/v1/code/{sha}", get(ondol::code))

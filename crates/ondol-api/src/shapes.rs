@@ -43,6 +43,12 @@ pub struct OndolIn {
     pub max_response_bytes: Option<u64>,
     pub queue_depth: Option<u32>,
     pub queue_wait_ms: Option<u64>,
+    /// Overrides `Timeout` with millisecond precision.
+    pub timeout_ms: Option<u64>,
+    /// Web mode: polled before the first request (default `/`).
+    pub readiness_path: Option<String>,
+    /// Web mode: requests one instance serves at once (default 8).
+    pub instance_concurrency: Option<u32>,
 }
 
 /// The configuration members shared by CreateFunction and UpdateFunctionConfiguration
@@ -114,7 +120,24 @@ impl ConfigIn {
             argv.extend(i.command.unwrap_or_default());
             cfg.command = (!argv.is_empty()).then_some(argv);
         }
+        if cfg.runtime_kind() == Some(ondol_core::RuntimeKind::Web) && cfg.web.is_none() {
+            cfg.web = Some(ondol_core::WebOptions {
+                readiness_path: "/".into(),
+                instance_concurrency: 8,
+            });
+        }
         if let Some(o) = self.ondol {
+            if let Some(ms) = o.timeout_ms {
+                cfg.timeout_ms = ms;
+            }
+            if let Some(w) = cfg.web.as_mut() {
+                if let Some(p) = &o.readiness_path {
+                    w.readiness_path.clone_from(p);
+                }
+                if let Some(n) = o.instance_concurrency {
+                    w.instance_concurrency = n.max(1);
+                }
+            }
             o.apply(&mut cfg.limits);
         }
     }
@@ -219,8 +242,13 @@ pub fn configuration(arn: &Arn, view: &View<'_>, qualifier: Option<&str>) -> Val
             "MaxResponseBytes": c.limits.max_response_bytes,
             "QueueDepth": c.limits.queue_depth,
             "QueueWaitMs": c.limits.queue_wait_ms,
+            "TimeoutMs": c.timeout_ms,
         },
     });
+    if let Some(w) = &c.web {
+        v["Ondol"]["ReadinessPath"] = w.readiness_path.clone().into();
+        v["Ondol"]["InstanceConcurrency"] = w.instance_concurrency.into();
+    }
     if let Some(cmd) = &c.command {
         v["ImageConfigResponse"] = json!({ "ImageConfig": { "EntryPoint": cmd } });
     }

@@ -103,6 +103,7 @@ pub async fn create(
             Ok(u)
         })
         .await?;
+    api.publish_front().await?;
     let mut v = shape(&api, &rec, &qual, &u);
     if let Some(o) = v.as_object_mut() {
         o.remove("LastModifiedTime");
@@ -146,6 +147,7 @@ pub async fn update(
             Ok(u.clone())
         })
         .await?;
+    api.publish_front().await?;
     Ok(ok_json(StatusCode::OK, shape(&api, &rec, &qual, &u)))
 }
 
@@ -160,6 +162,7 @@ pub async fn delete(
         Ok(())
     })
     .await?;
+    api.publish_front().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -21,6 +21,8 @@ pub enum RuntimeKind {
     Python,
     /// `nodejs*`: ondol's built-in Node bootstrap.
     Node,
+    /// `web`: any HTTP server, started by `command` with its port in `$PORT`.
+    Web,
 }
 
 impl RuntimeKind {
@@ -32,6 +34,8 @@ impl RuntimeKind {
             Some(Self::Python)
         } else if runtime.starts_with("nodejs") {
             Some(Self::Node)
+        } else if runtime == "web" {
+            Some(Self::Web)
         } else {
             None
         }
@@ -92,6 +96,18 @@ pub struct FunctionConfig {
     pub command: Option<Vec<String>>,
     pub description: String,
     pub limits: Limits,
+    /// Set for `web` functions.
+    #[serde(default)]
+    pub web: Option<WebOptions>,
+}
+
+/// How a web-mode function is reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebOptions {
+    /// Polled until it answers before the first request (default `/`).
+    pub readiness_path: String,
+    /// Requests one instance serves at once (default 8).
+    pub instance_concurrency: u32,
 }
 
 impl FunctionConfig {
@@ -107,6 +123,7 @@ impl FunctionConfig {
             command: None,
             description: String::new(),
             limits: Limits::default(),
+            web: None,
         }
     }
 
@@ -146,6 +163,16 @@ impl FunctionConfig {
                 "Handler '{}' is not valid: it must be 'module.function'",
                 self.handler
             ));
+        }
+        if self.runtime_kind() == Some(RuntimeKind::Web) {
+            if self.command.as_ref().is_none_or(Vec::is_empty) {
+                return Err("Runtime 'web' needs a command that starts the server on $PORT".into());
+            }
+            if self.web.is_none() {
+                return Err(
+                    "Runtime 'web' needs web options (readiness path, instance concurrency)".into(),
+                );
+            }
         }
         if self.limits.max_concurrency == 0 && self.limits.min_warm > 0 {
             return Err("min_warm must be 0 when max_concurrency is 0".into());

@@ -70,6 +70,9 @@ pub enum InvokeError {
         limit: u64,
         function: String,
     },
+    /// A web function is reached over HTTP, or a Lambda function by Invoke.
+    #[error("{0}")]
+    WrongMode(String),
     /// The server is draining.
     #[error("ondol is shutting down and accepts no new invocations")]
     ShuttingDown,

@@ -5,9 +5,10 @@ pub mod arn;
 pub mod config;
 pub mod invoke;
 pub mod log;
+pub mod manifest;
 pub mod name;
 
 pub use arn::Arn;
-pub use config::{FunctionConfig, Limits, RuntimeKind};
+pub use config::{FunctionConfig, Limits, RuntimeKind, WebOptions};
 pub use invoke::{FunctionError, InvokeError, InvokeOutcome, InvokeRequest};
 pub use log::{LogRecord, LogSink};

@@ -93,6 +93,16 @@ impl Capture {
         self.emit(&mut st, line);
     }
 
+    /// Writes a platform line for `request` without changing whom the function's
+    /// own output is attributed to (web instances serve several requests at once).
+    pub fn platform_for(&self, request: &Arc<str>, line: String) {
+        let mut st = self.state.lock();
+        self.read_available(&mut st);
+        let current = st.request.replace(request.clone());
+        self.emit(&mut st, line);
+        st.request = current;
+    }
+
     /// Reads whatever output is pending now.
     pub fn drain(&self) {
         let mut st = self.state.lock();

@@ -15,8 +15,12 @@ use crate::instance::{Instance, StartSpec};
 use crate::memwatch::MemWatch;
 use crate::metrics::{inc, Metrics};
 use crate::pool::Pool;
+use crate::proxy::{ProxyError, ProxyOutcome};
+use crate::routing::{AliasRoute, Routes};
 use crate::runtimes::Runtimes;
 use crate::sandbox::CgroupRoot;
+use crate::web::ProxyBody;
+use http::Request;
 
 pub use crate::pool::PoolView as PoolStats;
 
@@ -57,6 +61,7 @@ pub struct FunctionSpec {
 
 pub(crate) struct Inner {
     pools: RwLock<HashMap<String, HashMap<String, Arc<Pool>>>>,
+    routes: Routes,
     pub budget: Budget,
     pub metrics: Metrics,
     memwatch: Arc<MemWatch>,
@@ -106,6 +111,7 @@ impl Engine {
         }
         let inner = Arc::new(Inner {
             pools: RwLock::new(HashMap::new()),
+            routes: Routes::default(),
             budget: Budget::new(budget_mb),
             metrics: Metrics::default(),
             memwatch: MemWatch::start(cfg.memwatch_interval),
@@ -162,6 +168,7 @@ impl Engine {
             sink: inner.sink.clone(),
             memwatch: inner.memwatch.clone(),
             cgroups: inner.cgroups.clone(),
+            web: cfg.web.clone(),
         };
         let pool = Pool::new(start, cfg.limits.clone(), Arc::downgrade(inner));
         let old = inner
@@ -183,6 +190,21 @@ impl Engine {
         }
     }
 
+    /// Sets which qualifiers of `name` are invocable: its versions and its aliases.
+    pub fn set_routing(
+        &self,
+        name: &str,
+        versions: std::collections::HashSet<String>,
+        aliases: HashMap<String, AliasRoute>,
+    ) {
+        self.inner.routes.set(name, versions, aliases);
+    }
+
+    /// The version `name:qualifier` runs now (a weighted alias picks by weight).
+    pub fn pick(&self, name: &str, qualifier: Option<&str>) -> Option<String> {
+        self.inner.routes.pick(name, qualifier)
+    }
+
     /// Removes one version's pool, or every version of the function.
     pub fn remove(&self, name: &str, version: Option<&str>) {
         let removed: Vec<Arc<Pool>> = {
@@ -195,10 +217,13 @@ impl Engine {
                     }
                     p.into_iter().collect()
                 }
-                None => pools
-                    .remove(name)
-                    .map(|m| m.into_values().collect())
-                    .unwrap_or_default(),
+                None => {
+                    self.inner.routes.remove(name);
+                    pools
+                        .remove(name)
+                        .map(|m| m.into_values().collect())
+                        .unwrap_or_default()
+                }
             }
         };
         for p in removed {
@@ -235,6 +260,11 @@ impl Engine {
         let guard = InflightGuard(self.inner.clone());
         let not_found = || InvokeError::NotFound(format!("{name}:{version}"));
         let first = self.pool(name, version).ok_or_else(not_found)?;
+        if first.spec.web.is_some() {
+            return Err(InvokeError::WrongMode(format!(
+                "function '{name}' runs in web mode: call it over HTTP through the front door"
+            )));
+        }
         let size = req.payload.len() as u64;
         if size > first.limits.max_request_bytes {
             inc(&self.inner.metrics.payload_too_large);
@@ -260,6 +290,40 @@ impl Engine {
             }
         });
         task.await.unwrap_or(Err(InvokeError::ShuttingDown))
+    }
+
+    /// Sends an HTTP request to a web-mode function's instances. `timeout` bounds the
+    /// wait for response headers (default: the function's timeout).
+    pub async fn proxy(
+        &self,
+        name: &str,
+        version: &str,
+        req: Request<ProxyBody>,
+        timeout: Option<Duration>,
+    ) -> Result<ProxyOutcome, ProxyError> {
+        if self.inner.shutting_down.load(SeqCst) {
+            return Err(ProxyError::Refused(InvokeError::ShuttingDown));
+        }
+        let not_found = || ProxyError::Refused(InvokeError::NotFound(format!("{name}:{version}")));
+        let mut pool = self.pool(name, version).ok_or_else(not_found)?;
+        if pool.spec.web.is_none() {
+            return Err(ProxyError::Refused(InvokeError::WrongMode(format!(
+                "function '{name}' is a Lambda function: it takes events, not HTTP"
+            ))));
+        }
+        let timeout = timeout.unwrap_or(Duration::from_millis(pool.spec.timeout_ms));
+        let mut req = Some(req);
+        loop {
+            if let Some(out) = pool.proxy(&self.inner, &mut req, timeout).await? {
+                return Ok(out);
+            }
+            pool = self.pool(name, version).ok_or_else(not_found)?;
+        }
+    }
+
+    /// Whether a deployed version is a web-mode function.
+    pub fn is_web(&self, name: &str, version: &str) -> Option<bool> {
+        self.pool(name, version).map(|p| p.spec.web.is_some())
     }
 
     /// Idle/running/waiting counts per version of `name`.
@@ -314,6 +378,15 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterat
 }
 
 impl Inner {
+    /// Counts a proxied request in flight (the drain waits for it).
+    pub fn begin_inflight(&self) {
+        self.inflight.fetch_add(1, SeqCst);
+    }
+
+    pub fn end_inflight(&self) {
+        self.inflight.fetch_sub(1, SeqCst);
+    }
+
     pub fn register(&self, inst: &Arc<Instance>) {
         let mut all = self.instances.lock();
         all.retain(|w| w.strong_count() > 0);

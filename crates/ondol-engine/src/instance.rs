@@ -4,7 +4,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use crate::report;
 use crate::runtime_api::{Dispatch, InitSignal, Reply, RuntimeApi};
 use crate::runtimes::Launch;
 use crate::sandbox::{self, kill_group, CgroupRoot};
+use crate::web;
 
 /// What a pool needs to start instances of one version.
 pub(crate) struct StartSpec {
@@ -33,6 +34,8 @@ pub(crate) struct StartSpec {
     pub sink: Arc<dyn LogSink>,
     pub memwatch: Arc<MemWatch>,
     pub cgroups: Option<CgroupRoot>,
+    /// Web mode: the instance is an HTTP server on `$PORT`.
+    pub web: Option<ondol_core::WebOptions>,
 }
 
 /// Why an instance can't serve any more.
@@ -43,17 +46,42 @@ pub(crate) enum Death {
     OutOfMemory,
 }
 
+/// How the platform talks to an instance.
+#[derive(Clone)]
+pub(crate) enum Front {
+    /// A Lambda runtime polling its own Runtime API listener.
+    Runtime {
+        api: Arc<RuntimeApi>,
+        dispatch: tokio::sync::mpsc::Sender<Dispatch>,
+    },
+    /// An HTTP server on a loopback port.
+    Web(web::WebTarget),
+}
+
+impl Front {
+    fn close(&self) {
+        if let Front::Runtime { api, .. } = self {
+            api.close();
+        }
+    }
+}
+
 pub(crate) struct Instance {
     pub id: Arc<str>,
     pgid: u32,
-    api: Arc<RuntimeApi>,
-    dispatch: tokio::sync::mpsc::Sender<Dispatch>,
-    exit: watch::Receiver<Option<String>>,
-    capture: Arc<Capture>,
-    mem: Arc<Watched>,
+    pub(crate) front: Front,
+    pub(crate) exit: watch::Receiver<Option<String>>,
+    pub(crate) capture: Arc<Capture>,
+    pub(crate) mem: Arc<Watched>,
     /// Init Duration, reported on the first invocation only.
     init_ms: Mutex<Option<f64>>,
     pub last_used: Mutex<Instant>,
+    /// Requests it serves at once: 1 for a Lambda runtime, more in web mode.
+    pub capacity: u32,
+    /// Requests it is serving (changed under its pool's lock).
+    in_use: AtomicU32,
+    /// Counted out of its pool.
+    gone: AtomicBool,
 }
 
 /// What one invocation on an instance produced.
@@ -94,20 +122,37 @@ impl Instance {
         let id: Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
         let fail = |msg: String| FunctionError::platform("Runtime.Unknown", msg);
 
-        let (api, dispatch, init_rx) = RuntimeApi::new(spec.max_response);
-        let std_listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-            .map_err(|e| fail(format!("could not bind a Runtime API listener: {e}")))?;
-        let port = std_listener.local_addr().map(|a| a.port()).unwrap_or(0);
-        std_listener
-            .set_nonblocking(true)
-            .map_err(|e| fail(e.to_string()))?;
-        let listener =
-            tokio::net::TcpListener::from_std(std_listener).map_err(|e| fail(e.to_string()))?;
-        tokio::spawn(api.clone().serve(listener));
-
+        let (front, init_rx, mut env, argv) = match &spec.web {
+            None => {
+                let (api, dispatch, init_rx) = RuntimeApi::new(spec.max_response);
+                let std_listener =
+                    std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+                        .map_err(|e| fail(format!("could not bind a Runtime API listener: {e}")))?;
+                let port = std_listener.local_addr().map(|a| a.port()).unwrap_or(0);
+                std_listener
+                    .set_nonblocking(true)
+                    .map_err(|e| fail(e.to_string()))?;
+                let listener = tokio::net::TcpListener::from_std(std_listener)
+                    .map_err(|e| fail(e.to_string()))?;
+                tokio::spawn(api.clone().serve(listener));
+                let mut env = spec.launch.env.clone();
+                env.push(("AWS_LAMBDA_RUNTIME_API".into(), format!("127.0.0.1:{port}")));
+                (
+                    Front::Runtime { api, dispatch },
+                    Some(init_rx),
+                    env,
+                    spec.launch.argv.clone(),
+                )
+            }
+            Some(_) => {
+                let port = web::free_port().map_err(|e| fail(format!("no free port: {e}")))?;
+                let mut env = spec.launch.env.clone();
+                env.push(("PORT".into(), port.to_string()));
+                let argv = web::substitute_port(&spec.launch.argv, port);
+                (Front::Web(web::WebTarget::new(port)), None, env, argv)
+            }
+        };
         let (read_end, write_end) = sandbox::pipe().map_err(|e| fail(e.to_string()))?;
-        let mut env = spec.launch.env.clone();
-        env.push(("AWS_LAMBDA_RUNTIME_API".into(), format!("127.0.0.1:{port}")));
         env.push((
             "AWS_LAMBDA_LOG_STREAM_NAME".into(),
             format!(
@@ -123,15 +168,15 @@ impl Instance {
         };
         env.push(("AWS_LAMBDA_INITIALIZATION_TYPE".into(), init_type.into()));
 
-        let mut child = match sandbox::spawn(&spec.launch.argv, &spec.code_dir, &env, write_end) {
+        let mut child = match sandbox::spawn(&argv, &spec.code_dir, &env, write_end) {
             Ok(c) => c,
             Err(e) => {
-                api.close();
+                front.close();
                 return Err(FunctionError::platform(
                     "Runtime.InvalidEntrypoint",
                     format!(
                         "Couldn't start the runtime: {}: {e}",
-                        spec.launch.argv.first().map(String::as_str).unwrap_or("")
+                        argv.first().map(String::as_str).unwrap_or("")
                     ),
                 ));
             }
@@ -172,12 +217,12 @@ impl Instance {
 
         let (exit_tx, exit_rx) = watch::channel(None);
         {
-            let (api, mem) = (api.clone(), mem.clone());
+            let (front, mem) = (front.clone(), mem.clone());
             tokio::spawn(async move {
                 let status = child.wait().await;
                 // Stragglers in the group (and any daemon in the cgroup) go with it.
                 kill_group(pgid, libc::SIGKILL);
-                api.close();
+                front.close();
                 // Judge OOM before anyone is told of the exit, while the cgroup is here.
                 mem.exited.store(true, std::sync::atomic::Ordering::SeqCst);
                 let cg = mem.cgroup.lock().take();
@@ -197,15 +242,24 @@ impl Instance {
         let inst = Arc::new(Self {
             id,
             pgid,
-            api,
-            dispatch,
+            front,
             exit: exit_rx,
             capture,
             mem,
             init_ms: Mutex::new(None),
             last_used: Mutex::new(Instant::now()),
+            capacity: spec
+                .web
+                .as_ref()
+                .map_or(1, |w| w.instance_concurrency.max(1)),
+            // Its starter holds the first slot.
+            in_use: AtomicU32::new(1),
+            gone: AtomicBool::new(false),
         });
-        let init_ms = inst.await_init(init_rx, begun, spec).await?;
+        let init_ms = match init_rx {
+            Some(rx) => inst.await_init(rx, begun, spec).await?,
+            None => inst.await_ready(begun, spec).await?,
+        };
         // A pre-warmed instance's init was nobody's wait: no Init Duration, as in Lambda.
         if !provisioned {
             *inst.init_ms.lock() = Some(init_ms);
@@ -284,16 +338,22 @@ impl Instance {
             .platform(report::start(&request_id, &spec.version));
         let begun = Instant::now();
         let (tx, rx) = oneshot::channel();
-        let dispatched = self.dispatch.try_send(Dispatch {
-            request_id: request_id.clone(),
-            deadline_ms: epoch_ms() + spec.timeout_ms,
-            invoked_arn: req.invoked_arn,
-            payload: req.payload,
-            client_context: req.client_context,
-            cognito_identity: req.cognito_identity,
-            trace_id: req.trace_id,
-            reply: tx,
-        });
+        let dispatched = match &self.front {
+            Front::Runtime { dispatch, .. } => dispatch
+                .try_send(Dispatch {
+                    request_id: request_id.clone(),
+                    deadline_ms: epoch_ms() + spec.timeout_ms,
+                    invoked_arn: req.invoked_arn,
+                    payload: req.payload,
+                    client_context: req.client_context,
+                    cognito_identity: req.cognito_identity,
+                    trace_id: req.trace_id,
+                    reply: tx,
+                })
+                .map_err(|_| ()),
+            // Engine::invoke refuses web functions before this point.
+            Front::Web(_) => Err(()),
+        };
         let mut exit = self.exit.clone();
         let (result, death) = if dispatched.is_err() {
             self.crashed(&request_id, spec)
@@ -381,6 +441,30 @@ impl Instance {
         }
     }
 
+    /// The Init Duration, once: only the request that waited for it reports it.
+    pub fn take_init_ms(&self) -> Option<f64> {
+        self.init_ms.lock().take()
+    }
+
+    /// Takes a request slot; true when that filled the instance.
+    pub fn take_slot(&self) -> bool {
+        self.in_use.fetch_add(1, Ordering::SeqCst) + 1 >= self.capacity
+    }
+
+    /// Returns a request slot; the slots still in use.
+    pub fn give_slot_back(&self) -> u32 {
+        self.in_use.fetch_sub(1, Ordering::SeqCst).saturating_sub(1)
+    }
+
+    pub fn in_use(&self) -> u32 {
+        self.in_use.load(Ordering::SeqCst)
+    }
+
+    /// Marks it counted out of its pool; true the first time only.
+    pub fn mark_gone(&self) -> bool {
+        !self.gone.swap(true, Ordering::SeqCst)
+    }
+
     pub fn kill(&self) {
         kill_group(self.pgid, libc::SIGKILL);
     }
@@ -403,6 +487,6 @@ impl Instance {
             self.kill();
             let _ = exit.wait_for(Option::is_some).await;
         }
-        self.api.close();
+        self.front.close();
     }
 }

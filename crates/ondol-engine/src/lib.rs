@@ -9,10 +9,16 @@ mod instance;
 mod memwatch;
 mod metrics;
 mod pool;
+mod proxy;
 mod report;
+mod routing;
 mod runtime_api;
 mod runtimes;
 mod sandbox;
+mod web;
 
 pub use engine::{Engine, EngineConfig, FunctionSpec, PoolStats};
 pub use metrics::Metrics;
+pub use proxy::{ProxyError, ProxyOutcome};
+pub use routing::AliasRoute;
+pub use web::ProxyBody;

@@ -15,7 +15,7 @@ use crate::instance::{Death, Instance, StartSpec};
 use crate::metrics::inc;
 
 /// What a waiting request is handed.
-enum Grant {
+pub(crate) enum Grant {
     Warm(Arc<Instance>),
     /// A slot (concurrency and memory) reserved for a cold start.
     Spawn,
@@ -146,7 +146,7 @@ impl Pool {
                 if d == Death::Crash {
                     self.note_failure(ran.result.clone().err());
                 }
-                self.discard(&engine);
+                self.discard(&inst, &engine);
             }
         }
         Ok(Some(InvokeOutcome {
@@ -159,7 +159,10 @@ impl Pool {
         }))
     }
 
-    async fn acquire(self: &Arc<Self>, engine: &Arc<Inner>) -> Result<Grant, InvokeError> {
+    pub(crate) async fn acquire(
+        self: &Arc<Self>,
+        engine: &Arc<Inner>,
+    ) -> Result<Grant, InvokeError> {
         let mut evicted_once = false;
         loop {
             let blocked = {
@@ -167,13 +170,18 @@ impl Pool {
                 if st.retired {
                     return Ok(Grant::Retired);
                 }
-                // An instance that died while idle is dropped, not handed out.
-                while let Some(inst) = st.idle.pop() {
-                    if inst.is_alive() {
-                        return Ok(Grant::Warm(inst));
+                // Most recently used first; an instance that died while idle is
+                // dropped, not handed out.
+                while let Some(inst) = st.idle.last().cloned() {
+                    if !inst.is_alive() {
+                        st.idle.pop();
+                        self.forget(&mut st, &inst, engine);
+                        continue;
                     }
-                    st.running -= 1;
-                    engine.budget.release(self.mem_mb());
+                    if inst.take_slot() {
+                        st.idle.pop();
+                    }
+                    return Ok(Grant::Warm(inst));
                 }
                 if let Some(err) = self.backing_off(&st) {
                     return Ok(Grant::BackingOff(err));
@@ -302,7 +310,7 @@ impl Pool {
             Err(e) => {
                 inc(&engine.metrics.init_failures);
                 self.note_failure(Some(e.clone()));
-                self.discard(engine);
+                self.discard_slot(engine);
                 Err(e)
             }
         }
@@ -325,16 +333,28 @@ impl Pool {
         }
     }
 
-    /// A healthy instance goes to the first waiter, else to the idle stack.
-    fn release(&self, inst: Arc<Instance>, engine: &Arc<Inner>) {
+    /// Counts an instance out of the pool once: its slot and memory are free.
+    fn forget(&self, st: &mut State, inst: &Instance, engine: &Inner) -> bool {
+        if inst.mark_gone() {
+            st.running -= 1;
+            engine.budget.release(self.mem_mb());
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A finished request's slot goes to the first waiter, else back to the
+    /// instance (which rejoins the idle stack, most recently used, if it was full).
+    pub(crate) fn release(&self, inst: Arc<Instance>, engine: &Arc<Inner>) {
         let mut st = self.state.lock();
         st.failures = 0;
         st.retry_at = None;
         if st.retired {
-            st.running -= 1;
-            drop(st);
-            engine.budget.release(self.mem_mb());
-            engine.stop_later(inst);
+            if inst.give_slot_back() == 0 && self.forget(&mut st, &inst, engine) {
+                drop(st);
+                engine.stop_later(inst);
+            }
             return;
         }
         let mut grant = Grant::Warm(inst);
@@ -345,18 +365,34 @@ impl Pool {
             }
         }
         if let Grant::Warm(inst) = grant {
-            st.idle.push(inst);
+            let was_full = inst.in_use() >= inst.capacity;
+            inst.give_slot_back();
+            if was_full {
+                st.idle.push(inst);
+            }
         }
     }
 
-    /// An instance died (or never started): its slot and memory go to a waiter if any.
-    fn discard(&self, engine: &Arc<Inner>) {
+    /// A start that failed: its reserved slot and memory go to a waiter if any.
+    fn discard_slot(&self, engine: &Arc<Inner>) {
         let mut st = self.state.lock();
         st.running -= 1;
         engine.budget.release(self.mem_mb());
         self.grant_spawns(&mut st, engine);
         drop(st);
         engine.memory_freed();
+    }
+
+    /// An instance died: out of the pool, its capacity to a waiter if any.
+    pub(crate) fn discard(&self, inst: &Arc<Instance>, engine: &Arc<Inner>) {
+        let mut st = self.state.lock();
+        inst.give_slot_back();
+        st.idle.retain(|i| !Arc::ptr_eq(i, inst));
+        if self.forget(&mut st, inst, engine) {
+            self.grant_spawns(&mut st, engine);
+            drop(st);
+            engine.memory_freed();
+        }
     }
 
     /// Hands freed capacity to waiters as cold-start slots.
@@ -391,35 +427,32 @@ impl Pool {
         !self.state.lock().waiters.is_empty()
     }
 
-    /// Takes the least recently used idle instance for eviction, freeing its slot.
+    /// Takes the least recently used unused idle instance for eviction.
     pub fn take_oldest_idle(&self, engine: &Inner) -> Option<Arc<Instance>> {
         let mut st = self.state.lock();
-        if st.idle.is_empty() {
-            return None;
-        }
-        let inst = st.idle.remove(0);
-        st.running -= 1;
-        engine.budget.release(self.mem_mb());
+        let pos = st.idle.iter().position(|i| i.in_use() == 0)?;
+        let inst = st.idle.remove(pos);
+        self.forget(&mut st, &inst, engine);
         Some(inst)
     }
 
-    /// Stops idle instances beyond `min_warm` idle longer than `idle_timeout`, and
-    /// removes idle instances that died.
+    /// Stops unused idle instances beyond `min_warm` idle longer than
+    /// `idle_timeout`, and removes idle instances that died.
     pub fn reap(&self, now: Instant, engine: &Inner) -> Vec<Arc<Instance>> {
         let mut st = self.state.lock();
         let timeout = Duration::from_millis(self.limits.idle_timeout_ms);
         let mut out = Vec::new();
-        let mut keep = Vec::with_capacity(st.idle.len());
         let idle = std::mem::take(&mut st.idle);
+        let mut keep = Vec::with_capacity(idle.len());
         let mut removable = st.running.saturating_sub(st.min_warm);
         // Oldest first: the front of the stack is the least recently used.
         for inst in idle {
             let dead = !inst.is_alive();
-            let expired = now.duration_since(*inst.last_used.lock()) >= timeout;
+            let expired =
+                inst.in_use() == 0 && now.duration_since(*inst.last_used.lock()) >= timeout;
             if dead || (expired && removable > 0) {
                 removable = removable.saturating_sub(1);
-                st.running -= 1;
-                engine.budget.release(self.mem_mb());
+                self.forget(&mut st, &inst, engine);
                 out.push(inst);
             } else {
                 keep.push(inst);
@@ -462,8 +495,8 @@ impl Pool {
         }
     }
 
-    /// Marks the pool replaced: idle instances are returned for stopping, busy ones
-    /// stop when they finish, waiters look the function up again.
+    /// Marks the pool replaced: unused idle instances are returned for stopping,
+    /// busy ones stop when they finish, waiters look the function up again.
     pub fn retire(&self, engine: &Inner) -> Vec<Arc<Instance>> {
         let mut st = self.state.lock();
         st.retired = true;
@@ -471,8 +504,8 @@ impl Pool {
             let _ = w.send(Grant::Retired);
         }
         let idle = std::mem::take(&mut st.idle);
-        st.running -= idle.len() as u32;
-        engine.budget.release(self.mem_mb() * idle.len() as u64);
-        idle
+        idle.into_iter()
+            .filter(|i| i.in_use() == 0 && self.forget(&mut st, i, engine))
+            .collect()
     }
 }

@@ -102,7 +102,7 @@ impl Runtimes {
                     bootstrap: None,
                 }
             }
-            RuntimeKind::Provided => Interpreter {
+            RuntimeKind::Provided | RuntimeKind::Web => Interpreter {
                 exe: String::new(),
                 python_path: None,
                 bootstrap: None,

@@ -1,19 +1,365 @@
-//! The HTTP front door on `--http`. Routes arrive with app deployment; until one
-//! matches, every request gets API Gateway's 404.
+//! The HTTP front door on `--http`: routes by host + method + path to functions,
+//! builds API Gateway events (payload 2.0 and 1.0) or proxies plain HTTP to
+//! web-mode functions, and answers with API Gateway's shapes minus its quirks.
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
+mod cors;
+mod events;
+mod response;
+mod table;
 
-/// The front door's router.
-pub fn router() -> Router {
-    Router::new().fallback(not_found)
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::Response;
+use axum::Router;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use http_body_util::BodyExt;
+use ondol_core::manifest::{AppHttp, FrontDoor, PayloadFormat, UrlRoute};
+use ondol_core::{InvokeError, InvokeRequest};
+use ondol_engine::{Engine, ProxyError};
+use parking_lot::RwLock;
+
+use response::message;
+use table::{Table, Target};
+
+/// The front door's state: the engine and the current route table.
+pub struct Gateway {
+    engine: Engine,
+    table: RwLock<Arc<Table>>,
 }
 
-async fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        Json(serde_json::json!({ "message": "Not Found" })),
+impl Gateway {
+    pub fn new(engine: Engine) -> Arc<Self> {
+        Arc::new(Self {
+            engine,
+            table: RwLock::new(Arc::new(Table::default())),
+        })
+    }
+
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .fallback(handle)
+            .layer(tower_http::compression::CompressionLayer::new())
+            .with_state(self.clone())
+    }
+}
+
+impl FrontDoor for Gateway {
+    fn check(&self, apps: &[AppHttp], urls: &[UrlRoute]) -> Result<(), String> {
+        Table::build(apps, urls).map(|_| ())
+    }
+
+    fn serve(&self, apps: Vec<AppHttp>, urls: Vec<UrlRoute>) {
+        match Table::build(&apps, &urls) {
+            Ok(t) => *self.table.write() = Arc::new(t),
+            Err(e) => tracing::error!(error = %e, "routes not applied"),
+        }
+    }
+}
+
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let listed: Vec<String> = h
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .collect();
+    for name in HOP_BY_HOP.iter().map(|s| s.to_string()).chain(listed) {
+        h.remove(name.as_str());
+    }
+}
+
+/// What the access log line reports besides the response.
+struct Served {
+    route: String,
+    request_id: String,
+    cold: bool,
+}
+
+async fn handle(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let begun = Instant::now();
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let req_headers = req.headers().clone();
+    let (mut resp, served) = route(&gw, peer, req).await;
+    if let Ok(v) = HeaderValue::from_str(&served.request_id) {
+        resp.headers_mut().insert("apigw-requestid", v.clone());
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+    let _ = req_headers;
+    tracing::info!(
+        target: "ondol::access",
+        method = %method,
+        path = %path,
+        route = %served.route,
+        status = resp.status().as_u16(),
+        duration_ms = format!("{:.2}", begun.elapsed().as_secs_f64() * 1000.0),
+        cold_start = served.cold,
+        request_id = %served.request_id,
+        "request"
+    );
+    resp
+}
+
+fn host_of(h: &HeaderMap) -> String {
+    h.get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+async fn route(gw: &Arc<Gateway>, peer: SocketAddr, req: Request) -> (Response, Served) {
+    let mut served = Served {
+        route: "-".into(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        cold: false,
+    };
+    let table = gw.table.read().clone();
+    let host = host_of(req.headers());
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let (target, params) = match table.url(&host) {
+        Some(t) => (t, Vec::new()),
+        None => match table.find(&host, &method, &path) {
+            Some(m)
+                if !(method == "OPTIONS"
+                    && is_preflight(req.headers())
+                    && m.target.route.method.as_deref() != Some("OPTIONS")) =>
+            {
+                (m.target, m.params)
+            }
+            _ => {
+                // A preflight is answered from the app's CORS unless a route takes OPTIONS itself.
+                if method == "OPTIONS" && is_preflight(req.headers()) {
+                    if let Some(cors) = table.any_method(&host, &path).and_then(|t| t.cors.clone())
+                    {
+                        served.route = "preflight".into();
+                        return (cors::preflight(&cors, req.headers()), served);
+                    }
+                }
+                return (message(StatusCode::NOT_FOUND, "Not Found"), served);
+            }
+        },
+    };
+    served.route = target.route.key.clone();
+    let req_headers = req.headers().clone();
+    let mut resp = dispatch(gw, target, params, peer, req, &mut served).await;
+    if let Some(cors) = &target.cors {
+        cors::decorate(cors, &req_headers, &mut resp);
+    }
+    (resp, served)
+}
+
+fn is_preflight(h: &HeaderMap) -> bool {
+    h.contains_key("origin") && h.contains_key("access-control-request-method")
+}
+
+fn too_large(limit: u64) -> Response {
+    message(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("Request body exceeds the limit of {limit} bytes; raise [http].max_request_body in ondol.toml"),
     )
-        .into_response()
+}
+
+async fn dispatch(
+    gw: &Arc<Gateway>,
+    target: &Target,
+    params: Vec<(String, String)>,
+    peer: SocketAddr,
+    req: Request,
+    served: &mut Served,
+) -> Response {
+    if let Some(bucket) = &target.bucket {
+        if let Err(wait) = bucket.lock().take() {
+            let mut r = message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+                r.headers_mut().insert("retry-after", v);
+            }
+            return r;
+        }
+    }
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > target.max_body) {
+        return too_large(target.max_body);
+    }
+    let name = &target.route.function;
+    let Some(version) = gw.engine.pick(name, target.qualifier.as_deref()) else {
+        tracing::error!(function = %name, "route points at a function that does not exist");
+        return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    };
+    let timeout = target.route.timeout_ms.map(Duration::from_millis);
+    if gw.engine.is_web(name, &version) == Some(true) {
+        return proxy(gw, target, name, &version, peer, req, timeout, served).await;
+    }
+    let (parts, body) = req.into_parts();
+    let body = match http_body_util::Limited::new(body, target.max_body as usize)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return too_large(target.max_body),
+    };
+    let now = chrono::Utc::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let info = events::RequestInfo {
+        method: parts.method.as_str(),
+        raw_path: parts.uri.path(),
+        raw_query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        body: &body,
+        route_key: &target.route.key,
+        resource: target.route.path.as_deref(),
+        params: &params,
+        request_id: &request_id,
+        source_ip: peer.ip().to_string(),
+        now,
+        account: &gw.engine.arn().account,
+    };
+    let event = match target.route.payload {
+        PayloadFormat::V2 => events::v2(&info),
+        PayloadFormat::V1 => events::v1(&info),
+    };
+    let invoke = InvokeRequest {
+        payload: event.to_string().into(),
+        invoked_arn: gw.engine.arn().qualified(name, target.qualifier.as_deref()),
+        request_id: Some(request_id.clone()),
+        ..Default::default()
+    };
+    served.request_id = request_id;
+    let call = gw.engine.invoke(name, &version, invoke);
+    let outcome = match timeout {
+        Some(t) => match tokio::time::timeout(t, call).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::warn!(function = %name, timeout_ms = t.as_millis() as u64, request_id = %served.request_id, "route timeout: no response in time");
+                return message(StatusCode::GATEWAY_TIMEOUT, "Endpoint request timed out");
+            }
+        },
+        None => call.await,
+    };
+    let out = match outcome {
+        Ok(o) => o,
+        Err(e) => return refused(name, e),
+    };
+    served.cold = out.cold_start;
+    match out.result {
+        Ok(payload) => {
+            let mapped = match target.route.payload {
+                PayloadFormat::V2 => response::v2(&payload),
+                PayloadFormat::V1 => response::v1(&payload),
+            };
+            mapped.unwrap_or_else(|why| {
+                tracing::error!(function = %name, request_id = %served.request_id, %why, "malformed function response");
+                message(StatusCode::BAD_GATEWAY, "Internal Server Error")
+            })
+        }
+        Err(e) if e.error_type == "Sandbox.Timedout" => {
+            message(StatusCode::GATEWAY_TIMEOUT, "Endpoint request timed out")
+        }
+        Err(e) => {
+            tracing::error!(function = %name, request_id = %served.request_id, error_type = %e.error_type, error = %String::from_utf8_lossy(&e.body), "function error");
+            message(StatusCode::BAD_GATEWAY, "Internal Server Error")
+        }
+    }
+}
+
+fn refused(name: &str, e: InvokeError) -> Response {
+    match e {
+        InvokeError::Throttled { message: m, .. } => {
+            tracing::warn!(function = %name, reason = %m, "throttled");
+            let mut r = message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+            r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
+            r
+        }
+        InvokeError::RequestTooLarge { limit, .. } => message(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("Request exceeds the function's limit of {limit} bytes; raise its max_request_bytes"),
+        ),
+        InvokeError::ShuttingDown => message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+        other => {
+            tracing::error!(function = %name, error = %other, "cannot invoke");
+            message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn proxy(
+    gw: &Arc<Gateway>,
+    target: &Target,
+    name: &str,
+    version: &str,
+    peer: SocketAddr,
+    req: Request,
+    timeout: Option<Duration>,
+    served: &mut Served,
+) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let host = parts.headers.get(http::header::HOST).cloned();
+    strip_hop_by_hop(&mut parts.headers);
+    let xff = match parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(prev) => format!("{prev}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        parts.headers.insert("x-forwarded-for", v);
+    }
+    parts
+        .headers
+        .insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    if let Some(h) = host {
+        parts.headers.insert("x-forwarded-host", h);
+    }
+    let limited = http_body_util::Limited::new(body, target.max_body as usize)
+        .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e })
+        .boxed_unsync();
+    let req = http::Request::from_parts(parts, limited);
+    match gw.engine.proxy(name, version, req, timeout).await {
+        Ok(out) => {
+            served.request_id = out.request_id;
+            served.cold = out.cold_start;
+            let (mut parts, body) = out.response.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            Response::from_parts(parts, Body::new(body))
+        }
+        Err(ProxyError::Refused(e)) => refused(name, e),
+        Err(ProxyError::Init(e)) => {
+            tracing::error!(function = %name, error_type = %e.error_type, error = %String::from_utf8_lossy(&e.body), "web function failed to start");
+            message(StatusCode::BAD_GATEWAY, "Internal Server Error")
+        }
+        Err(ProxyError::Unreachable(why)) => {
+            tracing::error!(function = %name, %why, "web function did not answer");
+            message(StatusCode::BAD_GATEWAY, "Internal Server Error")
+        }
+        Err(ProxyError::Timeout(t)) => {
+            tracing::warn!(function = %name, timeout_ms = t.as_millis() as u64, "web function timed out");
+            message(StatusCode::GATEWAY_TIMEOUT, "Endpoint request timed out")
+        }
+    }
 }

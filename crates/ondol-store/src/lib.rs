@@ -13,6 +13,7 @@ pub use unzip::UnzipLimits;
 
 use std::collections::BTreeMap;
 
+use ondol_core::manifest::AppHttp;
 use ondol_core::FunctionConfig;
 use serde::{Deserialize, Serialize};
 
@@ -133,4 +134,9 @@ pub trait Store: Send + Sync + 'static {
     fn list_functions(&self) -> Result<Vec<FunctionRecord>>;
     /// Returns whether the function existed.
     fn delete_function(&self, name: &str) -> Result<bool>;
+    /// Inserts or replaces an app's HTTP configuration.
+    fn put_app(&self, app: &AppHttp) -> Result<()>;
+    /// All apps, ordered by name.
+    fn list_apps(&self) -> Result<Vec<AppHttp>>;
+    fn delete_app(&self, name: &str) -> Result<bool>;
 }

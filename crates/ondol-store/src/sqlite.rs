@@ -6,6 +6,8 @@ use std::path::Path;
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use ondol_core::manifest::AppHttp;
+
 use crate::{Error, FunctionRecord, Result, Store};
 
 pub struct SqliteStore {
@@ -14,6 +16,10 @@ pub struct SqliteStore {
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS functions (
+    name TEXT PRIMARY KEY,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS apps (
     name TEXT PRIMARY KEY,
     record TEXT NOT NULL
 );
@@ -88,6 +94,34 @@ impl Store for SqliteStore {
             .conn
             .lock()
             .execute("DELETE FROM functions WHERE name = ?1", [name])?;
+        Ok(n > 0)
+    }
+
+    fn put_app(&self, app: &AppHttp) -> Result<()> {
+        let json = serde_json::to_string(app)?;
+        self.conn.lock().execute(
+            "INSERT INTO apps (name, record) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET record = ?2",
+            params![app.app, json],
+        )?;
+        Ok(())
+    }
+
+    fn list_apps(&self) -> Result<Vec<AppHttp>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn.prepare("SELECT record FROM apps ORDER BY name")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row?)?);
+        }
+        Ok(out)
+    }
+
+    fn delete_app(&self, name: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .lock()
+            .execute("DELETE FROM apps WHERE name = ?1", [name])?;
         Ok(n > 0)
     }
 }

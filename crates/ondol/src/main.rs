@@ -2,6 +2,7 @@
 
 mod client;
 mod commands;
+mod package;
 
 use clap::{Parser, Subcommand};
 
@@ -18,8 +19,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start a server on the default store, deploy an app, and follow its logs.
+    Up(commands::up::UpArgs),
     /// Run the server: the management API and the HTTP front door.
     Serve(commands::serve::Args),
+    /// Deploy an app (ondol.toml) to a server.
+    Deploy(commands::deploy::Args),
     /// Invoke a function synchronously and print its result.
     Invoke(commands::invoke::Args),
     /// Print a function's logs.
@@ -34,7 +39,9 @@ fn main() -> std::process::ExitCode {
         .expect("tokio runtime");
     let res = rt.block_on(async {
         match cli.command {
+            Command::Up(a) => commands::up::run(a).await,
             Command::Serve(a) => commands::serve::run(a).await,
+            Command::Deploy(a) => commands::deploy::run(a).await,
             Command::Invoke(a) => commands::invoke::run(a).await,
             Command::Logs(a) => commands::logs::run(a).await,
         }

@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+pub mod deploy;
 pub mod invoke;
 pub mod logs;
 pub mod serve;
+pub mod up;

@@ -60,7 +60,7 @@ pub struct Args {
     pub log_max_mb: u64,
 }
 
-fn init_tracing() {
+pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ONDOL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
@@ -71,8 +71,50 @@ fn init_tracing() {
         .try_init();
 }
 
+/// A running server: its addresses, and what stopping it takes.
+pub struct Running {
+    pub api_url: String,
+    engine: Engine,
+    stop_tx: tokio::sync::watch::Sender<bool>,
+    servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    grace: Duration,
+}
+
 pub async fn run(a: Args) -> Result<ExitCode> {
     init_tracing();
+    let running = start(a).await?;
+    running.wait_for_signal().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+impl Running {
+    /// Serves until SIGTERM or SIGINT, then drains.
+    pub async fn wait_for_signal(self) -> Result<()> {
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let which = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = which, grace = ?self.grace, "draining: no new work, finishing in-flight invocations");
+        self.drain().await;
+        Ok(())
+    }
+
+    /// Stops accepting, lets in-flight work finish within the grace period, stops
+    /// every instance.
+    pub async fn drain(self) {
+        let _ = self.stop_tx.send(true);
+        self.engine.shutdown(self.grace).await;
+        for server in self.servers {
+            let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+        }
+        tracing::info!("stopped");
+    }
+}
+
+/// Opens the store, restores functions and starts both listeners.
+pub async fn start(a: Args) -> Result<Running> {
     let credentials = match (&a.access_key_id, &a.secret_access_key) {
         (Some(id), Some(secret)) => Some(ondol_api::Credentials {
             access_key_id: id.clone(),
@@ -119,13 +161,14 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     let http_listener = TcpListener::bind(a.http)
         .await
         .with_context(|| format!("binding the HTTP front door on {}", a.http))?;
-    let http_port = http_listener.local_addr()?.port();
+    let gateway = ondol_gateway::Gateway::new(engine.clone());
     let api = ondol_api::Api::new(
         Arc::new(store),
         Arc::new(blobs),
         engine.clone(),
         logs,
-        http_port,
+        http_listener.local_addr()?,
+        gateway.clone(),
     );
     let restored = api
         .restore()
@@ -137,15 +180,12 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     } else {
         "optional (loopback)"
     };
+    let (api_addr, http_addr) = (api_listener.local_addr()?, http_listener.local_addr()?);
     tracing::info!(
         signatures = signed,
-        "management API listening on http://{}",
-        api_listener.local_addr()?
+        "management API listening on http://{api_addr}"
     );
-    tracing::info!(
-        "HTTP front door listening on http://{}",
-        http_listener.local_addr()?
-    );
+    tracing::info!("HTTP front door listening on http://{http_addr}");
     tracing::info!(functions = restored, data_dir = %a.data_dir.display(), "ready");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -162,23 +202,21 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     });
     let http_stop = stop_tx.subscribe();
     let http_server = tokio::spawn(async move {
-        axum::serve(http_listener, ondol_gateway::router())
-            .with_graceful_shutdown(stopped(http_stop))
-            .await
+        axum::serve(
+            http_listener,
+            gateway
+                .router()
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped(http_stop))
+        .await
     });
 
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let which = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    };
-    tracing::info!(signal = which, grace = ?a.shutdown_grace, "draining: no new work, finishing in-flight invocations");
-    let _ = stop_tx.send(true);
-    engine.shutdown(a.shutdown_grace).await;
-    for server in [api_server, http_server] {
-        let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
-    }
-    tracing::info!("stopped");
-    Ok(ExitCode::SUCCESS)
+    Ok(Running {
+        api_url: format!("http://{api_addr}"),
+        engine,
+        stop_tx,
+        servers: vec![api_server, http_server],
+        grace: a.shutdown_grace,
+    })
 }

@@ -1,0 +1,131 @@
+//! Apps: the HTTP side of a deployed `ondol.toml` (routes, CORS, body limit),
+//! stored and handed whole to the front door, with the Function URLs.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::StatusCode;
+use ondol_core::manifest::{AppHttp, UrlRoute};
+use serde_json::json;
+
+use crate::error::{ApiError, Result};
+use crate::functions::{ok_json, parse};
+use crate::Api;
+
+impl Api {
+    /// Every app and Function URL as stored.
+    async fn front_state(&self) -> Result<(Vec<AppHttp>, Vec<UrlRoute>)> {
+        let store = self.store.clone();
+        Api::blocking(move || {
+            let apps = store.list_apps()?;
+            let urls = store
+                .list_functions()?
+                .into_iter()
+                .flat_map(|f| {
+                    let name = f.config.name.clone();
+                    f.urls.into_iter().map(move |(q, u)| UrlRoute {
+                        url_id: u.url_id,
+                        function: name.clone(),
+                        qualifier: (!q.is_empty()).then_some(q),
+                        cors: u.cors.and_then(|c| cors_of(&c)),
+                    })
+                })
+                .collect();
+            Ok((apps, urls))
+        })
+        .await
+    }
+
+    /// Hands the front door everything it serves, after any change to it.
+    pub(crate) async fn publish_front(&self) -> Result<()> {
+        let (apps, urls) = self.front_state().await?;
+        self.front.serve(apps, urls);
+        Ok(())
+    }
+}
+
+/// A Function URL's `Cors` (AWS's shape) as the front door's.
+fn cors_of(v: &serde_json::Value) -> Option<ondol_core::manifest::Cors> {
+    let list = |k: &str| -> Vec<String> {
+        v.get(k)
+            .and_then(|x| x.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Some(ondol_core::manifest::Cors {
+        allow_origins: list("AllowOrigins"),
+        allow_methods: list("AllowMethods"),
+        allow_headers: list("AllowHeaders"),
+        expose_headers: list("ExposeHeaders"),
+        max_age: v.get("MaxAge").and_then(serde_json::Value::as_u64),
+        allow_credentials: v
+            .get("AllowCredentials")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false),
+    })
+}
+
+/// `PUT /ondol/v1/apps/{app}`: validated against the stored functions and every
+/// other app's routes before anything changes.
+pub async fn put(
+    State(api): State<Arc<Api>>,
+    Path(app): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
+    let http: AppHttp = parse(&body)?;
+    if http.app != app {
+        return Err(ApiError::InvalidParameter(format!(
+            "app in the body ({}) must be {app}",
+            http.app
+        )));
+    }
+    let _w = api.writes.lock().await;
+    for r in &http.routes {
+        api.load(&r.function).await.map_err(|_| {
+            ApiError::InvalidParameter(format!(
+                "route \"{}\" points at function {} which does not exist",
+                r.key, r.function
+            ))
+        })?;
+    }
+    let (mut apps, urls) = api.front_state().await?;
+    apps.retain(|a| a.app != app);
+    apps.push(http.clone());
+    api.front
+        .check(&apps, &urls)
+        .map_err(ApiError::InvalidParameter)?;
+    let store = api.store.clone();
+    Api::blocking(move || Ok(store.put_app(&http)?)).await?;
+    api.front.serve(apps, urls);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn list(State(api): State<Arc<Api>>) -> Result<Response> {
+    let (apps, _) = api.front_state().await?;
+    Ok(ok_json(StatusCode::OK, json!({ "apps": apps })))
+}
+
+pub async fn delete(State(api): State<Arc<Api>>, Path(app): Path<String>) -> Result<Response> {
+    let _w = api.writes.lock().await;
+    let store = api.store.clone();
+    let name = app.clone();
+    if !Api::blocking(move || Ok(store.delete_app(&name)?)).await? {
+        return Err(ApiError::NotFound(format!("App not found: {app}")));
+    }
+    api.publish_front().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /ondol/v1/info`: where the front door is, for `ondol deploy` to print URLs.
+pub async fn info(State(api): State<Arc<Api>>) -> Result<Response> {
+    Ok(ok_json(
+        StatusCode::OK,
+        json!({ "http": api.http_base, "version": env!("CARGO_PKG_VERSION") }),
+    ))
+}

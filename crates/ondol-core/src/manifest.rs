@@ -1,0 +1,620 @@
+//! `ondol.toml`, the app manifest: parsed strictly (unknown keys refused) and
+//! resolved into a [`Deployment`] before anything changes on a server. Every error
+//! names the file, the key and what was expected. No I/O: callers read the file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::config::{FunctionConfig, Limits, RuntimeKind};
+use crate::name::valid_name;
+
+/// A manifest error: `<file>: <key>: <what was expected>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {key}: {message}")]
+pub struct ManifestError {
+    pub file: String,
+    pub key: String,
+    pub message: String,
+}
+
+/// A duration written as `"3s"`, `"500ms"`, `"10m"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub std::time::Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map(Dur).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "expected a duration like \"3s\", \"500ms\" or \"10m\", got \"{s}\""
+            ))
+        })
+    }
+}
+
+/// A size written as `"10MB"`, `"512KB"` or a number of bytes (KB/MB/GB are 1024-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(Size(n)),
+            Raw::S(s) => parse_size(&s).map(Size).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "expected a size like \"10MB\", \"512KB\" or a number of bytes, got \"{s}\""
+                ))
+            }),
+        }
+    }
+}
+
+fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "KB" | "KIB" | "K" => 1024,
+        "MB" | "MIB" | "M" => 1024 * 1024,
+        "GB" | "GIB" | "G" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// `ondol.toml` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub app: String,
+    #[serde(default)]
+    pub functions: BTreeMap<String, FunctionDef>,
+    #[serde(default)]
+    pub routes: Vec<RouteDef>,
+    #[serde(default)]
+    pub http: HttpDef,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionDef {
+    pub runtime: String,
+    pub handler: Option<String>,
+    pub code: String,
+    pub description: Option<String>,
+    pub memory_mb: Option<u32>,
+    pub timeout: Option<Dur>,
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    pub command: Option<Vec<String>>,
+    pub min_warm: Option<u32>,
+    pub max_concurrency: Option<u32>,
+    pub idle_timeout: Option<Dur>,
+    pub init_timeout: Option<Dur>,
+    pub max_request_bytes: Option<Size>,
+    pub max_response_bytes: Option<Size>,
+    pub queue_depth: Option<u32>,
+    pub queue_wait: Option<Dur>,
+    pub readiness_path: Option<String>,
+    pub instance_concurrency: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitDef {
+    pub rps: f64,
+    pub burst: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteDef {
+    pub route: String,
+    pub function: String,
+    pub payload: Option<String>,
+    pub host: Option<String>,
+    pub timeout: Option<Dur>,
+    pub rate_limit: Option<RateLimitDef>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct HttpDef {
+    pub cors: Option<Cors>,
+    pub max_request_body: Option<Size>,
+}
+
+/// CORS for every route of the app.
+#[derive(Debug, Deserialize, Serialize, Clone, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Cors {
+    #[serde(default)]
+    pub allow_origins: Vec<String>,
+    #[serde(default)]
+    pub allow_methods: Vec<String>,
+    #[serde(default)]
+    pub allow_headers: Vec<String>,
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    pub max_age: Option<u64>,
+    #[serde(default)]
+    pub allow_credentials: bool,
+}
+
+/// A validated app, ready to apply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    pub app: String,
+    pub functions: Vec<DeployedFunction>,
+    pub http: AppHttp,
+}
+
+/// One function: its configuration (named `<app>-<function>`) and code directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeployedFunction {
+    /// The name in the manifest.
+    pub key: String,
+    pub config: FunctionConfig,
+    pub code_dir: PathBuf,
+}
+
+/// What the HTTP front door serves for one app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppHttp {
+    pub app: String,
+    pub routes: Vec<Route>,
+    pub cors: Option<Cors>,
+    /// Largest request body (default 10 MB).
+    pub max_request_body: u64,
+}
+
+/// Payload format of the event a route sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PayloadFormat {
+    /// HTTP API (default).
+    V2,
+    /// REST API.
+    V1,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Route {
+    /// `GET /items/{id}`, `ANY /site/{proxy+}` or `$default`, as written.
+    pub key: String,
+    /// `None` for ANY (and `$default`).
+    pub method: Option<String>,
+    /// The path pattern; `None` for `$default`.
+    pub path: Option<String>,
+    pub host: Option<String>,
+    /// The Lambda function name (`<app>-<function>`).
+    pub function: String,
+    pub payload: PayloadFormat,
+    /// Integration timeout in ms; `None` means the function's own timeout.
+    pub timeout_ms: Option<u64>,
+    pub rate_limit: Option<RateLimit>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RateLimit {
+    pub rps: f64,
+    pub burst: u32,
+}
+
+/// A Function URL as the front door serves it (payload 2.0, route key `$default`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UrlRoute {
+    pub url_id: String,
+    pub function: String,
+    pub qualifier: Option<String>,
+    pub cors: Option<Cors>,
+}
+
+/// Receives, whole, what the HTTP front door must serve after every change.
+pub trait FrontDoor: Send + Sync + 'static {
+    /// Whether these would compile into one route table (no clashing routes).
+    fn check(&self, apps: &[AppHttp], urls: &[UrlRoute]) -> Result<(), String>;
+    fn serve(&self, apps: Vec<AppHttp>, urls: Vec<UrlRoute>);
+}
+
+pub const DEFAULT_MAX_REQUEST_BODY: u64 = 10 * 1024 * 1024;
+const METHODS: [&str; 8] = [
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY",
+];
+
+impl Manifest {
+    /// Parses manifest text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Self, ManifestError> {
+        let de = toml::Deserializer::new(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let mut message = inner.message().to_string();
+            if let Some(span) = inner.span() {
+                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                message = format!("{message} (line {line})");
+            }
+            ManifestError {
+                file: file.to_string(),
+                key: if key == "." {
+                    "(top level)".into()
+                } else {
+                    key
+                },
+                message,
+            }
+        })
+    }
+
+    /// Validates and resolves against `base` (the manifest's directory).
+    pub fn resolve(self, base: &Path, file: &str) -> Result<Deployment, ManifestError> {
+        let err = |key: String, message: String| ManifestError {
+            file: file.to_string(),
+            key,
+            message,
+        };
+        if !valid_name(&self.app) || self.app.len() > 32 {
+            return Err(err(
+                "app".into(),
+                format!(
+                    "expected 1 to 32 characters of [a-zA-Z0-9-_], got \"{}\"",
+                    self.app
+                ),
+            ));
+        }
+        let mut functions = Vec::new();
+        for (key, f) in self.functions {
+            let at = |k: &str| format!("functions.{key}.{k}");
+            let name = format!("{}-{key}", self.app);
+            if !valid_name(&key) || !valid_name(&name) {
+                return Err(err(format!("functions.{key}"), "expected a function name of [a-zA-Z0-9-_] (at most 64 characters with the app name)".into()));
+            }
+            let kind = RuntimeKind::of(&f.runtime).ok_or_else(|| {
+                err(at("runtime"), format!("expected python3.*, nodejs*, provided, provided.al2, provided.al2023 or web, got \"{}\"", f.runtime))
+            })?;
+            let mut cfg = FunctionConfig::new(name, f.runtime.clone());
+            cfg.handler = f.handler.unwrap_or_default();
+            cfg.description = f.description.unwrap_or_default();
+            cfg.environment = f.environment;
+            cfg.command = f.command;
+            if let Some(m) = f.memory_mb {
+                cfg.memory_mb = m;
+            }
+            if let Some(t) = f.timeout {
+                cfg.timeout_ms = t.0.as_millis() as u64;
+            }
+            let l: &mut Limits = &mut cfg.limits;
+            let ms = |d: Dur| d.0.as_millis() as u64;
+            if let Some(v) = f.min_warm {
+                l.min_warm = v;
+            }
+            if let Some(v) = f.max_concurrency {
+                l.max_concurrency = v;
+            }
+            if let Some(v) = f.idle_timeout {
+                l.idle_timeout_ms = ms(v);
+            }
+            if let Some(v) = f.init_timeout {
+                l.init_timeout_ms = ms(v);
+            }
+            if let Some(v) = f.max_request_bytes {
+                l.max_request_bytes = v.0;
+            }
+            if let Some(v) = f.max_response_bytes {
+                l.max_response_bytes = v.0;
+            }
+            if let Some(v) = f.queue_depth {
+                l.queue_depth = v;
+            }
+            if let Some(v) = f.queue_wait {
+                l.queue_wait_ms = ms(v);
+            }
+            if kind == RuntimeKind::Web {
+                if cfg.command.as_ref().is_none_or(Vec::is_empty) {
+                    return Err(err(at("command"), "expected the command that starts the web server (it gets its port in $PORT)".into()));
+                }
+                cfg.web = Some(crate::config::WebOptions {
+                    readiness_path: f.readiness_path.unwrap_or_else(|| "/".into()),
+                    instance_concurrency: f.instance_concurrency.unwrap_or(8).max(1),
+                });
+            } else if f.readiness_path.is_some() || f.instance_concurrency.is_some() {
+                let k = if f.readiness_path.is_some() {
+                    "readiness_path"
+                } else {
+                    "instance_concurrency"
+                };
+                return Err(err(at(k), "only applies to runtime = \"web\"".into()));
+            }
+            cfg.validate()
+                .map_err(|m| err(format!("functions.{key}"), m))?;
+            if f.code.is_empty()
+                || Path::new(&f.code).is_absolute()
+                || f.code.split('/').any(|c| c == "..")
+            {
+                return Err(err(
+                    at("code"),
+                    format!("expected a directory inside the app, got \"{}\"", f.code),
+                ));
+            }
+            functions.push(DeployedFunction {
+                key,
+                config: cfg,
+                code_dir: base.join(&f.code),
+            });
+        }
+        let mut routes = Vec::new();
+        for (i, r) in self.routes.into_iter().enumerate() {
+            let at = |k: &str| format!("routes[{i}].{k}");
+            let (method, path) = parse_route(&r.route).map_err(|m| err(at("route"), m))?;
+            let Some(f) = functions.iter().find(|f| f.key == r.function) else {
+                return Err(err(
+                    at("function"),
+                    format!(
+                        "expected one of the functions defined in this file, got \"{}\"",
+                        r.function
+                    ),
+                ));
+            };
+            let payload = match r.payload.as_deref() {
+                None | Some("2.0") => PayloadFormat::V2,
+                Some("1.0") => PayloadFormat::V1,
+                Some(other) => {
+                    return Err(err(
+                        at("payload"),
+                        format!("expected \"2.0\" or \"1.0\", got \"{other}\""),
+                    ))
+                }
+            };
+            if f.config.web.is_some() && r.payload.is_some() {
+                return Err(err(
+                    at("payload"),
+                    "a web function receives plain HTTP, not an event: remove payload".into(),
+                ));
+            }
+            let rate_limit = match r.rate_limit {
+                Some(rl) if rl.rps.is_nan() || rl.rps <= 0.0 => {
+                    return Err(err(
+                        at("rate_limit.rps"),
+                        "expected a number of requests per second above 0".into(),
+                    ))
+                }
+                Some(rl) => Some(RateLimit {
+                    rps: rl.rps,
+                    burst: rl.burst.unwrap_or(rl.rps.ceil() as u32).max(1),
+                }),
+                None => None,
+            };
+            routes.push(Route {
+                key: r.route.trim().to_string(),
+                method,
+                path,
+                host: r.host.map(|h| h.to_ascii_lowercase()),
+                function: f.config.name.clone(),
+                payload,
+                timeout_ms: r.timeout.map(|d| d.0.as_millis() as u64),
+                rate_limit,
+            });
+        }
+        for (i, a) in routes.iter().enumerate() {
+            if routes[..i]
+                .iter()
+                .any(|b| b.method == a.method && b.path == a.path && b.host == a.host)
+            {
+                return Err(err(
+                    format!("routes[{i}].route"),
+                    format!("\"{}\" is defined twice", a.key),
+                ));
+            }
+        }
+        Ok(Deployment {
+            app: self.app.clone(),
+            functions,
+            http: AppHttp {
+                app: self.app,
+                routes,
+                cors: self.http.cors,
+                max_request_body: self
+                    .http
+                    .max_request_body
+                    .map_or(DEFAULT_MAX_REQUEST_BODY, |s| s.0),
+            },
+        })
+    }
+}
+
+/// `METHOD /path` or `$default` → (method or None for ANY, path or None).
+fn parse_route(route: &str) -> Result<(Option<String>, Option<String>), String> {
+    let route = route.trim();
+    if route == "$default" {
+        return Ok((None, None));
+    }
+    let (method, path) = route
+        .split_once(' ')
+        .ok_or_else(|| format!("expected \"METHOD /path\" or \"$default\", got \"{route}\""))?;
+    let method = method.to_ascii_uppercase();
+    if !METHODS.contains(&method.as_str()) {
+        return Err(format!(
+            "expected a method among {METHODS:?}, got \"{method}\""
+        ));
+    }
+    let path = path.trim();
+    if !path.starts_with('/') {
+        return Err(format!(
+            "expected the path to start with '/', got \"{path}\""
+        ));
+    }
+    let segs: Vec<&str> = path.split('/').skip(1).collect();
+    for (i, s) in segs.iter().enumerate() {
+        if let Some(inner) = s.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
+            let (name, greedy) = match inner.strip_suffix('+') {
+                Some(n) => (n, true),
+                None => (inner, false),
+            };
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(format!(
+                    "expected a parameter name of [a-zA-Z0-9_] in \"{s}\""
+                ));
+            }
+            if greedy && i + 1 != segs.len() {
+                return Err(format!(
+                    "a greedy parameter \"{s}\" must be the last segment"
+                ));
+            }
+        } else if s.contains('{') || s.contains('}') {
+            return Err(format!(
+                "expected a whole-segment parameter like {{id}}, got \"{s}\""
+            ));
+        }
+    }
+    Ok(((method != "ANY").then_some(method), Some(path.to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+app = "shop"
+
+[functions.hello]
+runtime = "python3.11"
+handler = "app.handler"
+code = "hello"
+memory_mb = 256
+timeout = "3s"
+environment = { GREETING = "hi" }
+max_request_bytes = "1MB"
+
+[functions.site]
+runtime = "web"
+code = "site"
+command = ["python3", "-m", "flask", "run", "--port", "$PORT"]
+readiness_path = "/healthz"
+instance_concurrency = 8
+
+[[routes]]
+route = "GET /hello/{name}"
+function = "hello"
+payload = "1.0"
+timeout = "60s"
+rate_limit = { rps = 100, burst = 200 }
+
+[[routes]]
+route = "ANY /site/{proxy+}"
+function = "site"
+
+[http]
+cors = { allow_origins = ["*"], allow_methods = ["*"], max_age = 600 }
+max_request_body = "10MB"
+"#;
+
+    fn resolve(text: &str) -> Result<Deployment, ManifestError> {
+        Manifest::parse(text, "ondol.toml")?.resolve(Path::new("/app"), "ondol.toml")
+    }
+
+    #[test]
+    fn resolves_the_example() {
+        let d = resolve(GOOD).unwrap();
+        assert_eq!(d.app, "shop");
+        let hello = &d.functions[0];
+        assert_eq!(hello.config.name, "shop-hello");
+        assert_eq!(hello.config.memory_mb, 256);
+        assert_eq!(hello.config.limits.max_request_bytes, 1024 * 1024);
+        assert_eq!(hello.code_dir, Path::new("/app/hello"));
+        let site = &d.functions[1];
+        assert_eq!(site.config.web.as_ref().unwrap().instance_concurrency, 8);
+        let r = &d.http.routes[0];
+        assert_eq!(
+            (r.method.as_deref(), r.path.as_deref()),
+            (Some("GET"), Some("/hello/{name}"))
+        );
+        assert_eq!(r.payload, PayloadFormat::V1);
+        assert_eq!(r.timeout_ms, Some(60_000));
+        assert_eq!(
+            r.rate_limit,
+            Some(RateLimit {
+                rps: 100.0,
+                burst: 200
+            })
+        );
+        assert_eq!(d.http.routes[1].method, None);
+        assert_eq!(d.http.max_request_body, 10 * 1024 * 1024);
+    }
+
+    fn error(text: &str) -> String {
+        resolve(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_file_key_and_expectation() {
+        let e = error(&GOOD.replace("memory_mb = 256", "memroy_mb = 256"));
+        assert!(
+            e.starts_with("ondol.toml: functions.hello.memroy_mb: unknown field `memroy_mb`"),
+            "{e}"
+        );
+        let e = error(&GOOD.replace("timeout = \"3s\"", "timeout = \"soon\""));
+        assert!(
+            e.starts_with("ondol.toml: functions.hello.timeout: expected a duration"),
+            "{e}"
+        );
+        let e = error(&GOOD.replace("runtime = \"python3.11\"", "runtime = \"cobol\""));
+        assert!(
+            e.starts_with("ondol.toml: functions.hello.runtime: expected python3.*"),
+            "{e}"
+        );
+        let e = error(&GOOD.replace("function = \"hello\"", "function = \"nope\""));
+        assert!(
+            e.starts_with("ondol.toml: routes[0].function: expected one of the functions"),
+            "{e}"
+        );
+        let e = error(&GOOD.replace("GET /hello/{name}", "FETCH /hello"));
+        assert!(
+            e.starts_with("ondol.toml: routes[0].route: expected a method"),
+            "{e}"
+        );
+        let e = error(&GOOD.replace("ANY /site/{proxy+}", "ANY /site/{proxy+}/x"));
+        assert!(
+            e.contains("routes[1].route") && e.contains("last segment"),
+            "{e}"
+        );
+        let e = error(&GOOD.replace("payload = \"1.0\"", "payload = \"3.0\""));
+        assert!(
+            e.starts_with("ondol.toml: routes[0].payload: expected \"2.0\" or \"1.0\""),
+            "{e}"
+        );
+        let e = error(&GOOD.replace("memory_mb = 256", "memory_mb = 64"));
+        assert!(
+            e.starts_with("ondol.toml: functions.hello: MemorySize 64"),
+            "{e}"
+        );
+        let e = error(&GOOD.replace("max_request_body = \"10MB\"", "max_request_body = \"lots\""));
+        assert!(
+            e.starts_with("ondol.toml: http.max_request_body: expected a size"),
+            "{e}"
+        );
+        let e = error("app = 3");
+        assert!(e.starts_with("ondol.toml: app: invalid type"), "{e}");
+        let e = error(&GOOD.replace("code = \"hello\"", "code = \"../elsewhere\""));
+        assert!(
+            e.starts_with("ondol.toml: functions.hello.code: expected a directory inside the app"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10MB"), Some(10 * 1024 * 1024));
+        assert_eq!(parse_size("512 KB"), Some(512 * 1024));
+        assert_eq!(parse_size("7"), Some(7));
+        assert_eq!(parse_size("x"), None);
+    }
+}

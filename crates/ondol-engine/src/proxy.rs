@@ -1,0 +1,176 @@
+//! Proxying HTTP to web-mode instances through the same pools and limits as
+//! invocations. A request holds its instance slot until the response body has been
+//! streamed to the end (or dropped); then END/REPORT are written and the slot returns.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use ondol_core::{FunctionError, InvokeError};
+
+use crate::engine::Inner;
+use crate::instance::{Front, Instance};
+use crate::metrics::inc;
+use crate::pool::{Grant, Pool};
+use crate::report;
+use crate::web::ProxyBody;
+
+/// A proxied response and what the access log wants to know of it.
+pub struct ProxyOutcome {
+    pub response: Response<ProxyBody>,
+    pub request_id: String,
+    pub cold_start: bool,
+}
+
+/// Why a proxied request got no response from the app.
+#[derive(Debug)]
+pub enum ProxyError {
+    /// Refused before reaching an instance (throttled, not found, draining).
+    Refused(InvokeError),
+    /// No instance could start; the init error.
+    Init(FunctionError),
+    /// The instance failed to answer (it crashed or closed the connection).
+    Unreachable(String),
+    /// No response headers within the timeout.
+    Timeout(Duration),
+}
+
+/// One request's hold on an instance slot.
+struct Checkout {
+    pool: Arc<Pool>,
+    engine: Arc<Inner>,
+    inst: Arc<Instance>,
+    request_id: Arc<str>,
+    begun: Instant,
+    init_ms: Option<f64>,
+}
+
+impl Drop for Checkout {
+    fn drop(&mut self) {
+        let ms = self.begun.elapsed().as_secs_f64() * 1000.0;
+        let spec = &self.pool.spec;
+        let cap = &self.inst.capture;
+        cap.platform_for(&self.request_id, report::end(&self.request_id));
+        cap.platform_for(
+            &self.request_id,
+            report::report(
+                &self.request_id,
+                ms,
+                spec.memory_mb,
+                self.inst.mem.peak_mb(),
+                self.init_ms,
+            ),
+        );
+        self.engine.end_inflight();
+        if self.inst.is_alive() {
+            self.pool.release(self.inst.clone(), &self.engine);
+        } else {
+            inc(&self.engine.metrics.crashes);
+            self.pool.discard(&self.inst, &self.engine);
+        }
+    }
+}
+
+/// A response body that gives the slot back when it ends or is dropped.
+struct Guarded {
+    inner: Incoming,
+    checkout: Option<Checkout>,
+}
+
+impl Body for Guarded {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
+            self.checkout.take();
+        }
+        polled.map_err(Into::into)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Pool {
+    /// Sends one HTTP request to an instance; `Ok(None)`: the pool was retired.
+    pub(crate) async fn proxy(
+        self: &Arc<Self>,
+        engine: &Arc<Inner>,
+        req: &mut Option<Request<ProxyBody>>,
+        timeout: Duration,
+    ) -> Result<Option<ProxyOutcome>, ProxyError> {
+        let (inst, cold) = match self.acquire(engine).await.map_err(ProxyError::Refused)? {
+            Grant::Retired => return Ok(None),
+            Grant::BackingOff(e) => return Err(ProxyError::Init(e)),
+            Grant::Warm(i) => (i, false),
+            Grant::Spawn => match self.cold_start(engine, false).await {
+                Ok(i) => (i, true),
+                Err(e) => return Err(ProxyError::Init(e)),
+            },
+        };
+        let Some(req) = req.take() else {
+            return Err(ProxyError::Unreachable("request already sent".into()));
+        };
+        inc(&engine.metrics.invocations);
+        let request_id: Arc<str> = uuid::Uuid::new_v4().to_string().into();
+        engine.begin_inflight();
+        let checkout = Checkout {
+            pool: self.clone(),
+            engine: engine.clone(),
+            inst: inst.clone(),
+            request_id: request_id.clone(),
+            begun: Instant::now(),
+            init_ms: if cold { inst.take_init_ms() } else { None },
+        };
+        inst.capture
+            .platform_for(&request_id, report::start(&request_id, &self.spec.version));
+        let Front::Web(target) = &inst.front else {
+            return Err(ProxyError::Unreachable("not a web instance".into()));
+        };
+        match tokio::time::timeout(timeout, target.send(req)).await {
+            Ok(Ok(resp)) => {
+                let (parts, body) = resp.into_parts();
+                let body = Guarded {
+                    inner: body,
+                    checkout: Some(checkout),
+                }
+                .boxed_unsync();
+                Ok(Some(ProxyOutcome {
+                    response: Response::from_parts(parts, body),
+                    request_id: request_id.to_string(),
+                    cold_start: cold,
+                }))
+            }
+            Ok(Err(e)) => {
+                inc(&engine.metrics.function_errors);
+                Err(ProxyError::Unreachable(e.to_string()))
+            }
+            Err(_) => {
+                inc(&engine.metrics.timeouts);
+                let line = format!(
+                    "{} Request timed out after {:.2} seconds",
+                    request_id,
+                    timeout.as_secs_f64()
+                );
+                inst.capture.platform_for(&request_id, line);
+                Err(ProxyError::Timeout(timeout))
+            }
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The compiled route table: host + method + path → route, with matchit doing the
+//! path matching. The most specific route wins: per segment, exact beats a
+//! parameter beats a greedy parameter; on equal paths a method beats ANY.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ondol_core::manifest::{AppHttp, Cors, Route, UrlRoute};
+use parking_lot::Mutex;
+
+/// A token bucket: `rps` refill, `burst` capacity.
+pub struct Bucket {
+    tokens: f64,
+    last: Instant,
+    rps: f64,
+    burst: f64,
+}
+
+impl Bucket {
+    fn new(rps: f64, burst: u32) -> Self {
+        Self {
+            tokens: f64::from(burst),
+            last: Instant::now(),
+            rps,
+            burst: f64::from(burst),
+        }
+    }
+
+    /// Takes a token, or says how many seconds until one is there.
+    pub fn take(&mut self) -> Result<(), u64> {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rps).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - self.tokens) / self.rps).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+/// Where a matched request goes.
+pub struct Target {
+    pub route: Route,
+    pub cors: Option<Arc<Cors>>,
+    pub max_body: u64,
+    pub bucket: Option<Mutex<Bucket>>,
+    /// Pattern specificity, segment by segment (2 exact, 1 param, 0 greedy).
+    rank: Vec<u8>,
+    /// A Function URL's qualifier.
+    pub qualifier: Option<String>,
+}
+
+#[derive(Default)]
+struct HostTable {
+    by_method: HashMap<String, matchit::Router<usize>>,
+    any: matchit::Router<usize>,
+    default: Option<usize>,
+}
+
+#[derive(Default)]
+pub struct Table {
+    targets: Vec<Target>,
+    hosts: HashMap<String, HostTable>,
+    all: HostTable,
+    urls: HashMap<String, usize>,
+}
+
+pub struct Matched<'a> {
+    pub target: &'a Target,
+    /// Path parameters, percent-decoded.
+    pub params: Vec<(String, String)>,
+}
+
+fn rank(path: &str) -> Vec<u8> {
+    path.split('/')
+        .skip(1)
+        .map(|s| match (s.starts_with('{'), s.ends_with("+}")) {
+            (false, _) => 2,
+            (true, false) => 1,
+            (true, true) => 0,
+        })
+        .collect()
+}
+
+/// `/site/{proxy+}` → matchit's `/site/{*proxy}`.
+fn to_matchit(path: &str) -> String {
+    path.split('/')
+        .map(
+            |s| match s.strip_prefix('{').and_then(|x| x.strip_suffix("+}")) {
+                Some(name) => format!("{{*{name}}}"),
+                None => s.to_string(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+impl Table {
+    /// Compiles every app's routes and the Function URLs; an error names the clash.
+    pub fn build(apps: &[AppHttp], urls: &[UrlRoute]) -> Result<Self, String> {
+        let mut t = Table::default();
+        for app in apps {
+            let cors = app.cors.clone().map(Arc::new);
+            for r in &app.routes {
+                let idx = t.targets.len();
+                t.targets.push(Target {
+                    route: r.clone(),
+                    cors: cors.clone(),
+                    max_body: app.max_request_body,
+                    bucket: r
+                        .rate_limit
+                        .map(|rl| Mutex::new(Bucket::new(rl.rps, rl.burst))),
+                    rank: r.path.as_deref().map(rank).unwrap_or_default(),
+                    qualifier: None,
+                });
+                let host = match &r.host {
+                    Some(h) => t.hosts.entry(h.clone()).or_default(),
+                    None => &mut t.all,
+                };
+                let Some(path) = &r.path else {
+                    if host.default.replace(idx).is_some() {
+                        return Err(format!("app {}: $default is defined twice", app.app));
+                    }
+                    continue;
+                };
+                let router = match &r.method {
+                    Some(m) => host.by_method.entry(m.clone()).or_default(),
+                    None => &mut host.any,
+                };
+                router.insert(to_matchit(path), idx).map_err(|e| {
+                    format!(
+                        "app {}: route \"{}\" clashes with another route: {e}",
+                        app.app, r.key
+                    )
+                })?;
+            }
+        }
+        for u in urls {
+            let idx = t.targets.len();
+            t.targets.push(Target {
+                route: Route {
+                    key: "$default".into(),
+                    method: None,
+                    path: None,
+                    host: None,
+                    function: u.function.clone(),
+                    payload: ondol_core::manifest::PayloadFormat::V2,
+                    timeout_ms: None,
+                    rate_limit: None,
+                },
+                cors: u.cors.clone().map(Arc::new),
+                max_body: 6 * 1024 * 1024,
+                bucket: None,
+                rank: Vec::new(),
+                qualifier: u.qualifier.clone(),
+            });
+            t.urls.insert(u.url_id.clone(), idx);
+        }
+        Ok(t)
+    }
+
+    /// The Function URL a host names (`<url-id>.lambda-url.<anything>`).
+    pub fn url(&self, host: &str) -> Option<&Target> {
+        let (id, rest) = host.split_once('.')?;
+        if !rest.starts_with("lambda-url.") {
+            return None;
+        }
+        self.urls.get(id).map(|&i| &self.targets[i])
+    }
+
+    /// The route for a request; a host's own routes before the host-less ones.
+    pub fn find(&self, host: &str, method: &str, path: &str) -> Option<Matched<'_>> {
+        self.hosts
+            .get(host)
+            .and_then(|h| self.find_in(h, method, path))
+            .or_else(|| self.find_in(&self.all, method, path))
+    }
+
+    /// Whether any route of any method matches the path (for CORS preflights).
+    pub fn any_method(&self, host: &str, path: &str) -> Option<&Target> {
+        let tables = self
+            .hosts
+            .get(host)
+            .into_iter()
+            .chain(std::iter::once(&self.all));
+        for h in tables {
+            let found = h
+                .by_method
+                .values()
+                .chain(std::iter::once(&h.any))
+                .find_map(|r| r.at(path).ok().map(|m| *m.value));
+            if let Some(i) = found.or(h.default) {
+                return Some(&self.targets[i]);
+            }
+        }
+        None
+    }
+
+    fn find_in(&self, h: &HostTable, method: &str, path: &str) -> Option<Matched<'_>> {
+        let exact = h.by_method.get(method).and_then(|r| r.at(path).ok());
+        let any = h.any.at(path).ok();
+        let pick = match (exact, any) {
+            (Some(e), Some(a)) => {
+                if self.targets[*a.value].rank > self.targets[*e.value].rank {
+                    a
+                } else {
+                    e
+                }
+            }
+            (Some(m), None) | (None, Some(m)) => m,
+            (None, None) => {
+                let i = h.default?;
+                return Some(Matched {
+                    target: &self.targets[i],
+                    params: Vec::new(),
+                });
+            }
+        };
+        let params = pick
+            .params
+            .iter()
+            .map(|(k, v)| (k.to_string(), decode(v)))
+            .collect();
+        Some(Matched {
+            target: &self.targets[*pick.value],
+            params,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ondol_core::manifest::Manifest;
+
+    fn table(routes: &str) -> Table {
+        let text = format!("app = \"a\"\n[functions.f]\nruntime = \"python3.11\"\nhandler = \"a.b\"\ncode = \"f\"\n{routes}");
+        let d = Manifest::parse(&text, "t")
+            .unwrap()
+            .resolve(std::path::Path::new("/"), "t")
+            .unwrap();
+        Table::build(&[d.http], &[]).unwrap()
+    }
+
+    fn key<'a>(t: &'a Table, m: &str, p: &str) -> Option<&'a str> {
+        t.find("h", m, p).map(|x| x.target.route.key.as_str())
+    }
+
+    #[test]
+    fn most_specific_wins() {
+        let t = table(
+            r#"
+[[routes]]
+route = "GET /items/{id}"
+function = "f"
+[[routes]]
+route = "ANY /items/special"
+function = "f"
+[[routes]]
+route = "ANY /items/{proxy+}"
+function = "f"
+[[routes]]
+route = "GET /items/{id}/detail"
+function = "f"
+[[routes]]
+route = "$default"
+function = "f"
+"#,
+        );
+        assert_eq!(key(&t, "GET", "/items/7"), Some("GET /items/{id}"));
+        assert_eq!(key(&t, "GET", "/items/special"), Some("ANY /items/special"));
+        assert_eq!(key(&t, "POST", "/items/7"), Some("ANY /items/{proxy+}"));
+        assert_eq!(
+            key(&t, "GET", "/items/7/detail"),
+            Some("GET /items/{id}/detail")
+        );
+        assert_eq!(key(&t, "GET", "/items/a/b/c"), Some("ANY /items/{proxy+}"));
+        assert_eq!(key(&t, "GET", "/elsewhere"), Some("$default"));
+        let m = t.find("h", "GET", "/items/a%20b").unwrap();
+        assert_eq!(m.params, vec![("id".to_string(), "a b".to_string())]);
+    }
+
+    #[test]
+    fn buckets_refill() {
+        let mut b = Bucket::new(1000.0, 2);
+        assert!(b.take().is_ok() && b.take().is_ok());
+        assert!(b.take().is_err());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(b.take().is_ok());
+    }
+}
