@@ -333,6 +333,16 @@ impl Pool {
         }
     }
 
+    /// Offers a just-started instance's free slots to other requests at once.
+    pub(crate) fn share(&self, inst: &Arc<Instance>) {
+        if inst.in_use() < inst.capacity {
+            let mut st = self.state.lock();
+            if !st.retired {
+                st.idle.push(inst.clone());
+            }
+        }
+    }
+
     /// Counts an instance out of the pool once: its slot and memory are free.
     fn forget(&self, st: &mut State, inst: &Instance, engine: &Inner) -> bool {
         if inst.mark_gone() {
@@ -345,7 +355,7 @@ impl Pool {
     }
 
     /// A finished request's slot goes to the first waiter, else back to the
-    /// instance (which rejoins the idle stack, most recently used, if it was full).
+    /// instance (which rejoins the idle stack, most recently used, if it had left).
     pub(crate) fn release(&self, inst: Arc<Instance>, engine: &Arc<Inner>) {
         let mut st = self.state.lock();
         st.failures = 0;
@@ -365,9 +375,8 @@ impl Pool {
             }
         }
         if let Grant::Warm(inst) = grant {
-            let was_full = inst.in_use() >= inst.capacity;
             inst.give_slot_back();
-            if was_full {
+            if !st.idle.iter().any(|i| Arc::ptr_eq(i, &inst)) {
                 st.idle.push(inst);
             }
         }

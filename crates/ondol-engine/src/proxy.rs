@@ -120,7 +120,10 @@ impl Pool {
             Grant::BackingOff(e) => return Err(ProxyError::Init(e)),
             Grant::Warm(i) => (i, false),
             Grant::Spawn => match self.cold_start(engine, false).await {
-                Ok(i) => (i, true),
+                Ok(i) => {
+                    self.share(&i);
+                    (i, true)
+                }
                 Err(e) => return Err(ProxyError::Init(e)),
             },
         };

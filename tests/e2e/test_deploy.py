@@ -1,0 +1,66 @@
+"""`ondol deploy` and `ondol up`, as a user runs them."""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+from conftest import BIN, ROOT, wait_until
+
+
+def copy_app(tmp_path):
+    dst = tmp_path / "shop"
+    shutil.copytree(ROOT / "examples" / "shop", dst)
+    return dst
+
+
+def test_redeploy_uploads_only_what_changed(server, tmp_path):
+    app = copy_app(tmp_path)
+    first = server.cli("deploy", str(app)).stdout
+    assert "3 uploaded, 0 unchanged" in first, first
+    again = server.cli("deploy", str(app)).stdout
+    assert "0 uploaded, 3 unchanged" in again, again
+    (app / "hello" / "app.py").write_text((app / "hello" / "app.py").read_text().replace("!", "!!"))
+    third = server.cli("deploy", str(app)).stdout
+    assert "1 uploaded, 2 unchanged" in third and "shop-hello: code uploaded" in third, third
+    r = requests.get(server.http + "/hello/x")
+    assert r.json() == {"message": "hello, x!!"}
+    assert re.search(r"GET +http://127\.0\.0\.1:\d+/hello/\{name\}", third)
+
+
+def test_a_bad_manifest_changes_nothing_and_says_why(server, tmp_path):
+    app = copy_app(tmp_path)
+    server.cli("deploy", str(app))
+    before = requests.get(server.http + "/hello/a").json()
+    toml = app / "ondol.toml"
+    toml.write_text(toml.read_text().replace('timeout = "3s"', 'timeout = "3 fortnights please"').replace('GREETING = "hello"', 'GREETING = "changed"'))
+    bad = server.cli("deploy", str(app), check=False)
+    assert bad.returncode != 0
+    assert f"{toml}: functions.hello.timeout: expected a duration" in bad.stderr, bad.stderr
+    assert requests.get(server.http + "/hello/a").json() == before
+    toml.write_text(toml.read_text().replace('3 fortnights please', '3s').replace('[[routes]]\nroute = "POST /greet"\nfunction = "greet"', '[[routes]]\nroute = "POST /greet"\nfunction = "nosuch"'))
+    bad = server.cli("deploy", str(app), check=False)
+    assert "routes[1].function: expected one of the functions" in bad.stderr, bad.stderr
+    assert requests.get(server.http + "/hello/a").json() == before
+
+
+def test_up_serves_the_example_and_streams_logs(tmp_path):
+    app = copy_app(tmp_path)
+    log = tmp_path / "up.log"
+    proc = subprocess.Popen([BIN, "up", str(app), "--api", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+                            cwd=tmp_path, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    try:
+        m = wait_until(lambda: re.search(r"GET +(http://127\.0\.0\.1:\d+)/hello/\{name\}", log.read_text()), timeout=60)
+        base = m.group(1)
+        assert requests.get(base + "/hello/newcomer").json() == {"message": "hello, newcomer!"}
+        assert requests.post(base + "/greet", json={"name": "ana"}).json()["greeting"] == "hi ana"
+        assert "served by a web-mode function" in requests.get(base + "/site/home").text
+        wait_until(lambda: "[shop-hello] greeting newcomer" in log.read_text(), timeout=10)
+        assert (tmp_path / ".ondol" / "ondol.db").exists(), "the default store"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
