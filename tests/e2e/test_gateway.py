@@ -17,7 +17,7 @@ APP = Path(__file__).parent / "apps" / "gw"
 def gw(tmp_path_factory):
     s = Server(tmp_path_factory.mktemp("gw") / "data")
     out = s.cli("deploy", str(APP), timeout=120)
-    assert "deployed gw: 3 uploaded, 0 unchanged" in out.stdout, out.stdout
+    assert "deployed gw: 4 uploaded, 0 unchanged" in out.stdout, out.stdout
     yield s
     s.stop()
 
@@ -179,11 +179,11 @@ def test_compression_when_accepted(gw):
     r = requests.get(gw.http + "/v2/x?mode=big", headers={"Accept-Encoding": "gzip"}, stream=True)
     assert r.headers["content-encoding"] == "gzip"
     raw = r.raw.read()
-    assert len(raw) < 10000 and gzip.decompress(raw).count(b"y") == 200000
+    assert len(raw) < 10000 and gzip.decompress(raw).count(b"y") == 90000
     br = requests.get(gw.http + "/v2/x?mode=big", headers={"Accept-Encoding": "br"}, stream=True)
     assert br.headers["content-encoding"] == "br"
     plain = requests.get(gw.http + "/v2/x?mode=big", headers={"Accept-Encoding": "identity"})
-    assert "content-encoding" not in plain.headers and len(plain.content) == 200000
+    assert "content-encoding" not in plain.headers and len(plain.content) == 90000
 
 
 def test_flask_in_web_mode(gw):
@@ -232,3 +232,62 @@ def test_function_url_is_served(gw):
     ev = r.json()
     assert ev["routeKey"] == "$default" and ev["rawPath"] == "/any/path"
     assert ev["requestContext"]["domainName"] == host
+
+
+def test_lambda_runtime_streaming_reaches_the_client_as_sent(gw):
+    t0 = time.time()
+    r = requests.get(gw.http + "/rstream", stream=True, headers={"Accept-Encoding": "identity"})
+    assert r.status_code == 201, r.text
+    assert r.headers["x-streamed"] == "yes" and r.headers["set-cookie"] == "s=1"
+    lines = [(time.time() - t0, l) for l in r.iter_lines()]
+    assert [l.split(b" at ")[0] for _, l in lines] == [b"part %d" % i for i in range(5)]
+    assert lines[-1][0] - lines[0][0] >= 0.9, "parts arrived as they were sent"
+    plain = requests.get(gw.http + "/rstream?plain=1")
+    assert plain.status_code == 200 and plain.headers["content-type"] == "text/plain"
+    assert plain.text.count("part") == 5
+
+
+def test_a_stream_that_fails_midway_is_cut_and_logged(gw):
+    r = requests.get(gw.http + "/rstream?fail=1", stream=True, headers={"Accept-Encoding": "identity"})
+    got = b""
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        for chunk in r.iter_content(None):
+            got += chunk
+    assert b"part 0" in got and b"part 4" not in got
+    rid = r.headers["apigw-requestid"]
+    lines = wait_until(lambda: [e["line"] for e in gw.logs(request_id=rid)] if any("REPORT" in e["line"] for e in gw.logs(request_id=rid)) else None)
+    assert any("Runtime.StreamError" in l for l in lines), lines
+    ok = requests.get(gw.http + "/rstream?plain=1")
+    assert ok.status_code == 200, "the instance serves again"
+
+
+def test_routes_can_be_bound_to_a_host(gw):
+    port = gw.http.rsplit(":", 1)[1]
+    r = requests.get(gw.http + "/hosted", headers={"Host": f"api.shop.test:{port}"})
+    assert r.status_code == 200 and r.json()["requestContext"]["domainName"] == "api.shop.test"
+    assert requests.get(gw.http + "/hosted").status_code == 404, "other hosts don't see it"
+
+
+def test_response_over_the_function_limit_is_502_and_logged(gw):
+    r = get(gw, "/v2/x?mode=huge")
+    assert r.status_code == 502
+    rid = r.headers["apigw-requestid"]
+    lines = wait_until(lambda: [e["line"] for e in gw.logs(request_id=rid)] or None)
+    assert any("max_response_bytes" in l for l in lines), lines
+
+
+def test_invoke_with_response_stream_streams_chunks(gw):
+    c = gw.client()
+    r = c.invoke_with_response_stream(FunctionName="gw-rstream", Payload=json.dumps({"queryStringParameters": {"plain": "1"}}))
+    t0 = time.time()
+    arrivals = []
+    for e in r["EventStream"]:
+        if "PayloadChunk" in e:
+            arrivals.append((time.time() - t0, e["PayloadChunk"]["Payload"]))
+        else:
+            assert e["InvokeComplete"].get("ErrorCode") is None
+    assert len(arrivals) == 5 and arrivals[-1][0] - arrivals[0][0] >= 0.9, arrivals
+    failed = list(c.invoke_with_response_stream(FunctionName="gw-rstream", Payload=json.dumps(
+        {"queryStringParameters": {"plain": "1", "fail": "1"}}))["EventStream"])
+    done = [e["InvokeComplete"] for e in failed if "InvokeComplete" in e][0]
+    assert done["ErrorCode"] == "Runtime.StreamError" and "broke mid-stream" in done["ErrorDetails"]

@@ -37,6 +37,72 @@ pub fn event(kind: &str, content_type: &str, payload: &[u8]) -> Bytes {
     )
 }
 
+/// A runtime's response stream as event-stream frames: a `PayloadChunk` per chunk,
+/// then `InvokeComplete` (with the error if the stream failed).
+pub struct Events {
+    inner: Option<ondol_engine::ProxyBody>,
+}
+
+impl Events {
+    pub fn new(body: ondol_engine::ProxyBody) -> Self {
+        Self { inner: Some(body) }
+    }
+}
+
+impl http_body::Body for Events {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        use std::task::Poll;
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let done = |error: Option<(String, String)>| {
+            let v = match error {
+                Some((code, details)) => {
+                    serde_json::json!({ "ErrorCode": code, "ErrorDetails": details })
+                }
+                None => serde_json::json!({}),
+            };
+            http_body::Frame::data(event(
+                "InvokeComplete",
+                "application/json",
+                v.to_string().as_bytes(),
+            ))
+        };
+        match std::pin::Pin::new(inner).poll_frame(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(f))) => match f.into_data() {
+                Ok(d) => Poll::Ready(Some(Ok(http_body::Frame::data(event(
+                    "PayloadChunk",
+                    "application/octet-stream",
+                    &d,
+                ))))),
+                Err(_) => Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::new())))),
+            },
+            Poll::Ready(Some(Err(e))) => {
+                self.inner = None;
+                let (code, details) = match e.downcast_ref::<ondol_engine::StreamError>() {
+                    Some(se) => (
+                        se.0.error_type.clone(),
+                        String::from_utf8_lossy(&se.0.body).into_owned(),
+                    ),
+                    None => ("Runtime.StreamError".to_string(), e.to_string()),
+                };
+                Poll::Ready(Some(Ok(done(Some((code, details))))))
+            }
+            Poll::Ready(None) => {
+                self.inner = None;
+                Poll::Ready(Some(Ok(done(None))))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use ondol_core::{InvokeOutcome, InvokeRequest};
+use ondol_engine::Run;
 
 use crate::error::{ApiError, Result};
 use crate::eventstream;
@@ -168,8 +169,9 @@ pub async fn invoke(
     Ok(resp)
 }
 
-/// InvokeWithResponseStream: the result as `PayloadChunk` events, then
-/// `InvokeComplete` (with `ErrorCode`/`ErrorDetails` on a function error).
+/// InvokeWithResponseStream: the result as `PayloadChunk` events (one per chunk the
+/// runtime sends, as it sends them), then `InvokeComplete` (with
+/// `ErrorCode`/`ErrorDetails` on a function error).
 pub async fn invoke_stream(
     State(api): State<Arc<Api>>,
     Path(path_name): Path<String>,
@@ -181,35 +183,55 @@ pub async fn invoke_stream(
         Kind::DryRun => return Ok(StatusCode::NO_CONTENT.into_response()),
         Kind::Run(p) => p,
     };
-    let out = api.engine.invoke(&p.name, &p.version, p.req).await?;
-    let mut complete = serde_json::Map::new();
-    let mut frames = Vec::new();
-    match &out.result {
-        Ok(b) => frames.push(eventstream::event(
-            "PayloadChunk",
-            "application/octet-stream",
-            b,
-        )),
-        Err(e) => {
-            complete.insert("ErrorCode".into(), e.error_type.clone().into());
-            complete.insert(
-                "ErrorDetails".into(),
-                String::from_utf8_lossy(&e.body).into_owned().into(),
-            );
-        }
+    let (request_id, version, events) =
+        match api.engine.invoke_stream(&p.name, &p.version, p.req).await? {
+            Run::Done(out) => {
+                let mut complete = serde_json::Map::new();
+                let mut frames = Vec::new();
+                match &out.result {
+                    Ok(b) => frames.push(eventstream::event(
+                        "PayloadChunk",
+                        "application/octet-stream",
+                        b,
+                    )),
+                    Err(e) => {
+                        complete.insert("ErrorCode".into(), e.error_type.clone().into());
+                        complete.insert(
+                            "ErrorDetails".into(),
+                            String::from_utf8_lossy(&e.body).into_owned().into(),
+                        );
+                    }
+                }
+                if let Some(t) = tail_b64(&out) {
+                    complete.insert("LogResult".into(), t.into());
+                }
+                let done = serde_json::Value::Object(complete).to_string();
+                frames.push(eventstream::event(
+                    "InvokeComplete",
+                    "application/json",
+                    done.as_bytes(),
+                ));
+                (
+                    out.request_id,
+                    out.executed_version,
+                    Body::from(frames.concat()),
+                )
+            }
+            Run::Streaming(s) => (
+                s.request_id,
+                s.executed_version,
+                Body::new(eventstream::Events::new(s.body)),
+            ),
+        };
+    let mut resp = Response::new(events);
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert("x-amzn-RequestId", v);
     }
-    if let Some(t) = tail_b64(&out) {
-        complete.insert("LogResult".into(), t.into());
+    if let Ok(v) = HeaderValue::from_str(&version) {
+        h.insert("X-Amz-Executed-Version", v);
     }
-    let done = serde_json::Value::Object(complete).to_string();
-    frames.push(eventstream::event(
-        "InvokeComplete",
-        "application/json",
-        done.as_bytes(),
-    ));
-    let mut resp = Response::new(Body::from(frames.concat()));
-    common_headers(&mut resp, &out);
-    resp.headers_mut().insert(
+    h.insert(
         "content-type",
         HeaderValue::from_static("application/vnd.amazon.eventstream"),
     );

@@ -14,7 +14,7 @@ use crate::budget::{host_memory_mb, Budget};
 use crate::instance::{Instance, StartSpec};
 use crate::memwatch::MemWatch;
 use crate::metrics::{inc, Metrics};
-use crate::pool::Pool;
+use crate::pool::{Pool, Run};
 use crate::proxy::{ProxyError, ProxyOutcome};
 use crate::routing::{AliasRoute, Routes};
 use crate::runtimes::Runtimes;
@@ -246,13 +246,35 @@ impl Engine {
         self.pool(name, version).map(|p| p.limits.max_request_bytes)
     }
 
-    /// Runs one synchronous invocation of `name` at `version`.
+    /// Runs one synchronous invocation of `name` at `version`; a streamed response
+    /// is read whole.
     pub async fn invoke(
         &self,
         name: &str,
         version: &str,
         req: InvokeRequest,
     ) -> Result<InvokeOutcome, InvokeError> {
+        match self.invoke_stream(name, version, req).await? {
+            Run::Done(out) => Ok(out),
+            Run::Streaming(s) => Ok(InvokeOutcome {
+                request_id: s.request_id,
+                executed_version: s.executed_version,
+                result: crate::stream::collect(s.body).await,
+                log_tail: None,
+                cold_start: s.cold_start,
+                duration_ms: 0.0,
+            }),
+        }
+    }
+
+    /// Runs one invocation; a runtime that streams its response is handed back as
+    /// a stream (the instance is held until it ends).
+    pub async fn invoke_stream(
+        &self,
+        name: &str,
+        version: &str,
+        req: InvokeRequest,
+    ) -> Result<Run, InvokeError> {
         if self.inner.shutting_down.load(SeqCst) {
             return Err(InvokeError::ShuttingDown);
         }

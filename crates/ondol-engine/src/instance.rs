@@ -90,6 +90,15 @@ pub(crate) struct Ran {
     pub death: Option<Death>,
     pub log_tail: Option<String>,
     pub duration_ms: f64,
+    /// Set when the runtime streams its response: the invocation goes on.
+    pub stream: Option<StreamStart>,
+}
+
+/// A streamed response just begun, and what its REPORT will need.
+pub(crate) struct StreamStart {
+    pub streamed: crate::runtime_api::Streamed,
+    pub begun: Instant,
+    pub init_ms: Option<f64>,
 }
 
 fn describe(status: std::process::ExitStatus) -> String {
@@ -355,12 +364,17 @@ impl Instance {
             Front::Web(_) => Err(()),
         };
         let mut exit = self.exit.clone();
+        let mut streamed = None;
         let (result, death) = if dispatched.is_err() {
             self.crashed(&request_id, spec)
         } else {
             tokio::select! {
                 biased;
                 r = rx => match r {
+                    Ok(Reply::Stream(s)) => {
+                        streamed = Some(s);
+                        (Ok(Bytes::new()), None)
+                    }
                     Ok(reply) => (self.map_reply(reply, spec), None),
                     Err(_) => self.crashed(&request_id, spec),
                 },
@@ -373,6 +387,20 @@ impl Instance {
                 }
             }
         };
+        if let Some(streamed) = streamed {
+            // END and REPORT come when the stream ends (see `stream`).
+            return Ran {
+                result,
+                death,
+                log_tail: None,
+                duration_ms: 0.0,
+                stream: Some(StreamStart {
+                    streamed,
+                    begun,
+                    init_ms,
+                }),
+            };
+        }
         let duration_ms = begun.elapsed().as_secs_f64() * 1000.0;
         self.capture.platform(report::end(&request_id));
         self.capture.platform_now(report::report(
@@ -389,6 +417,7 @@ impl Instance {
             death,
             log_tail,
             duration_ms,
+            stream: None,
         }
     }
 
@@ -407,6 +436,10 @@ impl Instance {
                     msg,
                 ))
             }
+            Reply::Stream(_) => Err(FunctionError::platform(
+                "Runtime.Unknown",
+                "unexpected stream".into(),
+            )),
             Reply::Truncated => Err(FunctionError::platform(
                 "Runtime.TruncatedResponse",
                 "The runtime's response upload was cut off".into(),

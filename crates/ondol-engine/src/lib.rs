@@ -15,10 +15,13 @@ mod routing;
 mod runtime_api;
 mod runtimes;
 mod sandbox;
+mod stream;
 mod web;
 
 pub use engine::{Engine, EngineConfig, FunctionSpec, PoolStats};
 pub use metrics::Metrics;
+pub use pool::Run;
 pub use proxy::{ProxyError, ProxyOutcome};
 pub use routing::AliasRoute;
+pub use stream::{StreamError, StreamingOutcome};
 pub use web::ProxyBody;

@@ -14,6 +14,12 @@ use crate::engine::Inner;
 use crate::instance::{Death, Instance, StartSpec};
 use crate::metrics::inc;
 
+/// How an invocation came back: whole, or as a stream still being sent.
+pub enum Run {
+    Done(InvokeOutcome),
+    Streaming(crate::stream::StreamingOutcome),
+}
+
 /// What a waiting request is handed.
 pub(crate) enum Grant {
     Warm(Arc<Instance>),
@@ -102,10 +108,7 @@ impl Pool {
     }
 
     /// Runs one invocation; `Ok(None)` means the pool was retired: look up again.
-    pub async fn invoke(
-        self: &Arc<Self>,
-        req: InvokeRequest,
-    ) -> Result<Option<InvokeOutcome>, InvokeError> {
+    pub async fn invoke(self: &Arc<Self>, req: InvokeRequest) -> Result<Option<Run>, InvokeError> {
         let Some(engine) = self.engine.upgrade() else {
             return Err(InvokeError::ShuttingDown);
         };
@@ -123,15 +126,20 @@ impl Pool {
         };
         let (inst, cold) = match self.acquire(&engine).await? {
             Grant::Retired => return Ok(None),
-            Grant::BackingOff(e) => return Ok(Some(failed(e))),
+            Grant::BackingOff(e) => return Ok(Some(Run::Done(failed(e)))),
             Grant::Warm(i) => (i, false),
             Grant::Spawn => match self.cold_start(&engine, false).await {
                 Ok(i) => (i, true),
-                Err(e) => return Ok(Some(failed(e))),
+                Err(e) => return Ok(Some(Run::Done(failed(e)))),
             },
         };
         inc(&engine.metrics.invocations);
-        let ran = inst.invoke(req, request_id.clone(), &self.spec).await;
+        let mut ran = inst.invoke(req, request_id.clone(), &self.spec).await;
+        if let Some(start) = ran.stream.take() {
+            return Ok(Some(Run::Streaming(crate::stream::hand_out(
+                self, &engine, inst, request_id, start, cold,
+            ))));
+        }
         if ran.result.is_err() {
             inc(&engine.metrics.function_errors);
         }
@@ -149,14 +157,14 @@ impl Pool {
                 self.discard(&inst, &engine);
             }
         }
-        Ok(Some(InvokeOutcome {
+        Ok(Some(Run::Done(InvokeOutcome {
             request_id: request_id.to_string(),
             executed_version: self.spec.version.to_string(),
             result: ran.result,
             log_tail: ran.log_tail,
             cold_start: cold,
             duration_ms: ran.duration_ms,
-        }))
+        })))
     }
 
     pub(crate) async fn acquire(

@@ -41,18 +41,45 @@ pub enum ProxyError {
     Timeout(Duration),
 }
 
-/// One request's hold on an instance slot.
-struct Checkout {
-    pool: Arc<Pool>,
-    engine: Arc<Inner>,
-    inst: Arc<Instance>,
-    request_id: Arc<str>,
-    begun: Instant,
-    init_ms: Option<f64>,
+/// One request's hold on an instance slot, until its response has been sent.
+pub(crate) struct Checkout {
+    pub pool: Arc<Pool>,
+    pub engine: Arc<Inner>,
+    pub inst: Arc<Instance>,
+    pub request_id: Arc<str>,
+    pub begun: Instant,
+    pub init_ms: Option<f64>,
+    /// Kills a streaming instance that outlives its timeout.
+    pub watchdog: Option<tokio::task::AbortHandle>,
+}
+
+impl Checkout {
+    pub fn new(
+        pool: Arc<Pool>,
+        engine: Arc<Inner>,
+        inst: Arc<Instance>,
+        request_id: Arc<str>,
+        begun: Instant,
+        init_ms: Option<f64>,
+    ) -> Self {
+        engine.begin_inflight();
+        Self {
+            pool,
+            engine,
+            inst,
+            request_id,
+            begun,
+            init_ms,
+            watchdog: None,
+        }
+    }
 }
 
 impl Drop for Checkout {
     fn drop(&mut self) {
+        if let Some(w) = self.watchdog.take() {
+            w.abort();
+        }
         let ms = self.begun.elapsed().as_secs_f64() * 1000.0;
         let spec = &self.pool.spec;
         let cap = &self.inst.capture;
@@ -132,15 +159,15 @@ impl Pool {
         };
         inc(&engine.metrics.invocations);
         let request_id: Arc<str> = uuid::Uuid::new_v4().to_string().into();
-        engine.begin_inflight();
-        let checkout = Checkout {
-            pool: self.clone(),
-            engine: engine.clone(),
-            inst: inst.clone(),
-            request_id: request_id.clone(),
-            begun: Instant::now(),
-            init_ms: if cold { inst.take_init_ms() } else { None },
-        };
+        let init_ms = if cold { inst.take_init_ms() } else { None };
+        let checkout = Checkout::new(
+            self.clone(),
+            engine.clone(),
+            inst.clone(),
+            request_id.clone(),
+            Instant::now(),
+            init_ms,
+        );
         inst.capture
             .platform_for(&request_id, report::start(&request_id, &self.spec.version));
         let Front::Web(target) = &inst.front else {

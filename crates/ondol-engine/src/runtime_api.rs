@@ -38,6 +38,23 @@ pub(crate) enum Reply {
     TooLarge,
     /// The response upload broke off.
     Truncated,
+    /// A streamed response (`Lambda-Runtime-Function-Response-Mode: streaming`):
+    /// its chunks follow as the runtime sends them.
+    Stream(Streamed),
+}
+
+/// A response the runtime is still sending.
+#[derive(Debug)]
+pub(crate) struct Streamed {
+    pub content_type: Option<String>,
+    pub chunks: mpsc::Receiver<StreamItem>,
+}
+
+/// One piece of a streamed response; a mid-stream error ends it.
+#[derive(Debug)]
+pub(crate) enum StreamItem {
+    Data(Bytes),
+    Error { error_type: String, body: Bytes },
 }
 
 /// How the runtime finished its init phase.
@@ -206,6 +223,13 @@ impl RuntimeApi {
     }
 
     async fn response(&self, id: &str, req: Request<Incoming>) -> Response<Body> {
+        let streaming = header(req.headers(), "lambda-runtime-function-response-mode")
+            .is_some_and(|m| m.eq_ignore_ascii_case("streaming"));
+        if streaming {
+            if let Some(inflight) = self.take(id) {
+                return stream_response(inflight, req).await;
+            }
+        }
         // The body is always read, even to refuse it: an unread body makes hyper drop
         // the runtime's keep-alive connection, and its next call would fail.
         let body = read_limited(req, self.max_response).await;
@@ -272,6 +296,38 @@ impl RuntimeApi {
         let _ = init.send(InitSignal::Failed { error_type, body });
         accepted()
     }
+}
+
+/// Hands the caller a stream at once, then forwards the runtime's chunks as they
+/// arrive; an error in the trailers ends the stream with that error.
+async fn stream_response(inflight: Inflight, req: Request<Incoming>) -> Response<Body> {
+    let (tx, rx) = mpsc::channel(16);
+    let content_type = header(req.headers(), "content-type");
+    let _ = inflight.reply.send(Reply::Stream(Streamed {
+        content_type,
+        chunks: rx,
+    }));
+    let mut body = req.into_body();
+    while let Some(frame) = body.frame().await {
+        let item = match frame {
+            Ok(f) => match f.into_data() {
+                Ok(data) => StreamItem::Data(data),
+                Err(f) => match f.into_trailers().ok().and_then(|t| trailer_error(&Some(t))) {
+                    Some(Reply::Error { error_type, body }) => {
+                        StreamItem::Error { error_type, body }
+                    }
+                    _ => continue,
+                },
+            },
+            Err(e) => StreamItem::Error {
+                error_type: "Runtime.StreamError".into(),
+                body: Bytes::from(format!("the response stream broke off: {e}")),
+            },
+        };
+        // A caller that went away no longer reads: keep draining the runtime.
+        let _ = tx.send(item).await;
+    }
+    accepted()
 }
 
 enum ReadError {

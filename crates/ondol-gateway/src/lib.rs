@@ -5,6 +5,7 @@
 mod cors;
 mod events;
 mod response;
+mod stream;
 mod table;
 
 use std::net::SocketAddr;
@@ -19,7 +20,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
 use ondol_core::manifest::{AppHttp, FrontDoor, PayloadFormat, UrlRoute};
 use ondol_core::{InvokeError, InvokeRequest};
-use ondol_engine::{Engine, ProxyError};
+use ondol_engine::{Engine, ProxyError, Run};
 use parking_lot::RwLock;
 
 use response::message;
@@ -248,7 +249,7 @@ async fn dispatch(
         ..Default::default()
     };
     served.request_id = request_id;
-    let call = gw.engine.invoke(name, &version, invoke);
+    let call = gw.engine.invoke_stream(name, &version, invoke);
     let outcome = match timeout {
         Some(t) => match tokio::time::timeout(t, call).await {
             Ok(r) => r,
@@ -260,7 +261,11 @@ async fn dispatch(
         None => call.await,
     };
     let out = match outcome {
-        Ok(o) => o,
+        Ok(Run::Done(o)) => o,
+        Ok(Run::Streaming(s)) => {
+            served.cold = s.cold_start;
+            return streamed(name, s).await;
+        }
         Err(e) => return refused(name, e),
     };
     served.cold = out.cold_start;
@@ -280,6 +285,35 @@ async fn dispatch(
         }
         Err(e) => {
             tracing::error!(function = %name, request_id = %served.request_id, error_type = %e.error_type, error = %String::from_utf8_lossy(&e.body), "function error");
+            message(StatusCode::BAD_GATEWAY, "Internal Server Error")
+        }
+    }
+}
+
+/// A runtime's streamed response: with a JSON prelude (status, headers, cookies)
+/// before 8 NUL bytes for HTTP integrations, else a 200 of its content type.
+async fn streamed(name: &str, s: ondol_engine::StreamingOutcome) -> Response {
+    let mut body = s.body;
+    if s.content_type.as_deref() != Some(stream::HTTP_INTEGRATION) {
+        let mut r = Response::new(Body::new(body));
+        if let Some(v) = s.content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            r.headers_mut().insert("content-type", v);
+        }
+        return r;
+    }
+    match stream::split_prelude(&mut body).await {
+        Ok((prelude, rest)) => match response::v2(&prelude) {
+            Ok(mut head) => {
+                *head.body_mut() = Body::new(stream::Prefixed::new(rest, body));
+                head
+            }
+            Err(why) => {
+                tracing::error!(function = %name, %why, "malformed streaming prelude");
+                message(StatusCode::BAD_GATEWAY, "Internal Server Error")
+            }
+        },
+        Err(why) => {
+            tracing::error!(function = %name, %why, "function failed before its stream began");
             message(StatusCode::BAD_GATEWAY, "Internal Server Error")
         }
     }

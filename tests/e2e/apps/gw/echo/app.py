@@ -27,5 +27,7 @@ def handler(event, context):
         return {"statusCode": 200, "headers": {"x-one": "1"},
                 "multiValueHeaders": {"x-many": ["a", "b"]}, "body": "ok"}
     if mode == "big":
-        return {"statusCode": 200, "body": "y" * 200000}
+        return {"statusCode": 200, "body": "y" * 90000}
+    if mode == "huge":
+        return {"statusCode": 200, "body": "z" * 200000}
     return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": json.dumps(event)}

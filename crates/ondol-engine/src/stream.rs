@@ -1,0 +1,148 @@
+//! Streamed responses from Lambda runtimes (`Lambda-Runtime-Function-Response-Mode:
+//! streaming`): chunks reach the caller as the runtime sends them; the instance is
+//! held, and its timeout enforced, until the stream ends.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
+use ondol_core::FunctionError;
+use tokio::sync::mpsc;
+
+use crate::engine::Inner;
+use crate::instance::{Instance, StreamStart};
+use crate::pool::Pool;
+use crate::proxy::Checkout;
+use crate::report;
+use crate::runtime_api::StreamItem;
+use crate::web::ProxyBody;
+
+/// A response still being streamed by a runtime.
+pub struct StreamingOutcome {
+    pub request_id: String,
+    pub executed_version: String,
+    pub cold_start: bool,
+    /// The runtime's Content-Type (`application/vnd.awslambda.http-integration-response`
+    /// for HTTP responses with a JSON prelude).
+    pub content_type: Option<String>,
+    /// Ends with an error if the function failed mid-stream.
+    pub body: ProxyBody,
+}
+
+/// The function failed after it began streaming.
+#[derive(Debug)]
+pub struct StreamError(pub FunctionError);
+
+impl std::fmt::Display for StreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {}",
+            self.0.error_type,
+            String::from_utf8_lossy(&self.0.body)
+        )
+    }
+}
+
+impl std::error::Error for StreamError {}
+
+struct RuntimeStream {
+    chunks: mpsc::Receiver<StreamItem>,
+    checkout: Option<Checkout>,
+}
+
+impl Body for RuntimeStream {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.chunks.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(StreamItem::Data(d))) => Poll::Ready(Some(Ok(Frame::data(d)))),
+            Poll::Ready(Some(StreamItem::Error { error_type, body })) => {
+                if let Some(c) = &self.checkout {
+                    let line = format!(
+                        "{} Stream error: {error_type}: {}",
+                        c.request_id,
+                        String::from_utf8_lossy(&body)
+                    );
+                    c.inst.capture.platform_for(&c.request_id, line);
+                }
+                self.checkout.take();
+                Poll::Ready(Some(Err(Box::new(StreamError(FunctionError {
+                    error_type,
+                    body,
+                })))))
+            }
+            Poll::Ready(None) => {
+                self.checkout.take();
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+/// Wraps a runtime's stream so the instance returns to its pool when it ends.
+pub(crate) fn hand_out(
+    pool: &Arc<Pool>,
+    engine: &Arc<Inner>,
+    inst: Arc<Instance>,
+    request_id: Arc<str>,
+    start: StreamStart,
+    cold: bool,
+) -> StreamingOutcome {
+    let mut checkout = Checkout::new(
+        pool.clone(),
+        engine.clone(),
+        inst.clone(),
+        request_id.clone(),
+        start.begun,
+        start.init_ms,
+    );
+    let timeout = Duration::from_millis(pool.spec.timeout_ms);
+    let deadline = start.begun + timeout;
+    let (watched, rid) = (inst.clone(), request_id.clone());
+    let timeout_ms = pool.spec.timeout_ms;
+    checkout.watchdog = Some(
+        tokio::spawn(async move {
+            tokio::time::sleep_until(deadline.into()).await;
+            watched
+                .capture
+                .platform_for(&rid, report::timed_out(&rid, timeout_ms));
+            watched.kill();
+        })
+        .abort_handle(),
+    );
+    StreamingOutcome {
+        request_id: request_id.to_string(),
+        executed_version: pool.spec.version.to_string(),
+        cold_start: cold,
+        content_type: start.streamed.content_type,
+        body: RuntimeStream {
+            chunks: start.streamed.chunks,
+            checkout: Some(checkout),
+        }
+        .boxed_unsync(),
+    }
+}
+
+/// Reads a whole stream (for callers that want a buffered result).
+pub(crate) async fn collect(body: ProxyBody) -> Result<Bytes, FunctionError> {
+    match body.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) => match e.downcast::<StreamError>() {
+            Ok(se) => Err(se.0),
+            Err(other) => Err(FunctionError::platform(
+                "Runtime.StreamError",
+                other.to_string(),
+            )),
+        },
+    }
+}
