@@ -41,8 +41,12 @@ enum Cmd {
         #[arg(long, default_value = "target/release/ondol")]
         ondol: PathBuf,
     },
-    /// The baseline echo server (run by `warm` as a child process).
-    EchoServer,
+    /// The baseline echo server (run by `warm` as a child process, and by
+    /// `bench/gateway.sh` directly and in web mode). Port 0 picks one.
+    EchoServer {
+        #[arg(long, env = "PORT", default_value_t = 0)]
+        port: u16,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -58,7 +62,7 @@ fn main() -> anyhow::Result<()> {
                 concurrency,
                 ondol,
             } => warm::run(seconds, concurrency, &ondol).await,
-            Cmd::EchoServer => warm::echo_server().await,
+            Cmd::EchoServer { port } => warm::echo_server(port).await,
         }
     })
 }

@@ -16,8 +16,8 @@ use crate::ondol::{zip_dir, Server};
 use crate::stats::Sample;
 
 /// A minimal hyper HTTP/1.1 server answering every request with its body.
-pub async fn echo_server() -> Result<()> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+pub async fn echo_server(port: u16) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("{}", listener.local_addr()?);
     loop {
         let (s, _) = listener.accept().await?;

@@ -80,20 +80,24 @@ impl Drop for Checkout {
         if let Some(w) = self.watchdog.take() {
             w.abort();
         }
-        let ms = self.begun.elapsed().as_secs_f64() * 1000.0;
-        let spec = &self.pool.spec;
-        let cap = &self.inst.capture;
-        cap.platform_for(&self.request_id, report::end(&self.request_id));
-        cap.platform_for(
-            &self.request_id,
-            report::report(
+        // Web requests overlap on an instance and have the front door's access log
+        // line each; a Lambda runtime's streamed invocation gets END and REPORT.
+        if self.pool.spec.web.is_none() {
+            let ms = self.begun.elapsed().as_secs_f64() * 1000.0;
+            let spec = &self.pool.spec;
+            let cap = &self.inst.capture;
+            cap.platform_for(&self.request_id, report::end(&self.request_id));
+            cap.platform_for(
                 &self.request_id,
-                ms,
-                spec.memory_mb,
-                self.inst.mem.peak_mb(),
-                self.init_ms,
-            ),
-        );
+                report::report(
+                    &self.request_id,
+                    ms,
+                    spec.memory_mb,
+                    self.inst.mem.peak_mb(),
+                    self.init_ms,
+                ),
+            );
+        }
         self.engine.end_inflight();
         if self.inst.is_alive() {
             self.pool.release(self.inst.clone(), &self.engine);
@@ -168,8 +172,6 @@ impl Pool {
             Instant::now(),
             init_ms,
         );
-        inst.capture
-            .platform_for(&request_id, report::start(&request_id, &self.spec.version));
         let Front::Web(target) = &inst.front else {
             return Err(ProxyError::Unreachable("not a web instance".into()));
         };

@@ -79,7 +79,10 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
         .collect();
-    for name in HOP_BY_HOP.iter().map(|s| s.to_string()).chain(listed) {
+    for name in HOP_BY_HOP {
+        h.remove(name);
+    }
+    for name in listed {
         h.remove(name.as_str());
     }
 }
@@ -87,7 +90,8 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
 /// What the access log line reports besides the response.
 struct Served {
     route: String,
-    request_id: String,
+    /// The invocation's id, or one made for the answer when nothing was invoked.
+    request_id: Option<String>,
     cold: bool,
 }
 
@@ -99,13 +103,15 @@ async fn handle(
     let begun = Instant::now();
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
-    let req_headers = req.headers().clone();
-    let (mut resp, served) = route(&gw, peer, req).await;
-    if let Ok(v) = HeaderValue::from_str(&served.request_id) {
+    let (mut resp, mut served) = route(&gw, peer, req).await;
+    let request_id = served
+        .request_id
+        .take()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("apigw-requestid", v.clone());
         resp.headers_mut().insert("x-amzn-requestid", v);
     }
-    let _ = req_headers;
     tracing::info!(
         target: "ondol::access",
         method = %method,
@@ -114,7 +120,7 @@ async fn handle(
         status = resp.status().as_u16(),
         duration_ms = format!("{:.2}", begun.elapsed().as_secs_f64() * 1000.0),
         cold_start = served.cold,
-        request_id = %served.request_id,
+        request_id = %request_id,
         "request"
     );
     resp
@@ -130,7 +136,7 @@ fn host_of(h: &HeaderMap) -> String {
 async fn route(gw: &Arc<Gateway>, peer: SocketAddr, req: Request) -> (Response, Served) {
     let mut served = Served {
         route: "-".into(),
-        request_id: uuid::Uuid::new_v4().to_string(),
+        request_id: None,
         cold: false,
     };
     let table = gw.table.read().clone();
@@ -161,10 +167,16 @@ async fn route(gw: &Arc<Gateway>, peer: SocketAddr, req: Request) -> (Response, 
         },
     };
     served.route = target.route.key.clone();
-    let req_headers = req.headers().clone();
+    // Only CORS needs the request's headers after it is consumed.
+    let origin = target
+        .cors
+        .as_ref()
+        .and_then(|_| req.headers().get("origin").cloned());
     let mut resp = dispatch(gw, target, params, peer, req, &mut served).await;
-    if let Some(cors) = &target.cors {
-        cors::decorate(cors, &req_headers, &mut resp);
+    if let (Some(cors), Some(origin)) = (&target.cors, origin) {
+        let mut h = HeaderMap::new();
+        h.insert("origin", origin);
+        cors::decorate(cors, &h, &mut resp);
     }
     (resp, served)
 }
@@ -248,13 +260,13 @@ async fn dispatch(
         request_id: Some(request_id.clone()),
         ..Default::default()
     };
-    served.request_id = request_id;
+    served.request_id = Some(request_id.clone());
     let call = gw.engine.invoke_stream(name, &version, invoke);
     let outcome = match timeout {
         Some(t) => match tokio::time::timeout(t, call).await {
             Ok(r) => r,
             Err(_) => {
-                tracing::warn!(function = %name, timeout_ms = t.as_millis() as u64, request_id = %served.request_id, "route timeout: no response in time");
+                tracing::warn!(function = %name, timeout_ms = t.as_millis() as u64, %request_id, "route timeout: no response in time");
                 return message(StatusCode::GATEWAY_TIMEOUT, "Endpoint request timed out");
             }
         },
@@ -276,7 +288,7 @@ async fn dispatch(
                 PayloadFormat::V1 => response::v1(&payload),
             };
             mapped.unwrap_or_else(|why| {
-                tracing::error!(function = %name, request_id = %served.request_id, %why, "malformed function response");
+                tracing::error!(function = %name, %request_id, %why, "malformed function response");
                 message(StatusCode::BAD_GATEWAY, "Internal Server Error")
             })
         }
@@ -284,7 +296,7 @@ async fn dispatch(
             message(StatusCode::GATEWAY_TIMEOUT, "Endpoint request timed out")
         }
         Err(e) => {
-            tracing::error!(function = %name, request_id = %served.request_id, error_type = %e.error_type, error = %String::from_utf8_lossy(&e.body), "function error");
+            tracing::error!(function = %name, %request_id, error_type = %e.error_type, error = %String::from_utf8_lossy(&e.body), "function error");
             message(StatusCode::BAD_GATEWAY, "Internal Server Error")
         }
     }
@@ -376,7 +388,7 @@ async fn proxy(
     let req = http::Request::from_parts(parts, limited);
     match gw.engine.proxy(name, version, req, timeout).await {
         Ok(out) => {
-            served.request_id = out.request_id;
+            served.request_id = Some(out.request_id);
             served.cold = out.cold_start;
             let (mut parts, body) = out.response.into_parts();
             strip_hop_by_hop(&mut parts.headers);

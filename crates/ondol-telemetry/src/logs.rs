@@ -79,7 +79,7 @@ CREATE TABLE IF NOT EXISTS logs (
 );
 CREATE INDEX IF NOT EXISTS logs_fn ON logs (function, seq);
 CREATE INDEX IF NOT EXISTS logs_req ON logs (request_id);
-CREATE INDEX IF NOT EXISTS logs_ts ON logs (ts_ms);
+DROP INDEX IF EXISTS logs_ts;
 ";
 
 fn open(path: &Path) -> rusqlite::Result<Connection> {

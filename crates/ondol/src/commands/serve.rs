@@ -60,15 +60,26 @@ pub struct Args {
     pub log_max_mb: u64,
 }
 
+/// Server logs (and the access log) go to stderr through a writer thread: a
+/// request never waits on a terminal or a pipe.
 pub fn init_tracing() {
+    use std::io::IsTerminal;
+    static GUARD: std::sync::OnceLock<tracing_appender::non_blocking::WorkerGuard> =
+        std::sync::OnceLock::new();
     let filter = tracing_subscriber::EnvFilter::try_from_env("ONDOL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .finish(std::io::stderr());
+    if tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(writer)
+        .try_init()
+        .is_ok()
+    {
+        let _ = GUARD.set(guard);
+    }
 }
 
 /// A running server: its addresses, and what stopping it takes.
