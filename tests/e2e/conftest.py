@@ -136,6 +136,13 @@ class Server:
     def pool(self, name, version="$LATEST"):
         return self.metrics()["pools"].get(name, {}).get(version, {"idle": 0, "running": 0, "waiting": 0})
 
+    def request_log(self, request_id, timeout=10):
+        """The log lines of one invocation, once its REPORT line is stored."""
+        def done():
+            lines = [e["line"] for e in self.logs(request_id=request_id)]
+            return lines if any(l.startswith("REPORT") for l in lines) else None
+        return wait_until(done, timeout=timeout, what=f"the REPORT of {request_id}")
+
     def logs(self, **query):
         return requests.get(f"{self.api}/ondol/v1/logs", params=query, timeout=10).json()["entries"]
 

@@ -113,7 +113,7 @@ def test_function_error_and_malformed_response_are_502(gw):
     r = get(gw, "/v2/x?mode=error")
     assert r.status_code == 502 and r.json() == {"message": "Internal Server Error"}
     rid = r.headers["apigw-requestid"]
-    lines = wait_until(lambda: [e["line"] for e in gw.logs(request_id=rid)] or None)
+    lines = gw.request_log(rid)
     assert any("RuntimeError" in l or "the handler failed" in l for l in lines), lines
     assert "function error" in gw.output() and rid in gw.output()
     assert get(gw, "/items/1?mode=malformed").status_code == 502
@@ -256,7 +256,7 @@ def test_a_stream_that_fails_midway_is_cut_and_logged(gw):
             got += chunk
     assert b"part 0" in got and b"part 4" not in got
     rid = r.headers["apigw-requestid"]
-    lines = wait_until(lambda: [e["line"] for e in gw.logs(request_id=rid)] if any("REPORT" in e["line"] for e in gw.logs(request_id=rid)) else None)
+    lines = gw.request_log(rid)
     assert any("Runtime.StreamError" in l for l in lines), lines
     ok = requests.get(gw.http + "/rstream?plain=1")
     assert ok.status_code == 200, "the instance serves again"
@@ -273,7 +273,7 @@ def test_response_over_the_function_limit_is_502_and_logged(gw):
     r = get(gw, "/v2/x?mode=huge")
     assert r.status_code == 502
     rid = r.headers["apigw-requestid"]
-    lines = wait_until(lambda: [e["line"] for e in gw.logs(request_id=rid)] or None)
+    lines = gw.request_log(rid)
     assert any("max_response_bytes" in l for l in lines), lines
 
 
