@@ -120,12 +120,13 @@ async fn prepare(
     Ok(Kind::Run(Box::new(Prepared { name, version, req })))
 }
 
-fn common_headers(resp: &mut Response, out: &InvokeOutcome) {
+/// The invocation's own request id (as in its log lines) and the version that ran.
+fn common_headers(resp: &mut Response, request_id: &str, version: &str) {
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&out.request_id) {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-amzn-RequestId", v);
     }
-    if let Ok(v) = HeaderValue::from_str(&out.executed_version) {
+    if let Ok(v) = HeaderValue::from_str(version) {
         h.insert("X-Amz-Executed-Version", v);
     }
 }
@@ -154,7 +155,7 @@ pub async fn invoke(
         Err(e) => (e.body.clone(), true),
     };
     let mut resp = Response::new(Body::from(body));
-    common_headers(&mut resp, &out);
+    common_headers(&mut resp, &out.request_id, &out.executed_version);
     let h = resp.headers_mut();
     h.insert("content-type", HeaderValue::from_static("application/json"));
     if error {
