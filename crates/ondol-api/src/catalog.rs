@@ -173,6 +173,7 @@ impl Api {
             }
         }
         self.publish_front().await.map_err(|e| e.to_string())?;
+        self.events.resume();
         Ok(all.len())
     }
 

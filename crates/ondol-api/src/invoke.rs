@@ -25,8 +25,17 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 fn too_large(name: &str, limit: u64) -> ApiError {
     ApiError::RequestTooLarge(format!(
-        "Request must be smaller than {limit} bytes for the InvokeFunction operation: function '{name}' has max_request_bytes={limit}; raise it to accept larger payloads"
+        "Request must be smaller than {limit} bytes for the InvokeFunction operation (function '{name}'): raise max_request_bytes (synchronous) or --async-max-payload (Event) to accept larger payloads"
     ))
+}
+
+/// 202: the event is durably queued.
+fn accepted(request_id: &str) -> Response {
+    let mut r = StatusCode::ACCEPTED.into_response();
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        r.headers_mut().insert("x-amzn-RequestId", v);
+    }
+    r
 }
 
 /// A validated invocation: the function, the version it runs, the request.
@@ -39,6 +48,8 @@ struct Prepared {
 enum Kind {
     Run(Box<Prepared>),
     DryRun,
+    /// Accepted for async delivery under this request id.
+    Queued(String),
 }
 
 async fn prepare(
@@ -59,21 +70,16 @@ async fn prepare(
         .request_limit(&name, &version)
         .ok_or_else(|| api.not_found(&name, qual.as_deref()))?;
     let kind = header(headers, "x-amz-invocation-type").unwrap_or("RequestResponse");
-    match kind {
-        "RequestResponse" => {}
+    let limit = match kind {
+        "RequestResponse" => limit,
         "DryRun" => return Ok(Kind::DryRun),
-        "Event" if !stream => {
-            return Err(ApiError::InvalidParameter(
-                "InvocationType 'Event' is not available on this server yet; use RequestResponse"
-                    .into(),
-            ))
-        }
+        "Event" if !stream => api.events.config().max_payload,
         other => {
             return Err(ApiError::InvalidParameter(format!(
-                "InvocationType '{other}' is invalid here: use RequestResponse or DryRun"
+                "InvocationType '{other}' is invalid here: use RequestResponse, Event or DryRun"
             )))
         }
-    }
+    };
     if header(headers, "content-length")
         .and_then(|v| v.parse::<u64>().ok())
         .is_some_and(|n| n > limit)
@@ -93,6 +99,21 @@ async fn prepare(
             }
         })?
         .to_bytes();
+    if kind == "Event" {
+        let events = api.events.clone();
+        let request_id = tokio::task::spawn_blocking(move || {
+            events.enqueue(&name, qual.as_deref(), payload.to_vec(), None)
+        })
+        .await
+        .map_err(|e| ApiError::Service(e.to_string()))?
+        .map_err(|e| match e {
+            e @ ondol_events::EnqueueError::TooLarge { .. } => {
+                ApiError::RequestTooLarge(e.to_string())
+            }
+            e => ApiError::Service(e.to_string()),
+        })?;
+        return Ok(Kind::Queued(request_id));
+    }
     let client_context = match header(headers, "x-amz-client-context") {
         None => None,
         Some(b64) => {
@@ -146,6 +167,7 @@ pub async fn invoke(
 ) -> Result<Response> {
     let p = match prepare(&api, &path_name, &q, &headers, body, false).await? {
         Kind::DryRun => return Ok(StatusCode::NO_CONTENT.into_response()),
+        Kind::Queued(id) => return Ok(accepted(&id)),
         Kind::Run(p) => p,
     };
     let out = api.engine.invoke(&p.name, &p.version, p.req).await?;
@@ -182,6 +204,7 @@ pub async fn invoke_stream(
 ) -> Result<Response> {
     let p = match prepare(&api, &path_name, &q, &headers, body, true).await? {
         Kind::DryRun => return Ok(StatusCode::NO_CONTENT.into_response()),
+        Kind::Queued(id) => return Ok(accepted(&id)),
         Kind::Run(p) => p,
     };
     let (request_id, version, events) =

@@ -8,6 +8,7 @@ mod apps;
 mod catalog;
 mod concurrency;
 mod error;
+mod event_config;
 mod eventstream;
 mod functions;
 mod invoke;
@@ -47,28 +48,38 @@ pub struct Api {
     /// The front door's base URL, e.g. `http://127.0.0.1:8080`.
     pub http_base: String,
     pub(crate) front: Arc<dyn FrontDoor>,
+    pub(crate) events: Arc<ondol_events::Events>,
+    pub(crate) queue: Arc<dyn ondol_store::EventQueue>,
     /// Management writes are applied one at a time: store and engine stay in step.
     pub(crate) writes: tokio::sync::Mutex<()>,
 }
 
+/// What the API is built from.
+pub struct Parts {
+    pub store: Arc<dyn Store>,
+    pub blobs: Arc<Blobs>,
+    pub engine: Engine,
+    pub logs: Arc<LogStore>,
+    /// The front door's address, for Function URLs and `ondol deploy`'s URLs.
+    pub http: std::net::SocketAddr,
+    pub front: Arc<dyn FrontDoor>,
+    pub events: Arc<ondol_events::Events>,
+    pub queue: Arc<dyn ondol_store::EventQueue>,
+}
+
 impl Api {
-    pub fn new(
-        store: Arc<dyn Store>,
-        blobs: Arc<Blobs>,
-        engine: Engine,
-        logs: Arc<LogStore>,
-        http: std::net::SocketAddr,
-        front: Arc<dyn FrontDoor>,
-    ) -> Arc<Self> {
+    pub fn new(p: Parts) -> Arc<Self> {
         Arc::new(Self {
-            store,
-            blobs,
-            engine,
-            logs,
+            store: p.store,
+            blobs: p.blobs,
+            engine: p.engine,
+            logs: p.logs,
             max_code_bytes: DEFAULT_MAX_CODE_BYTES,
-            http_port: http.port(),
-            http_base: format!("http://{http}"),
-            front,
+            http_port: p.http.port(),
+            http_base: format!("http://{}", p.http),
+            front: p.front,
+            events: p.events,
+            queue: p.queue,
             writes: tokio::sync::Mutex::new(()),
         })
     }
@@ -137,6 +148,25 @@ pub fn router(api: Arc<Api>, auth: Auth) -> Router {
                 .delete(urls::delete),
         )
         .route("/2021-10-31/functions/{name}/urls", get(urls::list))
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config",
+            get(event_config::get)
+                .put(event_config::put)
+                .post(event_config::update)
+                .delete(event_config::delete),
+        )
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config/list",
+            get(event_config::list),
+        )
+        .route(
+            "/ondol/v1/dlq/{name}",
+            get(event_config::dlq_list).delete(event_config::dlq_purge),
+        )
+        .route(
+            "/ondol/v1/dlq/{name}/replay",
+            post(event_config::dlq_replay),
+        )
         .route("/ondol/v1/apps", get(apps::list))
         .route("/ondol/v1/apps/{app}", put(apps::put).delete(apps::delete))
         .route("/ondol/v1/info", get(apps::info))

@@ -343,6 +343,11 @@ impl Engine {
         }
     }
 
+    /// A version's current concurrency limit.
+    pub fn max_concurrency(&self, name: &str, version: &str) -> Option<u32> {
+        self.pool(name, version).map(|p| p.max_concurrency())
+    }
+
     /// Whether a deployed version is a web-mode function.
     pub fn is_web(&self, name: &str, version: &str) -> Option<bool> {
         self.pool(name, version).map(|p| p.spec.web.is_some())

@@ -479,6 +479,10 @@ impl Pool {
         out
     }
 
+    pub fn max_concurrency(&self) -> u32 {
+        self.state.lock().max_concurrency
+    }
+
     /// Changes the concurrency limit and warm floor in place; instances stay.
     pub fn set_limits(&self, engine: &Inner, max_concurrency: u32, min_warm: u32) {
         let mut st = self.state.lock();

@@ -3,11 +3,13 @@
 
 mod blobs;
 mod error;
+mod queue;
 mod sqlite;
 pub mod unzip;
 
 pub use blobs::{BlobInfo, Blobs};
 pub use error::{Error, Result};
+pub use queue::{DeadLetter, EventQueue, QueuedEvent};
 pub use sqlite::SqliteStore;
 pub use unzip::UnzipLimits;
 
@@ -47,6 +49,37 @@ pub struct FunctionRecord {
     /// Function URL configurations by qualifier (`""` for the unqualified one).
     #[serde(default)]
     pub urls: BTreeMap<String, UrlRecord>,
+    /// Async invocation settings by qualifier (`""` for the unqualified one).
+    #[serde(default)]
+    pub event_configs: BTreeMap<String, EventConfig>,
+}
+
+/// How async invocations of a function (or one qualifier) are retried and where
+/// their outcome goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventConfig {
+    /// Retries after a failed delivery (0–2, default 2).
+    pub maximum_retry_attempts: u32,
+    /// Events older than this are not retried (60–21600 s, default 6 h).
+    pub maximum_event_age_s: u64,
+    /// A function ARN that receives a record of each success.
+    pub on_success: Option<String>,
+    /// A function ARN that receives a record of each final failure; without one,
+    /// failures go to ondol's dead-letter store.
+    pub on_failure: Option<String>,
+    pub last_modified: String,
+}
+
+impl Default for EventConfig {
+    fn default() -> Self {
+        Self {
+            maximum_retry_attempts: 2,
+            maximum_event_age_s: 6 * 3600,
+            on_success: None,
+            on_failure: None,
+            last_modified: String::new(),
+        }
+    }
 }
 
 fn one() -> u32 {
@@ -114,7 +147,17 @@ impl FunctionRecord {
             reserved_concurrency: None,
             provisioned: BTreeMap::new(),
             urls: BTreeMap::new(),
+            event_configs: BTreeMap::new(),
         }
+    }
+
+    /// The async settings that apply to an invocation of `qualifier`.
+    pub fn event_config(&self, qualifier: Option<&str>) -> EventConfig {
+        qualifier
+            .and_then(|q| self.event_configs.get(q))
+            .or_else(|| self.event_configs.get(""))
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn version(&self, v: &str) -> Option<&VersionRecord> {

@@ -11,7 +11,7 @@ use ondol_core::manifest::AppHttp;
 use crate::{Error, FunctionRecord, Result, Store};
 
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    pub(crate) conn: Mutex<Connection>,
 }
 
 const SCHEMA: &str = "
@@ -33,6 +33,7 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(crate::queue::SCHEMA)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })

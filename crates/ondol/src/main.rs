@@ -29,6 +29,8 @@ enum Command {
     Invoke(commands::invoke::Args),
     /// Print a function's logs.
     Logs(commands::logs::Args),
+    /// Inspect and re-drive async events that ran out of retries.
+    Dlq(commands::dlq::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,6 +46,7 @@ fn main() -> std::process::ExitCode {
             Command::Deploy(a) => commands::deploy::run(a).await,
             Command::Invoke(a) => commands::invoke::run(a).await,
             Command::Logs(a) => commands::logs::run(a).await,
+            Command::Dlq(a) => commands::dlq::run(a).await,
         }
     });
     match res {

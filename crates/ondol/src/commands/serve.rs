@@ -52,6 +52,16 @@ pub struct Args {
         requires = "access_key_id"
     )]
     pub secret_access_key: Option<String>,
+    /// Largest async (Event) payload accepted, in bytes.
+    #[arg(long, env = "ONDOL_ASYNC_MAX_PAYLOAD", default_value_t = 1024 * 1024)]
+    pub async_max_payload: u64,
+    /// Share of each function's concurrency kept for synchronous calls when async
+    /// events are delivered.
+    #[arg(long, env = "ONDOL_ASYNC_SYNC_SHARE", default_value_t = 0.2)]
+    pub async_sync_share: f64,
+    /// First delay before an async retry; it doubles per attempt (at most 5 min).
+    #[arg(long, env = "ONDOL_ASYNC_RETRY_BASE", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub async_retry_base: Duration,
     /// Limit instance memory with the RSS watchdog only, never a cgroup.
     #[arg(long, env = "ONDOL_NO_CGROUPS", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_cgroups: bool,
@@ -173,14 +183,28 @@ pub async fn start(a: Args) -> Result<Running> {
         .await
         .with_context(|| format!("binding the HTTP front door on {}", a.http))?;
     let gateway = ondol_gateway::Gateway::new(engine.clone());
-    let api = ondol_api::Api::new(
-        Arc::new(store),
-        Arc::new(blobs),
+    let store = Arc::new(store);
+    let events = ondol_events::Events::start(
+        store.clone(),
+        store.clone(),
         engine.clone(),
-        logs,
-        http_listener.local_addr()?,
-        gateway.clone(),
+        ondol_events::AsyncConfig {
+            max_payload: a.async_max_payload,
+            sync_share: a.async_sync_share.clamp(0.0, 1.0),
+            retry_base: a.async_retry_base,
+            ..Default::default()
+        },
     );
+    let api = ondol_api::Api::new(ondol_api::Parts {
+        store: store.clone(),
+        blobs: Arc::new(blobs),
+        engine: engine.clone(),
+        logs,
+        http: http_listener.local_addr()?,
+        front: gateway.clone(),
+        events,
+        queue: store,
+    });
     let restored = api
         .restore()
         .await

@@ -1,4 +1,5 @@
 """A test function whose behaviour the event chooses."""
+import json
 import os
 import sys
 import threading
@@ -38,6 +39,12 @@ def handler(event, context):
                 f.write("done")
 
         threading.Thread(target=later).start()
+    if "append" in event:
+        # A side effect keyed by request id, to check deliveries.
+        with open(event["append"], "a") as f:
+            f.write(f"{context.aws_request_id} {json.dumps(event.get('mark'))}\n")
+        if event.get("then_fail"):
+            raise RuntimeError("failing on purpose")
     if "exit_after" in event:
         # Dies after answering, while idle: the next request must not inherit that.
         threading.Timer(event["exit_after"], lambda: os._exit(3)).start()

@@ -1,0 +1,278 @@
+//! Put/Get/Update/Delete/ListFunctionEventInvokeConfig
+//! (`/2019-09-25/functions/{fn}/event-invoke-config`): retries, event age and
+//! destinations of async invocations, and ondol's dead-letter store (`/ondol/v1/dlq`).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::StatusCode;
+use ondol_store::{EventConfig, FunctionRecord};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::catalog::version_of;
+use crate::error::{ApiError, Result};
+use crate::functions::{now_rfc, ok_json, parse, Q};
+use crate::names::resolve;
+use crate::Api;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DestIn {
+    destination: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DestinationsIn {
+    on_success: Option<DestIn>,
+    on_failure: Option<DestIn>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ConfigIn {
+    maximum_retry_attempts: Option<u32>,
+    maximum_event_age_in_seconds: Option<u64>,
+    destination_config: Option<DestinationsIn>,
+}
+
+fn key(path: &str, q: &std::collections::HashMap<String, String>) -> Result<(String, String)> {
+    let (name, qual) = resolve(path, q.get("Qualifier").map(String::as_str))?;
+    Ok((name, qual.unwrap_or_default()))
+}
+
+fn shape(api: &Api, rec: &FunctionRecord, qual: &str, c: &EventConfig) -> Value {
+    let q = (!qual.is_empty()).then_some(qual);
+    let dest = |d: &Option<String>| match d {
+        Some(arn) => json!({ "Destination": arn }),
+        None => json!({}),
+    };
+    let modified = chrono::DateTime::parse_from_str(&c.last_modified, "%Y-%m-%dT%H:%M:%S%.3f%z")
+        .map(|t| t.timestamp_millis() as f64 / 1000.0)
+        .unwrap_or(0.0);
+    json!({
+        "LastModified": modified,
+        "FunctionArn": api.engine.arn().qualified(&rec.config.name, q),
+        "MaximumRetryAttempts": c.maximum_retry_attempts,
+        "MaximumEventAgeInSeconds": c.maximum_event_age_s,
+        "DestinationConfig": { "OnSuccess": dest(&c.on_success), "OnFailure": dest(&c.on_failure) },
+    })
+}
+
+/// Applies the members given; checks ranges and that destinations are functions.
+fn apply(c: &mut EventConfig, input: ConfigIn) -> Result<()> {
+    if let Some(n) = input.maximum_retry_attempts {
+        if n > 2 {
+            return Err(ApiError::InvalidParameter(format!(
+                "MaximumRetryAttempts {n} must be between 0 and 2"
+            )));
+        }
+        c.maximum_retry_attempts = n;
+    }
+    if let Some(s) = input.maximum_event_age_in_seconds {
+        if !(60..=21_600).contains(&s) {
+            return Err(ApiError::InvalidParameter(format!(
+                "MaximumEventAgeInSeconds {s} must be between 60 and 21600"
+            )));
+        }
+        c.maximum_event_age_s = s;
+    }
+    if let Some(d) = input.destination_config {
+        let check = |d: Option<DestIn>| -> Result<Option<String>> {
+            match d.and_then(|d| d.destination).filter(|a| !a.is_empty()) {
+                None => Ok(None),
+                Some(arn) if ondol_events::destination_function(&arn).is_some() => Ok(Some(arn)),
+                Some(arn) => Err(ApiError::InvalidParameter(format!(
+                    "Destination {arn} is not a Lambda function ARN: ondol delivers to functions (or, for failures with no destination, to its dead-letter store)"
+                ))),
+            }
+        };
+        if d.on_success.is_some() {
+            c.on_success = check(d.on_success)?;
+        }
+        if d.on_failure.is_some() {
+            c.on_failure = check(d.on_failure)?;
+        }
+    }
+    c.last_modified = now_rfc();
+    Ok(())
+}
+
+async fn write(
+    api: &Arc<Api>,
+    p: &str,
+    q: &std::collections::HashMap<String, String>,
+    body: &Bytes,
+    replace: bool,
+) -> Result<Response> {
+    let input: ConfigIn = parse(body)?;
+    let (name, qual) = key(p, q)?;
+    let (rec, c) = api
+        .mutate(&name, |rec| {
+            if !qual.is_empty() && version_of(rec, &qual).is_none() {
+                return Err(ApiError::NotFound(format!(
+                    "Function not found: {name}:{qual}"
+                )));
+            }
+            let mut c = match (replace, rec.event_configs.get(&qual)) {
+                (false, Some(existing)) => existing.clone(),
+                (false, None) => {
+                    return Err(ApiError::NotFound(format!(
+                        "The function {name} doesn't have an EventInvokeConfig"
+                    )))
+                }
+                (true, _) => EventConfig::default(),
+            };
+            apply(&mut c, input)?;
+            rec.event_configs.insert(qual.clone(), c.clone());
+            Ok(c)
+        })
+        .await?;
+    Ok(ok_json(StatusCode::OK, shape(api, &rec, &qual, &c)))
+}
+
+pub async fn put(
+    State(api): State<Arc<Api>>,
+    Path(p): Path<String>,
+    Query(q): Q,
+    body: Bytes,
+) -> Result<Response> {
+    write(&api, &p, &q, &body, true).await
+}
+
+pub async fn update(
+    State(api): State<Arc<Api>>,
+    Path(p): Path<String>,
+    Query(q): Q,
+    body: Bytes,
+) -> Result<Response> {
+    write(&api, &p, &q, &body, false).await
+}
+
+pub async fn get(
+    State(api): State<Arc<Api>>,
+    Path(p): Path<String>,
+    Query(q): Q,
+) -> Result<Response> {
+    let (name, qual) = key(&p, &q)?;
+    let rec = api.load(&name).await?;
+    let c = rec.event_configs.get(&qual).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "The function {name} doesn't have an EventInvokeConfig"
+        ))
+    })?;
+    Ok(ok_json(StatusCode::OK, shape(&api, &rec, &qual, c)))
+}
+
+pub async fn delete(
+    State(api): State<Arc<Api>>,
+    Path(p): Path<String>,
+    Query(q): Q,
+) -> Result<Response> {
+    let (name, qual) = key(&p, &q)?;
+    api.mutate(&name, |rec| {
+        rec.event_configs.remove(&qual).ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "The function {name} doesn't have an EventInvokeConfig"
+            ))
+        })?;
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn list(State(api): State<Arc<Api>>, Path(p): Path<String>) -> Result<Response> {
+    let (name, _) = resolve(&p, None)?;
+    let rec = api.load(&name).await?;
+    let all: Vec<Value> = rec
+        .event_configs
+        .iter()
+        .map(|(q, c)| shape(&api, &rec, q, c))
+        .collect();
+    Ok(ok_json(
+        StatusCode::OK,
+        json!({ "FunctionEventInvokeConfigs": all }),
+    ))
+}
+
+// ---- ondol's dead-letter store ----
+
+fn letter_json(d: &ondol_store::DeadLetter) -> Value {
+    json!({
+        "id": d.id,
+        "function": d.function,
+        "qualifier": d.qualifier,
+        "request_id": d.request_id,
+        "attempts": d.attempts,
+        "enqueued_ms": d.enqueued_ms,
+        "failed_ms": d.failed_ms,
+        "payload": String::from_utf8_lossy(&d.payload),
+        "record": d.record,
+    })
+}
+
+fn id_of(q: &std::collections::HashMap<String, String>) -> Result<Option<i64>> {
+    q.get("id")
+        .map(|v| {
+            v.parse()
+                .map_err(|_| ApiError::InvalidParameter("id must be a number".into()))
+        })
+        .transpose()
+}
+
+/// `GET /ondol/v1/dlq/{fn}[?id=N]`
+pub async fn dlq_list(
+    State(api): State<Arc<Api>>,
+    Path(name): Path<String>,
+    Query(q): Q,
+) -> Result<Response> {
+    let id = id_of(&q)?;
+    let queue = api.queue.clone();
+    let out = Api::blocking(move || match id {
+        Some(id) => Ok(queue
+            .dead_letter_by_id(&name, id)?
+            .into_iter()
+            .collect::<Vec<_>>()),
+        None => Ok(queue.dead_letters(&name)?),
+    })
+    .await?;
+    if id.is_some() && out.is_empty() {
+        return Err(ApiError::NotFound("No such dead letter".into()));
+    }
+    Ok(ok_json(
+        StatusCode::OK,
+        json!({ "dead_letters": out.iter().map(letter_json).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `POST /ondol/v1/dlq/{fn}/replay[?id=N]`: back on the queue, same request ids.
+pub async fn dlq_replay(
+    State(api): State<Arc<Api>>,
+    Path(name): Path<String>,
+    Query(q): Q,
+) -> Result<Response> {
+    let id = id_of(&q)?;
+    let queue = api.queue.clone();
+    let n = Api::blocking(move || {
+        Ok(queue.replay_dead_letters(&name, id, chrono::Utc::now().timestamp_millis())?)
+    })
+    .await?;
+    api.events.wake();
+    Ok(ok_json(StatusCode::OK, json!({ "replayed": n })))
+}
+
+/// `DELETE /ondol/v1/dlq/{fn}[?id=N]`
+pub async fn dlq_purge(
+    State(api): State<Arc<Api>>,
+    Path(name): Path<String>,
+    Query(q): Q,
+) -> Result<Response> {
+    let id = id_of(&q)?;
+    let queue = api.queue.clone();
+    let n = Api::blocking(move || Ok(queue.purge_dead_letters(&name, id)?)).await?;
+    Ok(ok_json(StatusCode::OK, json!({ "purged": n })))
+}
