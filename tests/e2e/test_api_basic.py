@@ -105,9 +105,10 @@ def test_invoke_dry_run_and_event_answers(server):
     assert c.invoke(FunctionName="dry", InvocationType="DryRun")["StatusCode"] == 204
     with pytest.raises(c.exceptions.ResourceNotFoundException):
         c.invoke(FunctionName="nope", InvocationType="DryRun")
+    assert c.invoke(FunctionName="dry", InvocationType="Event")["StatusCode"] == 202
     with pytest.raises(c.exceptions.InvalidParameterValueException) as e:
-        c.invoke(FunctionName="dry", InvocationType="Event")
-    assert "Event" in str(e.value)
+        c.invoke(FunctionName="dry", InvocationType="Sometime")
+    assert "Sometime" in str(e.value)
 
 
 def test_aws_cli_create_and_invoke(server, tmp_path):

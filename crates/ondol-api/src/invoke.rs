@@ -23,9 +23,16 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn too_large(name: &str, limit: u64) -> ApiError {
+fn too_large(name: &str, limit: u64, event: bool) -> ApiError {
+    let fix = if event {
+        "the node's async payload limit; raise it with --async-max-payload".to_string()
+    } else {
+        format!(
+            "function '{name}' has max_request_bytes={limit}; raise it to accept larger payloads"
+        )
+    };
     ApiError::RequestTooLarge(format!(
-        "Request must be smaller than {limit} bytes for the InvokeFunction operation (function '{name}'): raise max_request_bytes (synchronous) or --async-max-payload (Event) to accept larger payloads"
+        "Request must be smaller than {limit} bytes for the InvokeFunction operation: {fix}"
     ))
 }
 
@@ -84,7 +91,7 @@ async fn prepare(
         .and_then(|v| v.parse::<u64>().ok())
         .is_some_and(|n| n > limit)
     {
-        return Err(too_large(&name, limit));
+        return Err(too_large(&name, limit, kind == "Event"));
     }
     let payload = Limited::new(body, limit as usize)
         .collect()
@@ -93,7 +100,7 @@ async fn prepare(
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
             {
-                too_large(&name, limit)
+                too_large(&name, limit, kind == "Event")
             } else {
                 ApiError::InvalidRequestContent(format!("Could not read the request body: {e}"))
             }
