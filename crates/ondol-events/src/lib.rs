@@ -5,6 +5,7 @@
 //! same request id, and success/failure destinations or the dead-letter store.
 
 mod deliver;
+pub mod expr;
 mod record;
 
 use std::collections::{HashMap, HashSet};
