@@ -158,3 +158,41 @@ def test_kill_9_loses_no_acknowledged_event(make_server, tmp_path):
     s2 = make_server(data, args=FAST)
     wait_until(lambda: set(ids) <= {r for r, _ in lines(out)}, timeout=60, what="every acknowledged event")
     assert {int(m) for _, m in lines(out)} == set(range(40))
+
+
+def test_manifest_async_settings_and_failure_destination(make_server, tmp_path):
+    server = make_server(args=FAST)
+    d = tmp_path / "app"
+    (d / "work").mkdir(parents=True)
+    (d / "sink").mkdir()
+    import shutil
+    from conftest import FUNCTIONS
+    shutil.copy(FUNCTIONS / "py_hello" / "app.py", d / "work" / "app.py")
+    shutil.copy(FUNCTIONS / "py_sink" / "app.py", d / "sink" / "app.py")
+    sink = tmp_path / "records"
+    (d / "ondol.toml").write_text(f'''
+app = "jobs"
+
+[functions.work]
+runtime = "python3.11"
+handler = "app.handler"
+code = "work"
+async = {{ maximum_retry_attempts = 1, maximum_event_age = "10m", on_failure = "sink" }}
+
+[functions.sink]
+runtime = "python3.11"
+handler = "app.handler"
+code = "sink"
+environment = {{ SINK_FILE = "{sink}" }}
+''')
+    server.cli("deploy", str(d))
+    cfg = server.client().get_function_event_invoke_config(FunctionName="jobs-work")
+    assert cfg["MaximumRetryAttempts"] == 1 and cfg["MaximumEventAgeInSeconds"] == 600
+    assert cfg["DestinationConfig"]["OnFailure"]["Destination"].endswith(":function:jobs-sink")
+    server.client().invoke(FunctionName="jobs-work", InvocationType="Event", Payload=json.dumps({"raise": "x"}))
+    rec = wait_until(lambda: [json.loads(l) for l in open(sink)] if sink.exists() else None, timeout=20)[0]
+    assert rec["requestContext"]["approximateInvokeCount"] == 2, "one retry"
+    bad = (d / "ondol.toml").read_text().replace('on_failure = "sink"', 'on_failure = "nowhere"')
+    (d / "ondol.toml").write_text(bad)
+    r = server.cli("deploy", str(d), check=False)
+    assert "functions.work.async.on_failure: expected one of the functions" in r.stderr, r.stderr

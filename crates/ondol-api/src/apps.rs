@@ -38,9 +38,11 @@ impl Api {
         .await
     }
 
-    /// Hands the front door everything it serves, after any change to it.
+    /// Hands the front door everything it serves, and the scheduler every schedule,
+    /// after any change to them.
     pub(crate) async fn publish_front(&self) -> Result<()> {
         let (apps, urls) = self.front_state().await?;
+        self.scheduler.set(&apps);
         self.front.serve(apps, urls);
         Ok(())
     }
@@ -94,6 +96,16 @@ pub async fn put(
             ))
         })?;
     }
+    for (i, s) in http.schedules.iter().enumerate() {
+        ondol_events::scheduler::validate(s)
+            .map_err(|e| ApiError::InvalidParameter(format!("schedules[{i}] ({}): {e}", s.name)))?;
+        api.load(&s.function).await.map_err(|_| {
+            ApiError::InvalidParameter(format!(
+                "schedule {} points at function {} which does not exist",
+                s.name, s.function
+            ))
+        })?;
+    }
     let (mut apps, urls) = api.front_state().await?;
     apps.retain(|a| a.app != app);
     apps.push(http.clone());
@@ -102,6 +114,7 @@ pub async fn put(
         .map_err(ApiError::InvalidParameter)?;
     let store = api.store.clone();
     Api::blocking(move || Ok(store.put_app(&http)?)).await?;
+    api.scheduler.set(&apps);
     api.front.serve(apps, urls);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -128,4 +141,11 @@ pub async fn info(State(api): State<Arc<Api>>) -> Result<Response> {
         StatusCode::OK,
         json!({ "http": api.http_base, "version": env!("CARGO_PKG_VERSION") }),
     ))
+}
+
+/// `GET /ondol/v1/schedules`: each schedule, its next firing and recent runs.
+pub async fn schedules(State(api): State<Arc<Api>>) -> Result<Response> {
+    let scheduler = api.scheduler.clone();
+    let views = Api::blocking(move || Ok(scheduler.view())).await?;
+    Ok(ok_json(StatusCode::OK, json!({ "schedules": views })))
 }

@@ -50,6 +50,7 @@ pub struct Api {
     pub(crate) front: Arc<dyn FrontDoor>,
     pub(crate) events: Arc<ondol_events::Events>,
     pub(crate) queue: Arc<dyn ondol_store::EventQueue>,
+    pub(crate) scheduler: Arc<ondol_events::Scheduler>,
     /// Management writes are applied one at a time: store and engine stay in step.
     pub(crate) writes: tokio::sync::Mutex<()>,
 }
@@ -65,6 +66,7 @@ pub struct Parts {
     pub front: Arc<dyn FrontDoor>,
     pub events: Arc<ondol_events::Events>,
     pub queue: Arc<dyn ondol_store::EventQueue>,
+    pub scheduler: Arc<ondol_events::Scheduler>,
 }
 
 impl Api {
@@ -80,6 +82,7 @@ impl Api {
             front: p.front,
             events: p.events,
             queue: p.queue,
+            scheduler: p.scheduler,
             writes: tokio::sync::Mutex::new(()),
         })
     }
@@ -170,6 +173,7 @@ pub fn router(api: Arc<Api>, auth: Auth) -> Router {
         .route("/ondol/v1/apps", get(apps::list))
         .route("/ondol/v1/apps/{app}", put(apps::put).delete(apps::delete))
         .route("/ondol/v1/info", get(apps::info))
+        .route("/ondol/v1/schedules", get(apps::schedules))
         .route("/ondol/v1/logs", get(ondol::logs))
         .route("/ondol/v1/metrics", get(ondol::metrics))
         .route("/ondol/v1/code/{sha}", get(ondol::code))

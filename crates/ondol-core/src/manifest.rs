@@ -83,6 +83,39 @@ pub struct Manifest {
     pub routes: Vec<RouteDef>,
     #[serde(default)]
     pub http: HttpDef,
+    #[serde(default)]
+    pub schedules: Vec<ScheduleDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleDef {
+    pub name: String,
+    pub function: String,
+    pub expression: String,
+    pub timezone: Option<String>,
+    pub input: Option<toml::Value>,
+    pub catch_up: Option<String>,
+    pub overlap: Option<String>,
+}
+
+/// A schedule: each firing is an async invocation of `function`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    /// Unique within the app.
+    pub name: String,
+    /// The Lambda function name (`<app>-<function>`).
+    pub function: String,
+    /// `cron(…)` (AWS's 6 fields), `rate(…)` or a 5-field cron line.
+    pub expression: String,
+    /// IANA time zone for cron expressions (default `UTC`).
+    pub timezone: String,
+    /// The event sent; `None` sends EventBridge's Scheduled Event.
+    pub input: Option<serde_json::Value>,
+    /// After downtime: `none` | `last` | `all` (default `none`).
+    pub catch_up: String,
+    /// `allow` | `skip` while the previous run is still going (default `allow`).
+    pub overlap: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,6 +140,30 @@ pub struct FunctionDef {
     pub queue_wait: Option<Dur>,
     pub readiness_path: Option<String>,
     pub instance_concurrency: Option<u32>,
+    /// Async invocations: retries and destinations.
+    #[serde(rename = "async")]
+    pub async_: Option<AsyncDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsyncDef {
+    pub maximum_retry_attempts: Option<u32>,
+    pub maximum_event_age: Option<Dur>,
+    /// A function of this app that receives a record of each success.
+    pub on_success: Option<String>,
+    /// A function of this app that receives a record of each final failure
+    /// (default: ondol's dead-letter store).
+    pub on_failure: Option<String>,
+}
+
+/// Resolved async settings; destinations are Lambda function names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AsyncSpec {
+    pub maximum_retry_attempts: u32,
+    pub maximum_event_age_s: u64,
+    pub on_success: Option<String>,
+    pub on_failure: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq)]
@@ -166,6 +223,7 @@ pub struct DeployedFunction {
     pub key: String,
     pub config: FunctionConfig,
     pub code_dir: PathBuf,
+    pub async_config: Option<AsyncSpec>,
 }
 
 /// What the HTTP front door serves for one app.
@@ -176,6 +234,9 @@ pub struct AppHttp {
     pub cors: Option<Cors>,
     /// Largest request body (default 10 MB).
     pub max_request_body: u64,
+    /// The app's schedules (kept with its HTTP side: one record per app).
+    #[serde(default)]
+    pub schedules: Vec<Schedule>,
 }
 
 /// Payload format of the event a route sends.
@@ -271,7 +332,8 @@ impl Manifest {
                 ),
             ));
         }
-        let mut functions = Vec::new();
+        let mut functions: Vec<DeployedFunction> = Vec::new();
+        let mut pending_async = Vec::new();
         for (key, f) in self.functions {
             let at = |k: &str| format!("functions.{key}.{k}");
             let name = format!("{}-{key}", self.app);
@@ -349,7 +411,51 @@ impl Manifest {
                 key,
                 config: cfg,
                 code_dir: base.join(&f.code),
+                async_config: None,
             });
+            if let Some(a) = f.async_ {
+                pending_async.push((functions.len() - 1, a));
+            }
+        }
+        // Destinations name functions of this file: resolved once all are known.
+        for (idx, a) in pending_async {
+            let key = functions[idx].key.clone();
+            let err = |k: &str, m: String| ManifestError {
+                file: file.to_string(),
+                key: format!("functions.{key}.async.{k}"),
+                message: m,
+            };
+            let dest = |k: &str, v: Option<String>| -> Result<Option<String>, ManifestError> {
+                match v {
+                    None => Ok(None),
+                    Some(v) => functions
+                        .iter()
+                        .find(|f| f.key == v)
+                        .map(|f| Some(f.config.name.clone()))
+                        .ok_or_else(|| err(k, format!("expected one of the functions defined in this file, got \"{v}\""))),
+                }
+            };
+            let retries = a.maximum_retry_attempts.unwrap_or(2);
+            if retries > 2 {
+                return Err(err(
+                    "maximum_retry_attempts",
+                    format!("expected 0 to 2, got {retries}"),
+                ));
+            }
+            let age = a.maximum_event_age.map_or(6 * 3600, |d| d.0.as_secs());
+            if !(60..=21_600).contains(&age) {
+                return Err(err(
+                    "maximum_event_age",
+                    format!("expected between 1m and 6h, got {age}s"),
+                ));
+            }
+            let spec = AsyncSpec {
+                maximum_retry_attempts: retries,
+                maximum_event_age_s: age,
+                on_success: dest("on_success", a.on_success)?,
+                on_failure: dest("on_failure", a.on_failure)?,
+            };
+            functions[idx].async_config = Some(spec);
         }
         let mut routes = Vec::new();
         for (i, r) in self.routes.into_iter().enumerate() {
@@ -415,6 +521,7 @@ impl Manifest {
                 ));
             }
         }
+        let schedules = resolve_schedules(self.schedules, &functions, file)?;
         Ok(Deployment {
             app: self.app.clone(),
             functions,
@@ -426,9 +533,64 @@ impl Manifest {
                     .http
                     .max_request_body
                     .map_or(DEFAULT_MAX_REQUEST_BODY, |s| s.0),
+                schedules,
             },
         })
     }
+}
+
+/// Checks `[[schedules]]` (their expressions are checked where they are computed,
+/// by the server, before anything is applied).
+fn resolve_schedules(
+    defs: Vec<ScheduleDef>,
+    functions: &[DeployedFunction],
+    file: &str,
+) -> Result<Vec<Schedule>, ManifestError> {
+    let mut schedules: Vec<Schedule> = Vec::new();
+    for (i, sd) in defs.into_iter().enumerate() {
+        let err = |k: &str, message: String| ManifestError {
+            file: file.to_string(),
+            key: format!("schedules[{i}].{k}"),
+            message,
+        };
+        if !valid_name(&sd.name) || schedules.iter().any(|s| s.name == sd.name) {
+            return Err(err(
+                "name",
+                format!(
+                    "expected a unique name of [a-zA-Z0-9-_], got \"{}\"",
+                    sd.name
+                ),
+            ));
+        }
+        let Some(f) = functions.iter().find(|f| f.key == sd.function) else {
+            return Err(err(
+                "function",
+                format!(
+                    "expected one of the functions defined in this file, got \"{}\"",
+                    sd.function
+                ),
+            ));
+        };
+        let pick = |k: &str, v: Option<String>, allowed: &[&str]| match v {
+            None => Ok(allowed[0].to_string()),
+            Some(v) if allowed.contains(&v.as_str()) => Ok(v),
+            Some(v) => Err(err(k, format!("expected one of {allowed:?}, got \"{v}\""))),
+        };
+        let input = match sd.input {
+            None => None,
+            Some(v) => Some(serde_json::to_value(v).map_err(|e| err("input", e.to_string()))?),
+        };
+        schedules.push(Schedule {
+            name: sd.name,
+            function: f.config.name.clone(),
+            expression: sd.expression,
+            timezone: sd.timezone.unwrap_or_else(|| "UTC".into()),
+            input,
+            catch_up: pick("catch_up", sd.catch_up, &["none", "last", "all"])?,
+            overlap: pick("overlap", sd.overlap, &["allow", "skip"])?,
+        });
+    }
+    Ok(schedules)
 }
 
 /// `METHOD /path` or `$default` → (method or None for ANY, path or None).

@@ -102,6 +102,7 @@ impl Events {
                     tracing::error!(error = %e, "could not mark an event delivered");
                     return;
                 }
+                let _ = self.queue.run_outcome(&ev.request_id, "succeeded");
                 if let Some(target) = cfg.on_success.as_deref().and_then(destination_function) {
                     let record = build(
                         self.engine.arn(),

@@ -7,10 +7,16 @@ use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 
+/// Allowed years as (first, last, step) ranges; `None` is every year.
+type Years = Option<Vec<(i32, i32, i32)>>;
+
 /// A parsed schedule expression.
 #[derive(Debug, Clone)]
 pub enum Expr {
-    Cron { cron: Box<Cron>, years: Option<Vec<(i32, i32, i32)>> },
+    Cron {
+        cron: Box<Cron>,
+        years: Option<Vec<(i32, i32, i32)>>,
+    },
     Rate(Duration),
 }
 
@@ -19,14 +25,18 @@ fn err(field: &str, msg: impl std::fmt::Display) -> String {
 }
 
 /// Parses an AWS year field (`*`, `2030`, `2030-2035`, `2030,2032`, `2030/2`).
-fn years(field: &str) -> Result<Option<Vec<(i32, i32, i32)>>, String> {
+fn years(field: &str) -> Result<Years, String> {
     if field == "*" || field == "?" {
         return Ok(None);
     }
     let mut out = Vec::new();
     for part in field.split(',') {
         let (range, step) = match part.split_once('/') {
-            Some((r, s)) => (r, s.parse::<i32>().map_err(|_| err("year", format!("bad step in \"{part}\"")))?),
+            Some((r, s)) => (
+                r,
+                s.parse::<i32>()
+                    .map_err(|_| err("year", format!("bad step in \"{part}\"")))?,
+            ),
             None => (part, 1),
         };
         let (lo, hi) = match range.split_once('-') {
@@ -35,8 +45,18 @@ fn years(field: &str) -> Result<Option<Vec<(i32, i32, i32)>>, String> {
             None => (range.parse(), range.parse()),
         };
         let (lo, hi): (i32, i32) = (
-            lo.map_err(|_| err("year", format!("expected years like 2030 or 2030-2035, got \"{part}\"")))?,
-            hi.map_err(|_| err("year", format!("expected years like 2030 or 2030-2035, got \"{part}\"")))?,
+            lo.map_err(|_| {
+                err(
+                    "year",
+                    format!("expected years like 2030 or 2030-2035, got \"{part}\""),
+                )
+            })?,
+            hi.map_err(|_| {
+                err(
+                    "year",
+                    format!("expected years like 2030 or 2030-2035, got \"{part}\""),
+                )
+            })?,
         );
         if !(1970..=2199).contains(&lo) || !(lo..=2199).contains(&hi) || step < 1 {
             return Err(err("year", format!("\"{part}\" is out of 1970-2199")));
@@ -50,13 +70,21 @@ fn years(field: &str) -> Result<Option<Vec<(i32, i32, i32)>>, String> {
     Ok(Some(out))
 }
 
-fn year_ok(years: &Option<Vec<(i32, i32, i32)>>, y: i32) -> bool {
-    years
-        .as_ref()
-        .is_none_or(|v| v.iter().any(|&(lo, hi, step)| (lo..=hi).contains(&y) && (y - lo) % step == 0))
+fn year_ok(years: &Years, y: i32) -> bool {
+    years.as_ref().is_none_or(|v| {
+        v.iter()
+            .any(|&(lo, hi, step)| (lo..=hi).contains(&y) && (y - lo) % step == 0)
+    })
 }
 
-const FIELDS: [&str; 6] = ["minutes", "hours", "day-of-month", "month", "day-of-week", "year"];
+const FIELDS: [&str; 6] = [
+    "minutes",
+    "hours",
+    "day-of-month",
+    "month",
+    "day-of-week",
+    "year",
+];
 
 impl Expr {
     /// Parses `cron(...)`, `rate(...)` or a 5-field cron line; errors name the field.
@@ -68,10 +96,16 @@ impl Expr {
         if let Some(inner) = s.strip_prefix("cron(").and_then(|x| x.strip_suffix(')')) {
             let f: Vec<&str> = inner.split_whitespace().collect();
             if f.len() != 6 {
-                return Err(format!("expected 6 fields (minutes hours day-of-month month day-of-week year), got {}", f.len()));
+                return Err(format!(
+                    "expected 6 fields (minutes hours day-of-month month day-of-week year), got {}",
+                    f.len()
+                ));
             }
             if f[2] != "?" && f[4] != "?" {
-                return Err(err("day-of-month", "one of day-of-month and day-of-week must be '?'"));
+                return Err(err(
+                    "day-of-month",
+                    "one of day-of-month and day-of-week must be '?'",
+                ));
             }
             let pattern = format!("0 {} {} {} {} {}", f[0], f[1], f[2], f[3], f[4]);
             let cron = Cron::new(&pattern)
@@ -79,14 +113,22 @@ impl Expr {
                 .with_alternative_weekdays()
                 .parse()
                 .map_err(|e| Self::which_field(&f[..5], e.to_string(), true))?;
-            return Ok(Expr::Cron { cron: Box::new(cron), years: years(f[5])? });
+            return Ok(Expr::Cron {
+                cron: Box::new(cron),
+                years: years(f[5])?,
+            });
         }
         let f: Vec<&str> = s.split_whitespace().collect();
         if f.len() != 5 {
             return Err("expected cron(...), rate(...) or a 5-field cron expression".into());
         }
-        let cron = Cron::new(s).parse().map_err(|e| Self::which_field(&f, e.to_string(), false))?;
-        Ok(Expr::Cron { cron: Box::new(cron), years: None })
+        let cron = Cron::new(s)
+            .parse()
+            .map_err(|e| Self::which_field(&f, e.to_string(), false))?;
+        Ok(Expr::Cron {
+            cron: Box::new(cron),
+            years: None,
+        })
     }
 
     /// Names the first field croner refuses on its own.
@@ -97,7 +139,11 @@ impl Expr {
                 probe[2] = "?";
             }
             probe[i] = f;
-            let p = if aws { format!("0 {}", probe.join(" ")) } else { probe.join(" ") };
+            let p = if aws {
+                format!("0 {}", probe.join(" "))
+            } else {
+                probe.join(" ")
+            };
             let mut c = Cron::new(&p);
             if aws {
                 c.with_seconds_required().with_alternative_weekdays();
@@ -113,7 +159,12 @@ impl Expr {
         let (n, unit) = inner
             .split_once(' ')
             .ok_or_else(|| format!("expected rate(N unit), got rate({inner})"))?;
-        let n: i64 = n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| err("rate", format!("\"{n}\" is not a positive number")))?;
+        let n: i64 = n
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| err("rate", format!("\"{n}\" is not a positive number")))?;
         let unit = unit.trim();
         let one = |u: &str| n == 1 && unit == u;
         let many = |u: &str| n != 1 && unit == u;
@@ -128,13 +179,23 @@ impl Expr {
         } else if one("day") || many("days") {
             Duration::days(n)
         } else {
-            return Err(err("rate", format!("expected minute(s), hour(s), day(s) or second(s) matching {n}, got \"{unit}\"")));
+            return Err(err(
+                "rate",
+                format!(
+                    "expected minute(s), hour(s), day(s) or second(s) matching {n}, got \"{unit}\""
+                ),
+            ));
         };
         Ok(Expr::Rate(d))
     }
 
     /// The first slot strictly after `after`. Rates count from `anchor`.
-    pub fn next_after(&self, after: DateTime<Utc>, tz: Tz, anchor: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub fn next_after(
+        &self,
+        after: DateTime<Utc>,
+        tz: Tz,
+        anchor: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
         match self {
             Expr::Rate(d) => {
                 let ms = d.num_milliseconds();
@@ -150,7 +211,10 @@ impl Expr {
                         return Some(next.with_timezone(&Utc));
                     }
                     // Jump to the start of the next year.
-                    t = tz.with_ymd_and_hms(next.year() + 1, 1, 1, 0, 0, 0).earliest()? - Duration::seconds(1);
+                    t = tz
+                        .with_ymd_and_hms(next.year() + 1, 1, 1, 0, 0, 0)
+                        .earliest()?
+                        - Duration::seconds(1);
                     if next.year() > 2199 {
                         return None;
                     }
@@ -172,49 +236,109 @@ mod tests {
     fn next(expr: &str, tz: &str, after: &str) -> String {
         let tz: Tz = tz.parse().unwrap();
         let e = Expr::parse(expr).unwrap();
-        e.next_after(utc(after), tz, utc("2026-01-01T00:00:00Z")).unwrap().to_rfc3339()
+        e.next_after(utc(after), tz, utc("2026-01-01T00:00:00Z"))
+            .unwrap()
+            .to_rfc3339()
     }
 
     #[test]
     fn aws_cron_in_a_time_zone() {
         // 03:00 in Seoul (UTC+9, no DST) is 18:00 UTC the day before.
-        assert_eq!(next("cron(0 3 * * ? *)", "Asia/Seoul", "2026-03-10T12:00:00Z"), "2026-03-10T18:00:00+00:00");
+        assert_eq!(
+            next("cron(0 3 * * ? *)", "Asia/Seoul", "2026-03-10T12:00:00Z"),
+            "2026-03-10T18:00:00+00:00"
+        );
         // Weekdays 1-7 are SUN-SAT: 2 = Monday. 2026-03-11 is a Wednesday.
-        assert_eq!(next("cron(30 9 ? * 2 *)", "UTC", "2026-03-11T00:00:00Z"), "2026-03-16T09:30:00+00:00");
-        assert_eq!(next("cron(0 12 ? * MON-FRI *)", "UTC", "2026-03-13T13:00:00Z"), "2026-03-16T12:00:00+00:00");
+        assert_eq!(
+            next("cron(30 9 ? * 2 *)", "UTC", "2026-03-11T00:00:00Z"),
+            "2026-03-16T09:30:00+00:00"
+        );
+        assert_eq!(
+            next("cron(0 12 ? * MON-FRI *)", "UTC", "2026-03-13T13:00:00Z"),
+            "2026-03-16T12:00:00+00:00"
+        );
         // L: last day of the month; #: the third Friday (6 = FRI).
-        assert_eq!(next("cron(0 0 L * ? *)", "UTC", "2026-02-10T00:00:00Z"), "2026-02-28T00:00:00+00:00");
-        assert_eq!(next("cron(0 10 ? * 6#3 *)", "UTC", "2026-03-01T00:00:00Z"), "2026-03-20T10:00:00+00:00");
+        assert_eq!(
+            next("cron(0 0 L * ? *)", "UTC", "2026-02-10T00:00:00Z"),
+            "2026-02-28T00:00:00+00:00"
+        );
+        assert_eq!(
+            next("cron(0 10 ? * 6#3 *)", "UTC", "2026-03-01T00:00:00Z"),
+            "2026-03-20T10:00:00+00:00"
+        );
         // Steps, lists, ranges, and the year field.
-        assert_eq!(next("cron(0/15 8-9 * * ? *)", "UTC", "2026-03-10T09:50:00Z"), "2026-03-11T08:00:00+00:00");
-        assert_eq!(next("cron(0 0 1 1,7 ? 2028)", "UTC", "2026-03-10T00:00:00Z"), "2028-01-01T00:00:00+00:00");
+        assert_eq!(
+            next("cron(0/15 8-9 * * ? *)", "UTC", "2026-03-10T09:50:00Z"),
+            "2026-03-11T08:00:00+00:00"
+        );
+        assert_eq!(
+            next("cron(0 0 1 1,7 ? 2028)", "UTC", "2026-03-10T00:00:00Z"),
+            "2028-01-01T00:00:00+00:00"
+        );
     }
 
     #[test]
     fn dst_is_followed() {
         // New York switches to EDT on 2026-03-08: 09:00 local is 14:00 UTC before, 13:00 after.
-        assert_eq!(next("cron(0 9 * * ? *)", "America/New_York", "2026-03-06T15:00:00Z"), "2026-03-07T14:00:00+00:00");
-        assert_eq!(next("cron(0 9 * * ? *)", "America/New_York", "2026-03-07T15:00:00Z"), "2026-03-08T13:00:00+00:00");
+        assert_eq!(
+            next(
+                "cron(0 9 * * ? *)",
+                "America/New_York",
+                "2026-03-06T15:00:00Z"
+            ),
+            "2026-03-07T14:00:00+00:00"
+        );
+        assert_eq!(
+            next(
+                "cron(0 9 * * ? *)",
+                "America/New_York",
+                "2026-03-07T15:00:00Z"
+            ),
+            "2026-03-08T13:00:00+00:00"
+        );
     }
 
     #[test]
     fn five_field_cron_and_rates() {
-        assert_eq!(next("*/5 * * * *", "UTC", "2026-03-10T10:02:00Z"), "2026-03-10T10:05:00+00:00");
-        assert_eq!(next("0 9 * * 1", "UTC", "2026-03-11T00:00:00Z"), "2026-03-16T09:00:00+00:00", "1 = Monday in 5-field cron");
-        assert_eq!(next("rate(5 minutes)", "UTC", "2026-01-01T00:07:00Z"), "2026-01-01T00:10:00+00:00");
-        assert_eq!(next("rate(1 seconds)", "UTC", "2026-01-01T00:00:00.500Z"), "2026-01-01T00:00:01+00:00");
-        assert_eq!(next("rate(1 day)", "UTC", "2026-01-01T00:00:00Z"), "2026-01-02T00:00:00+00:00");
+        assert_eq!(
+            next("*/5 * * * *", "UTC", "2026-03-10T10:02:00Z"),
+            "2026-03-10T10:05:00+00:00"
+        );
+        assert_eq!(
+            next("0 9 * * 1", "UTC", "2026-03-11T00:00:00Z"),
+            "2026-03-16T09:00:00+00:00",
+            "1 = Monday in 5-field cron"
+        );
+        assert_eq!(
+            next("rate(5 minutes)", "UTC", "2026-01-01T00:07:00Z"),
+            "2026-01-01T00:10:00+00:00"
+        );
+        assert_eq!(
+            next("rate(1 seconds)", "UTC", "2026-01-01T00:00:00.500Z"),
+            "2026-01-01T00:00:01+00:00"
+        );
+        assert_eq!(
+            next("rate(1 day)", "UTC", "2026-01-01T00:00:00Z"),
+            "2026-01-02T00:00:00+00:00"
+        );
     }
 
     #[test]
     fn bad_expressions_name_the_field() {
         let e = |s: &str| Expr::parse(s).unwrap_err();
-        assert!(e("cron(0 25 * * ? *)").starts_with("hours:"), "{}", e("cron(0 25 * * ? *)"));
+        assert!(
+            e("cron(0 25 * * ? *)").starts_with("hours:"),
+            "{}",
+            e("cron(0 25 * * ? *)")
+        );
         assert!(e("cron(0 3 * * * *)").starts_with("day-of-month:"));
         assert!(e("cron(0 3 * * ? 1800)").starts_with("year:"));
         assert!(e("cron(0 3 * *)").contains("expected 6 fields"));
         assert!(e("rate(5 fortnights)").starts_with("rate:"));
-        assert!(e("rate(1 minutes)").starts_with("rate:"), "1 takes the singular, as in AWS");
+        assert!(
+            e("rate(1 minutes)").starts_with("rate:"),
+            "1 takes the singular, as in AWS"
+        );
         assert!(e("rate(0 minutes)").starts_with("rate:"));
         assert!(e("61 * * * *").starts_with("minutes:"));
     }

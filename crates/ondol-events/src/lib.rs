@@ -7,6 +7,7 @@
 mod deliver;
 pub mod expr;
 mod record;
+pub mod scheduler;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 pub use record::destination_function;
+pub use scheduler::{ScheduleView, Scheduler};
 
 /// Node-level settings of async invocations.
 #[derive(Debug, Clone)]

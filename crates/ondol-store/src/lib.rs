@@ -9,7 +9,7 @@ pub mod unzip;
 
 pub use blobs::{BlobInfo, Blobs};
 pub use error::{Error, Result};
-pub use queue::{DeadLetter, EventQueue, QueuedEvent};
+pub use queue::{DeadLetter, EventQueue, QueuedEvent, ScheduleRun, ScheduleState};
 pub use sqlite::SqliteStore;
 pub use unzip::UnzipLimits;
 

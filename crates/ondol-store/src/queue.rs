@@ -37,7 +37,45 @@ pub struct DeadLetter {
     pub record: serde_json::Value,
 }
 
+/// A schedule's firing state: the last slot fired (never fired twice) and its event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleState {
+    pub key: String,
+    pub created_ms: i64,
+    pub last_slot_ms: Option<i64>,
+    pub last_request_id: Option<String>,
+}
+
+/// One firing (or skipped firing) of a schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleRun {
+    pub slot_ms: i64,
+    pub fired_ms: i64,
+    pub request_id: Option<String>,
+    /// `queued`, `succeeded`, `failed`, `skipped (overlap)`, `caught up`...
+    pub outcome: String,
+}
+
+/// Runs kept per schedule.
+const RUNS_KEPT: i64 = 100;
+
 pub(crate) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS schedule_state (
+    key TEXT PRIMARY KEY,
+    created_ms INTEGER NOT NULL,
+    last_slot_ms INTEGER,
+    last_request_id TEXT
+);
+CREATE TABLE IF NOT EXISTS schedule_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    slot_ms INTEGER NOT NULL,
+    fired_ms INTEGER NOT NULL,
+    request_id TEXT,
+    outcome TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS schedule_runs_key ON schedule_runs (key, id);
+CREATE INDEX IF NOT EXISTS schedule_runs_req ON schedule_runs (request_id);
 CREATE TABLE IF NOT EXISTS async_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     function TEXT NOT NULL,
@@ -116,6 +154,23 @@ pub trait EventQueue: Send + Sync + 'static {
     fn purge_dead_letters(&self, function: &str, id: Option<i64>) -> Result<usize>;
     /// Puts dead letters back on the queue (same request ids, attempts reset).
     fn replay_dead_letters(&self, function: &str, id: Option<i64>, now_ms: i64) -> Result<usize>;
+    /// A schedule's state, created (anchored at `now_ms`) on first sight.
+    fn schedule_state(&self, key: &str, now_ms: i64) -> Result<ScheduleState>;
+    /// Fires a slot: the event is queued and the slot marked fired, together, so a
+    /// slot is never fired twice (even across a crash). `None` records a skip.
+    fn fire(
+        &self,
+        key: &str,
+        slot_ms: i64,
+        event: Option<&QueuedEvent>,
+        outcome: &str,
+    ) -> Result<()>;
+    /// Newest first.
+    fn schedule_runs(&self, key: &str, limit: usize) -> Result<Vec<ScheduleRun>>;
+    /// Records how a scheduled firing's delivery ended (no-op for other events).
+    fn run_outcome(&self, request_id: &str, outcome: &str) -> Result<()>;
+    /// Whether an event with this request id is still queued.
+    fn is_queued(&self, request_id: &str) -> Result<bool>;
 }
 
 impl EventQueue for SqliteStore {
@@ -225,4 +280,101 @@ impl EventQueue for SqliteStore {
         tx.commit()?;
         Ok(n)
     }
+
+    fn schedule_state(&self, key: &str, now_ms: i64) -> Result<ScheduleState> {
+        let conn = self.conn.lock();
+        conn.execute(
+            "INSERT OR IGNORE INTO schedule_state (key, created_ms) VALUES (?1, ?2)",
+            params![key, now_ms],
+        )?;
+        Ok(conn.query_row(
+            "SELECT key, created_ms, last_slot_ms, last_request_id FROM schedule_state WHERE key = ?1",
+            [key],
+            |r| {
+                Ok(ScheduleState {
+                    key: r.get(0)?,
+                    created_ms: r.get(1)?,
+                    last_slot_ms: r.get(2)?,
+                    last_request_id: r.get(3)?,
+                })
+            },
+        )?)
+    }
+
+    fn fire(
+        &self,
+        key: &str,
+        slot_ms: i64,
+        event: Option<&QueuedEvent>,
+        outcome: &str,
+    ) -> Result<()> {
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction()?;
+        let now = chrono_now_ms();
+        if let Some(e) = event {
+            tx.execute(
+                "INSERT INTO async_events (function, qualifier, request_id, payload, attempts, enqueued_ms, next_ms) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5)",
+                params![e.function, e.qualifier, e.request_id, e.payload, now],
+            )?;
+            tx.execute(
+                "UPDATE schedule_state SET last_slot_ms = ?2, last_request_id = ?3 WHERE key = ?1",
+                params![key, slot_ms, e.request_id],
+            )?;
+        } else {
+            tx.execute(
+                "UPDATE schedule_state SET last_slot_ms = ?2 WHERE key = ?1",
+                params![key, slot_ms],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO schedule_runs (key, slot_ms, fired_ms, request_id, outcome) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![key, slot_ms, now, event.map(|e| e.request_id.as_str()), outcome],
+        )?;
+        tx.execute(
+            "DELETE FROM schedule_runs WHERE key = ?1 AND id <= (SELECT max(id) FROM schedule_runs WHERE key = ?1) - ?2",
+            params![key, RUNS_KEPT],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn schedule_runs(&self, key: &str, limit: usize) -> Result<Vec<ScheduleRun>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn.prepare(
+            "SELECT slot_ms, fired_ms, request_id, outcome FROM schedule_runs WHERE key = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![key, limit as i64], |r| {
+            Ok(ScheduleRun {
+                slot_ms: r.get(0)?,
+                fired_ms: r.get(1)?,
+                request_id: r.get(2)?,
+                outcome: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn run_outcome(&self, request_id: &str, outcome: &str) -> Result<()> {
+        self.conn.lock().execute(
+            "UPDATE schedule_runs SET outcome = ?2 || CASE WHEN outcome LIKE '%(caught up)' THEN ' (caught up)' ELSE '' END WHERE request_id = ?1",
+            params![request_id, outcome],
+        )?;
+        Ok(())
+    }
+
+    fn is_queued(&self, request_id: &str) -> Result<bool> {
+        let n: i64 = self.conn.lock().query_row(
+            "SELECT count(*) FROM async_events WHERE request_id = ?1",
+            [request_id],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
+    }
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

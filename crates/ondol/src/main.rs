@@ -31,6 +31,8 @@ enum Command {
     Logs(commands::logs::Args),
     /// Inspect and re-drive async events that ran out of retries.
     Dlq(commands::dlq::Args),
+    /// List schedules with their next firing and recent runs.
+    Schedules(commands::schedules::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -47,6 +49,7 @@ fn main() -> std::process::ExitCode {
             Command::Invoke(a) => commands::invoke::run(a).await,
             Command::Logs(a) => commands::logs::run(a).await,
             Command::Dlq(a) => commands::dlq::run(a).await,
+            Command::Schedules(a) => commands::schedules::run(a).await,
         }
     });
     match res {

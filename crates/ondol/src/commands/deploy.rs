@@ -200,6 +200,31 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
             report.uploaded.push(name.clone());
         }
     }
+    for f in &d.functions {
+        let path = format!(
+            "/2019-09-25/functions/{}/event-invoke-config",
+            f.config.name
+        );
+        match &f.async_config {
+            Some(a) => {
+                let arn = |n: &Option<String>| match n {
+                    Some(n) => {
+                        json!({ "Destination": format!("arn:aws:lambda:us-east-1:000000000000:function:{n}") })
+                    }
+                    None => json!({}),
+                };
+                let body = json!({
+                    "MaximumRetryAttempts": a.maximum_retry_attempts,
+                    "MaximumEventAgeInSeconds": a.maximum_event_age_s,
+                    "DestinationConfig": { "OnSuccess": arn(&a.on_success), "OnFailure": arn(&a.on_failure) },
+                });
+                call(endpoint, Method::PUT, &path, Some(body)).await?;
+            }
+            None => {
+                call(endpoint, Method::DELETE, &path, None).await?;
+            }
+        }
+    }
     progress.step("applying routes".into());
     let http = serde_json::to_value(&d.http)?;
     call(

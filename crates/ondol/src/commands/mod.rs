@@ -4,5 +4,6 @@ pub mod deploy;
 pub mod dlq;
 pub mod invoke;
 pub mod logs;
+pub mod schedules;
 pub mod serve;
 pub mod up;

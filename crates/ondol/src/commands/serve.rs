@@ -195,6 +195,7 @@ pub async fn start(a: Args) -> Result<Running> {
             ..Default::default()
         },
     );
+    let scheduler = ondol_events::Scheduler::start(events.clone(), store.clone());
     let api = ondol_api::Api::new(ondol_api::Parts {
         store: store.clone(),
         blobs: Arc::new(blobs),
@@ -204,6 +205,7 @@ pub async fn start(a: Args) -> Result<Running> {
         front: gateway.clone(),
         events,
         queue: store,
+        scheduler,
     });
     let restored = api
         .restore()

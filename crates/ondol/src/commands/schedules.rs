@@ -1,0 +1,65 @@
+//! `ondol schedules`: every schedule with its next firing and recent runs.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use bytes::Bytes;
+use http::Method;
+
+use crate::client::{self, DEFAULT_ENDPOINT};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Runs shown per schedule.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// The management API.
+    #[arg(long, env = "ONDOL_ENDPOINT", default_value = DEFAULT_ENDPOINT)]
+    endpoint: String,
+}
+
+fn when(ms: &serde_json::Value) -> String {
+    chrono::DateTime::from_timestamp_millis(ms.as_i64().unwrap_or(0))
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+pub async fn run(a: Args) -> Result<ExitCode> {
+    let url = format!("{}/ondol/v1/schedules", a.endpoint.trim_end_matches('/'));
+    let r = client::call(Method::GET, &url, &[], Bytes::new()).await?;
+    if !r.status.is_success() {
+        bail!("{}", client::error_message(&r));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&r.body)?;
+    let all = v["schedules"].as_array().cloned().unwrap_or_default();
+    if a.json {
+        println!("{}", serde_json::Value::Array(all));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if all.is_empty() {
+        println!("no schedules");
+    }
+    for s in &all {
+        println!(
+            "{}/{}  {}  {} ({})  next: {}",
+            s["app"].as_str().unwrap_or(""),
+            s["name"].as_str().unwrap_or(""),
+            s["function"].as_str().unwrap_or(""),
+            s["expression"].as_str().unwrap_or(""),
+            s["timezone"].as_str().unwrap_or(""),
+            s["next"].as_str().unwrap_or("-"),
+        );
+        for run in s["runs"].as_array().into_iter().flatten().take(a.runs) {
+            println!(
+                "    {}  {}  {}",
+                when(&run["slot_ms"]),
+                run["outcome"].as_str().unwrap_or(""),
+                run["request_id"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
