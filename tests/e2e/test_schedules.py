@@ -151,3 +151,25 @@ catch_up = "sometimes"
 ''')
     r = server.cli("deploy", str(d3), check=False)
     assert "schedules[0].catch_up: expected one of" in r.stderr, r.stderr
+
+
+def test_catch_up_last_fires_once_for_the_missed_slots(make_server, tmp_path):
+    data = tmp_path / "data"
+    d, sink = app(tmp_path, '''
+[[schedules]]
+name = "last"
+function = "tick"
+expression = "rate(1 seconds)"
+catch_up = "last"
+''')
+    s1 = make_server(data)
+    s1.cli("deploy", str(d))
+    wait_until(lambda: len(fired(sink)) >= 1, timeout=10)
+    s1.stop()
+    n = len(fired(sink))
+    time.sleep(4)
+    s2 = make_server(data)
+    runs = wait_until(lambda: [r for r in json.loads(s2.cli("schedules", "--json").stdout)[0]["runs"] if "caught up" in r["outcome"]] or None, timeout=10)
+    assert len(runs) == 1, runs
+    time.sleep(1.5)
+    assert n + 1 <= len(fired(sink)) <= n + 4, "one catch-up firing, then the schedule goes on"
