@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::catalog::version_of;
 use crate::error::{ApiError, Result};
 use crate::functions::{now_rfc, ok_json, parse, Q};
-use crate::names::resolve;
+use crate::names::{keyed as key, resolve};
 use crate::Api;
 
 #[derive(Debug, Default, Deserialize)]
@@ -37,11 +37,6 @@ struct ConfigIn {
     maximum_retry_attempts: Option<u32>,
     maximum_event_age_in_seconds: Option<u64>,
     destination_config: Option<DestinationsIn>,
-}
-
-fn key(path: &str, q: &std::collections::HashMap<String, String>) -> Result<(String, String)> {
-    let (name, qual) = resolve(path, q.get("Qualifier").map(String::as_str))?;
-    Ok((name, qual.unwrap_or_default()))
 }
 
 fn shape(api: &Api, rec: &FunctionRecord, qual: &str, c: &EventConfig) -> Value {

@@ -18,6 +18,16 @@ pub fn resolve(path_name: &str, query_qualifier: Option<&str>) -> Result<(String
     }
 }
 
+/// The function and qualifier of a per-qualifier setting (URL or async config):
+/// `""` stands for the unqualified function.
+pub fn keyed(
+    path: &str,
+    q: &std::collections::HashMap<String, String>,
+) -> Result<(String, String)> {
+    let (name, qual) = resolve(path, q.get("Qualifier").map(String::as_str))?;
+    Ok((name, qual.unwrap_or_default()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

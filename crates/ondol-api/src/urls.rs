@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::catalog::version_of;
 use crate::error::{ApiError, Result};
 use crate::functions::{now_rfc, ok_json, parse, Q};
-use crate::names::resolve;
+use crate::names::{keyed as key, resolve};
 use crate::Api;
 
 #[derive(Debug, Default, Deserialize)]
@@ -24,11 +24,6 @@ struct UrlIn {
     auth_type: Option<String>,
     cors: Option<Value>,
     invoke_mode: Option<String>,
-}
-
-fn key(path: &str, q: &std::collections::HashMap<String, String>) -> Result<(String, String)> {
-    let (name, qual) = resolve(path, q.get("Qualifier").map(String::as_str))?;
-    Ok((name, qual.unwrap_or_default()))
 }
 
 fn shape(api: &Api, rec: &FunctionRecord, qual: &str, u: &UrlRecord) -> Value {

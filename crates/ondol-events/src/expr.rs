@@ -267,7 +267,10 @@ mod tests {
             "2026-03-20T10:00:00+00:00"
         );
         // W: the weekday nearest the 15th (2026-03-15 is a Sunday → Monday the 16th).
-        assert_eq!(next("cron(0 0 15W * ? *)", "UTC", "2026-03-01T00:00:00Z"), "2026-03-16T00:00:00+00:00");
+        assert_eq!(
+            next("cron(0 0 15W * ? *)", "UTC", "2026-03-01T00:00:00Z"),
+            "2026-03-16T00:00:00+00:00"
+        );
         // Steps, lists, ranges, and the year field.
         assert_eq!(
             next("cron(0/15 8-9 * * ? *)", "UTC", "2026-03-10T09:50:00Z"),
