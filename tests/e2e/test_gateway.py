@@ -233,6 +233,9 @@ def test_function_url_is_served(gw):
     ev = r.json()
     assert ev["routeKey"] == "$default" and ev["rawPath"] == "/any/path"
     assert ev["requestContext"]["domainName"] == host
+    c.update_function_url_config(FunctionName="gw-echo", AuthType="AWS_IAM")
+    denied = requests.get(f"http://127.0.0.1:{port}/x", headers={"Host": f"{host}:{port}"})
+    assert denied.status_code == 403, "an AWS_IAM URL is never served unauthenticated"
 
 
 def test_lambda_runtime_streaming_reaches_the_client_as_sent(gw):

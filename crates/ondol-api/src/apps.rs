@@ -30,6 +30,7 @@ impl Api {
                         function: name.clone(),
                         qualifier: (!q.is_empty()).then_some(q),
                         cors: u.cors.and_then(|c| cors_of(&c)),
+                        auth_type: u.auth_type,
                     })
                 })
                 .collect();

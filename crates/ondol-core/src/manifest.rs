@@ -278,6 +278,10 @@ pub struct UrlRoute {
     pub function: String,
     pub qualifier: Option<String>,
     pub cors: Option<Cors>,
+    /// `NONE` or `AWS_IAM`; the front door refuses `AWS_IAM` URLs (it does not
+    /// verify IAM signatures), so nothing meant to be private is served openly.
+    #[serde(default)]
+    pub auth_type: String,
 }
 
 /// Receives, whole, what the HTTP front door must serve after every change.

@@ -144,6 +144,10 @@ async fn route(gw: &Arc<Gateway>, peer: SocketAddr, req: Request) -> (Response, 
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let (target, params) = match table.url(&host) {
+        Some(t) if t.iam => {
+            served.route = "$default (AWS_IAM)".into();
+            return (message(StatusCode::FORBIDDEN, "Forbidden: this function URL requires AWS_IAM auth, which ondol's front door does not verify; use AuthType NONE"), served);
+        }
         Some(t) => (t, Vec::new()),
         None => match table.find(&host, &method, &path) {
             Some(m)

@@ -52,6 +52,8 @@ pub struct Target {
     rank: Vec<u8>,
     /// A Function URL's qualifier.
     pub qualifier: Option<String>,
+    /// A Function URL with `AuthType = AWS_IAM`: refused (signatures are not checked).
+    pub iam: bool,
 }
 
 #[derive(Default)]
@@ -122,6 +124,7 @@ impl Table {
                         .map(|rl| Mutex::new(Bucket::new(rl.rps, rl.burst))),
                     rank: r.path.as_deref().map(rank).unwrap_or_default(),
                     qualifier: None,
+                    iam: false,
                 });
                 let host = match &r.host {
                     Some(h) => t.hosts.entry(h.clone()).or_default(),
@@ -163,6 +166,7 @@ impl Table {
                 bucket: None,
                 rank: Vec::new(),
                 qualifier: u.qualifier.clone(),
+                iam: u.auth_type == "AWS_IAM",
             });
             t.urls.insert(u.url_id.clone(), idx);
         }
