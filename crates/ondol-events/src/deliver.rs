@@ -70,12 +70,28 @@ impl Events {
     ) {
         let out = match outcome {
             Ok(o) => o,
-            Err(InvokeError::Throttled { .. }) => {
-                let _ = self.queue.reschedule(
-                    ev.id,
-                    now_ms() + CAPACITY_RETRY.as_millis() as i64,
-                    ev.attempts,
-                );
+            Err(InvokeError::Throttled { message, .. }) => {
+                // Waiting for capacity is not a failed attempt, but it ends at the
+                // event's maximum age (a disabled function holds it that long).
+                let cfg = self.config_of(&ev);
+                if now_ms() - ev.enqueued_ms > (cfg.maximum_event_age_s * 1000) as i64 {
+                    let body = serde_json::json!({ "errorMessage": message }).to_string();
+                    self.give_up(
+                        &ev,
+                        &cfg,
+                        "EventAgeExceeded",
+                        ev.attempts,
+                        version,
+                        None,
+                        body.as_bytes(),
+                    );
+                } else {
+                    let _ = self.queue.reschedule(
+                        ev.id,
+                        now_ms() + CAPACITY_RETRY.as_millis() as i64,
+                        ev.attempts,
+                    );
+                }
                 return;
             }
             // Draining: the event stays queued and is delivered after the restart.
