@@ -8,6 +8,7 @@ if ! command -v node >/dev/null; then
     apt-get update -qq && apt-get install -y -qq nodejs
 fi
 python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+command -v pyenv >/dev/null && pyenv rehash || true
 
 cargo fmt --check
 cargo build --workspace

@@ -8,8 +8,10 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -23,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = Path(__file__).resolve().parent / "functions"
 BIN = os.environ.get("ONDOL_BIN", str(ROOT / "target" / "debug" / "ondol"))
 RUST_BOOTSTRAP = ROOT / "target" / "release" / "bootstrap"
+# The aws CLI as installed by pip (through the module if no shim is on PATH yet).
+AWS = ["aws"] if shutil.which("aws") else [sys.executable, "-m", "awscli"]
 
 
 def zip_dir(path, extra=None):

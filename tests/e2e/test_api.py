@@ -11,7 +11,7 @@ import botocore.auth
 import pytest
 import requests
 
-from conftest import FUNCTIONS, wait_until, zip_dir
+from conftest import AWS, FUNCTIONS, wait_until, zip_dir
 
 ZIP = zip_dir(FUNCTIONS / "py_hello")
 ROLE = "arn:aws:iam::000000000000:role/test"
@@ -256,7 +256,7 @@ def test_bad_input_names_the_field_and_creates_nothing(server):
 
 def aws(server, *args, env_extra=None):
     env = dict(os.environ, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y", AWS_DEFAULT_REGION="us-east-1", **(env_extra or {}))
-    r = subprocess.run(["aws", "lambda", "--endpoint-url", server.api, *args], capture_output=True, text=True, env=env, timeout=60)
+    r = subprocess.run([*AWS, "lambda", "--endpoint-url", server.api, *args], capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout) if r.stdout.strip() else None
 
@@ -304,7 +304,7 @@ def test_sigv4_signed_requests_pass(make_server):
     assert payload(r)["event"] == {"x": 1}
     assert len(c.list_functions(MaxItems=5)["Functions"]) == 1
     env = {"AWS_ACCESS_KEY_ID": "AKIDONDOL", "AWS_SECRET_ACCESS_KEY": "s3cret/key+value"}
-    r = subprocess.run(["aws", "lambda", "--endpoint-url", server.api, "get-function", "--function-name", "signed"],
+    r = subprocess.run([*AWS, "lambda", "--endpoint-url", server.api, "get-function", "--function-name", "signed"],
                        capture_output=True, text=True, env=dict(os.environ, AWS_DEFAULT_REGION="us-east-1", **env))
     assert r.returncode == 0, r.stderr
     cli = server.cli("invoke", "signed", "--payload", '{"via": "ondol-cli"}', check=False)

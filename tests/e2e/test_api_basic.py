@@ -9,7 +9,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from conftest import FUNCTIONS, zip_dir
+from conftest import AWS, FUNCTIONS, zip_dir
 
 
 def test_create_get_list_update_delete_with_boto3(server):
@@ -115,7 +115,7 @@ def test_aws_cli_create_and_invoke(server, tmp_path):
     z = tmp_path / "code.zip"
     z.write_bytes(zip_dir(FUNCTIONS / "py_hello"))
     env = dict(os.environ, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y", AWS_DEFAULT_REGION="us-east-1")
-    aws = ["aws", "lambda", "--endpoint-url", server.api]
+    aws = [*AWS, "lambda", "--endpoint-url", server.api]
     out = subprocess.run(aws + ["create-function", "--function-name", "cli", "--runtime", "python3.11",
                                 "--role", "arn:aws:iam::1:role/r", "--handler", "app.handler",
                                 "--zip-file", f"fileb://{z}"], capture_output=True, text=True, env=env)

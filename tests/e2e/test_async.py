@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from conftest import BIN, wait_until
+from conftest import AWS, BIN, wait_until
 
 FAST = ["--async-retry-base", "200ms"]
 
@@ -30,7 +30,7 @@ def test_event_invocations_through_boto3_and_the_aws_cli(make_server, tmp_path):
     assert r["StatusCode"] == 202
     rid = r["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
     env = dict(os.environ, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y", AWS_DEFAULT_REGION="us-east-1")
-    res = subprocess.run(["aws", "lambda", "invoke", "--endpoint-url", server.api, "--function-name", "ev",
+    res = subprocess.run([*AWS, "lambda", "invoke", "--endpoint-url", server.api, "--function-name", "ev",
                           "--invocation-type", "Event", "--payload", json.dumps({"append": str(out), "mark": "cli"}),
                           str(tmp_path / "o.json")], capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr
