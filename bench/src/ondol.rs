@@ -40,7 +40,7 @@ impl Server {
         for line in lines.by_ref() {
             let line = line?;
             if let Some(a) = line.split("management API listening on ").nth(1) {
-                api = Some(a.trim().to_string());
+                api = a.split_whitespace().next().map(str::to_string);
             }
             if line.contains("ready") {
                 break;

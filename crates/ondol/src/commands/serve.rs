@@ -92,6 +92,16 @@ pub fn init_tracing() {
     }
 }
 
+/// Responses go out as soon as they are written (no Nagle delay).
+fn nodelay(
+    l: TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    l.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    })
+}
+
 /// A running server: its addresses, and what stopping it takes.
 pub struct Running {
     pub api_url: String,
@@ -231,7 +241,7 @@ pub async fn start(a: Args) -> Result<Running> {
     };
     let api_server = tokio::spawn(async move {
         axum::serve(
-            api_listener,
+            nodelay(api_listener),
             ondol_api::router(api, ondol_api::Auth::new(credentials)),
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()))
