@@ -89,3 +89,38 @@ fn retention_deletes_old_records() {
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].line, "fresh");
 }
+
+#[test]
+fn a_full_buffer_drops_and_counts_instead_of_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(
+        &dir.path().join("logs.db"),
+        LogStoreConfig {
+            buffer: 4,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let begun = std::time::Instant::now();
+    for i in 0..10_000 {
+        store.emit(rec("a", "r", 1, &format!("line {i}")));
+    }
+    assert!(
+        begun.elapsed() < Duration::from_secs(2),
+        "emit never waits for the writer"
+    );
+    assert!(store.dropped() > 0, "a full buffer drops records");
+    let all = LogQuery {
+        limit: Some(20_000),
+        ..Default::default()
+    };
+    wait_for(&store, &all, 1);
+    // The writer commits every 20 ms: what it accepted is stored by now.
+    std::thread::sleep(Duration::from_millis(200));
+    let kept = store.query(&all).unwrap().len() as u64;
+    assert_eq!(
+        kept + store.dropped(),
+        10_000,
+        "every record is either stored or counted as dropped"
+    );
+}

@@ -1,0 +1,19 @@
+"""`ondol deploy` shows progress on a terminal and plain lines otherwise."""
+import shutil
+import subprocess
+
+from conftest import BIN, ROOT
+
+
+def test_deploy_progress_on_a_terminal_and_plain_in_a_pipe(server, tmp_path):
+    app = tmp_path / "shop"
+    shutil.copytree(ROOT / "examples" / "shop", app)
+    # `script` gives the command a terminal, as a person at a shell has.
+    tty = subprocess.run(["script", "-qec", f"{BIN} deploy {app} --endpoint {server.api}", "/dev/null"],
+                         capture_output=True, text=True, timeout=120)
+    assert tty.returncode == 0, tty.stdout + tty.stderr
+    assert "\x1b[" in tty.stdout, "a spinner redraws the line on a terminal"
+    assert "shop-hello: created" in tty.stdout
+    plain = server.cli("deploy", str(app))
+    assert "\x1b[" not in plain.stdout + plain.stderr, "no terminal codes in a pipe"
+    assert "shop-hello: code unchanged" in plain.stdout
