@@ -104,3 +104,77 @@ pub async fn unknown() -> Response {
     );
     r
 }
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VersionIn {
+    version: String,
+    #[serde(default)]
+    count: u32,
+}
+
+/// `POST /ondol/v1/functions/{fn}/warm {"Version","Count"}`: starts that many
+/// instances of a version and waits for their init. A failed init answers 409 with
+/// the error and the version's init log.
+pub async fn warm(
+    State(api): State<Arc<Api>>,
+    Path(name): Path<String>,
+    body: bytes::Bytes,
+) -> Result<Response> {
+    let v: VersionIn = crate::functions::parse(&body)?;
+    api.load(&name).await?;
+    if api.engine.request_limit(&name, &v.version).is_none() {
+        return Err(api.not_found(&name, Some(&v.version)));
+    }
+    match api.engine.warm(&name, &v.version, v.count.max(1)).await {
+        Ok(()) => Ok(Json(json!({ "Ready": v.count.max(1) })).into_response()),
+        Err(e) => {
+            // Give the capture a moment to store the last lines of the failed init.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let logs = api.logs.clone();
+            let q = LogQuery {
+                function: Some(name.clone()),
+                version: Some(v.version.clone()),
+                limit: Some(40),
+                ..Default::default()
+            };
+            let lines: Vec<String> = tokio::task::spawn_blocking(move || logs.query(&q))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| e.line)
+                .collect();
+            let detail: serde_json::Value = serde_json::from_slice(&e.body).unwrap_or(json!({}));
+            let body = json!({
+                "Type": "User",
+                "message": format!(
+                    "version {} of {name} failed to start: {}: {}",
+                    v.version,
+                    e.error_type,
+                    detail["errorMessage"].as_str().unwrap_or("")
+                ),
+                "init_log": lines,
+            });
+            let mut r = (StatusCode::CONFLICT, Json(body)).into_response();
+            r.headers_mut().insert(
+                "x-amzn-ErrorType",
+                http::HeaderValue::from_static("ResourceConflictException"),
+            );
+            Ok(r)
+        }
+    }
+}
+
+/// `POST /ondol/v1/functions/{fn}/drain {"Version"}`: stops the version's idle
+/// instances now; in-flight work finishes.
+pub async fn drain(
+    State(api): State<Arc<Api>>,
+    Path(name): Path<String>,
+    body: bytes::Bytes,
+) -> Result<Response> {
+    let v: VersionIn = crate::functions::parse(&body)?;
+    api.engine.drain_version(&name, &v.version);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

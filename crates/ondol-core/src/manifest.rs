@@ -259,6 +259,10 @@ pub struct Route {
     pub host: Option<String>,
     /// The Lambda function name (`<app>-<function>`).
     pub function: String,
+    /// The alias or version served (`None`: `$LATEST`). `ondol deploy` points routes
+    /// at the alias it moves after warming the new version.
+    #[serde(default)]
+    pub qualifier: Option<String>,
     pub payload: PayloadFormat,
     /// Integration timeout in ms; `None` means the function's own timeout.
     pub timeout_ms: Option<u64>,
@@ -509,6 +513,7 @@ impl Manifest {
                 path,
                 host: r.host.map(|h| h.to_ascii_lowercase()),
                 function: f.config.name.clone(),
+                qualifier: None,
                 payload,
                 timeout_ms: r.timeout.map(|d| d.0.as_millis() as u64),
                 rate_limit,

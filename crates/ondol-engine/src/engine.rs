@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use ondol_core::{Arn, FunctionConfig, InvokeError, InvokeOutcome, InvokeRequest, LogSink};
+use ondol_core::{
+    Arn, FunctionConfig, FunctionError, InvokeError, InvokeOutcome, InvokeRequest, LogSink,
+};
 use parking_lot::{Mutex, RwLock};
 
 use crate::budget::{host_memory_mb, Budget};
@@ -340,6 +342,41 @@ impl Engine {
                 return Ok(out);
             }
             pool = self.pool(name, version).ok_or_else(not_found)?;
+        }
+    }
+
+    /// Starts `count` instances of a version ahead of traffic and waits until they
+    /// are ready; the first init failure is returned (warm before switch).
+    pub async fn warm(&self, name: &str, version: &str, count: u32) -> Result<(), FunctionError> {
+        let pool = self.pool(name, version).ok_or_else(|| {
+            FunctionError::platform(
+                "ResourceNotFound",
+                format!("{name}:{version} is not deployed"),
+            )
+        })?;
+        let ready = pool.view().ready;
+        let starts: Vec<_> = (ready..count)
+            .map(|_| {
+                let (p, inner) = (pool.clone(), self.inner.clone());
+                tokio::spawn(async move { p.warm_one(&inner).await })
+            })
+            .collect();
+        let mut first_error = None;
+        for s in starts {
+            if let Ok(Err(e)) = s.await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Stops a version's idle instances now (its traffic moved to another version);
+    /// busy ones finish their work first. The version stays invocable.
+    pub fn drain_version(&self, name: &str, version: &str) {
+        if let Some(p) = self.pool(name, version) {
+            for inst in p.drain_idle(&self.inner) {
+                self.inner.stop_later(inst);
+            }
         }
     }
 

@@ -516,6 +516,37 @@ impl Pool {
         }
     }
 
+    /// Starts one provisioned instance and waits for its init; at the concurrency
+    /// limit there is nothing to start.
+    pub async fn warm_one(self: &Arc<Self>, engine: &Arc<Inner>) -> Result<(), FunctionError> {
+        {
+            let mut st = self.state.lock();
+            if st.running >= st.max_concurrency || !engine.budget.try_reserve(self.mem_mb()) {
+                return Ok(());
+            }
+            st.running += 1;
+        }
+        let inst = self.cold_start(engine, true).await?;
+        self.release(inst, engine);
+        Ok(())
+    }
+
+    /// Stops every unused idle instance now and keeps none warm (traffic moved on).
+    pub fn drain_idle(&self, engine: &Inner) -> Vec<Arc<Instance>> {
+        let mut st = self.state.lock();
+        st.min_warm = 0;
+        let idle = std::mem::take(&mut st.idle);
+        let mut out = Vec::new();
+        for inst in idle {
+            if inst.in_use() == 0 && self.forget(&mut st, &inst, engine) {
+                out.push(inst);
+            } else if inst.in_use() > 0 {
+                st.idle.push(inst);
+            }
+        }
+        out
+    }
+
     /// Marks the pool replaced: unused idle instances are returned for stopping,
     /// busy ones stop when they finish, waiters look the function up again.
     pub fn retire(&self, engine: &Inner) -> Vec<Arc<Instance>> {

@@ -123,7 +123,7 @@ impl Table {
                         .rate_limit
                         .map(|rl| Mutex::new(Bucket::new(rl.rps, rl.burst))),
                     rank: r.path.as_deref().map(rank).unwrap_or_default(),
-                    qualifier: None,
+                    qualifier: r.qualifier.clone(),
                     iam: false,
                 });
                 let host = match &r.host {
@@ -157,6 +157,7 @@ impl Table {
                     path: None,
                     host: None,
                     function: u.function.clone(),
+                    qualifier: u.qualifier.clone(),
                     payload: ondol_core::manifest::PayloadFormat::V2,
                     timeout_ms: None,
                     rate_limit: None,

@@ -133,6 +133,80 @@ fn config_json(f: &DeployedFunction) -> Value {
     })
 }
 
+/// The alias every deploy moves; routes serve it.
+const LIVE: &str = "live";
+
+/// Publishes each function's version and starts as many warm instances of it as
+/// the live version uses (at least `min_warm`, at least one), waiting for their init.
+/// Nothing is switched unless every new version started: a version whose init fails
+/// never receives traffic, and the deploy fails with its init log.
+/// Returns (function, new version, old version) for each function that changes.
+async fn warm_new_versions(
+    endpoint: &str,
+    d: &Deployment,
+    progress: &Progress,
+) -> Result<Vec<(String, String, Option<String>)>> {
+    let (_, metrics) = call(endpoint, Method::GET, "/ondol/v1/metrics", None).await?;
+    let mut switches = Vec::new();
+    for f in &d.functions {
+        let name = &f.config.name;
+        progress.step(format!("publishing {name}"));
+        let (_, v) = call(
+            endpoint,
+            Method::POST,
+            &format!("/2015-03-31/functions/{name}/versions"),
+            Some(json!({})),
+        )
+        .await?;
+        let new = v["Version"].as_str().unwrap_or_default().to_string();
+        let (status, alias) = call(
+            endpoint,
+            Method::GET,
+            &format!("/2015-03-31/functions/{name}/aliases/{LIVE}"),
+            None,
+        )
+        .await?;
+        let old = (status != StatusCode::NOT_FOUND)
+            .then(|| alias["FunctionVersion"].as_str().map(str::to_string))
+            .flatten();
+        if old.as_deref() == Some(new.as_str()) {
+            continue;
+        }
+        let in_use = old
+            .as_ref()
+            .and_then(|o| metrics["pools"][name][o]["running"].as_u64())
+            .unwrap_or(0) as u32;
+        let count = in_use.max(f.config.limits.min_warm).max(1);
+        progress.step(format!(
+            "warming {name} version {new} ({count} instance(s))"
+        ));
+        let url = format!(
+            "{}/ondol/v1/functions/{name}/warm",
+            endpoint.trim_end_matches('/')
+        );
+        let body = json!({ "Version": new, "Count": count }).to_string();
+        let r = client::call(Method::POST, &url, &[], Bytes::from(body)).await?;
+        if !r.status.is_success() {
+            let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+            let log: Vec<&str> = v["init_log"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            progress.finish();
+            bail!(
+                "{}\nnothing was switched: the previous versions keep serving.\ninit log of {name} version {new}:\n  {}",
+                v["message"].as_str().unwrap_or("the new version failed to start"),
+                log.join("\n  ")
+            );
+        }
+        progress.done(format!("{name}: version {new} warm ({count})"));
+        switches.push((name.clone(), new, old));
+    }
+    Ok(switches)
+}
+
 /// What a deploy did, for callers that print or test it.
 pub struct Report {
     pub uploaded: Vec<String>,
@@ -225,8 +299,30 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
             }
         }
     }
+    let switches = warm_new_versions(endpoint, d, progress).await?;
+    for (name, new, old) in &switches {
+        progress.step(format!("switching {name} to version {new}"));
+        let alias = json!({ "Name": LIVE, "FunctionVersion": new });
+        let path = format!("/2015-03-31/functions/{name}/aliases");
+        if old.is_some() {
+            call(
+                endpoint,
+                Method::PUT,
+                &format!("{path}/{LIVE}"),
+                Some(alias),
+            )
+            .await?;
+        } else {
+            call(endpoint, Method::POST, &path, Some(alias)).await?;
+        }
+        progress.done(format!("{name}: version {new} serves"));
+    }
     progress.step("applying routes".into());
-    let http = serde_json::to_value(&d.http)?;
+    let mut app = d.http.clone();
+    for r in &mut app.routes {
+        r.qualifier = Some(LIVE.to_string());
+    }
+    let http = serde_json::to_value(&app)?;
     call(
         endpoint,
         Method::PUT,
@@ -236,6 +332,19 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
     .await?;
     let (_, info) = call(endpoint, Method::GET, "/ondol/v1/info", None).await?;
     report.http = info["http"].as_str().unwrap_or("").to_string();
+    // Traffic has moved: the old versions' idle instances stop (busy ones finish).
+    for (name, _, old) in &switches {
+        if let Some(old) = old {
+            let body = json!({ "Version": old });
+            call(
+                endpoint,
+                Method::POST,
+                &format!("/ondol/v1/functions/{name}/drain"),
+                Some(body),
+            )
+            .await?;
+        }
+    }
     progress.finish();
     Ok(report)
 }

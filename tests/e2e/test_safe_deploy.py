@@ -1,0 +1,63 @@
+"""Deploys publish a version, warm it, then switch: no failed request, no cold start
+after the switch, and a version that cannot start never serves."""
+import re
+import shutil
+import threading
+import time
+
+import requests
+
+from conftest import ROOT, wait_until
+
+
+def copy_app(tmp_path):
+    dst = tmp_path / "shop"
+    shutil.copytree(ROOT / "examples" / "shop", dst)
+    return dst
+
+
+def test_no_failed_request_and_no_cold_start_across_a_deploy(server, tmp_path):
+    app = copy_app(tmp_path)
+    server.cli("deploy", str(app))
+    url = server.http + "/hello/load"
+    results, stop = [], threading.Event()
+
+    def load():
+        with requests.Session() as s:
+            while not stop.is_set():
+                r = s.get(url, timeout=10)
+                results.append((time.time(), r.status_code, r.json().get("message"), r.headers["apigw-requestid"]))
+
+    threads = [threading.Thread(target=load) for _ in range(3)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: len(results) > 20, timeout=10)
+    hello = app / "hello" / "app.py"
+    hello.write_text(hello.read_text().replace("!", " (v2)!"))
+    out = server.cli("deploy", str(app)).stdout
+    switched = time.time()
+    assert "shop-hello: version 2 warm" in out and "shop-hello: version 2 serves" in out, out
+    time.sleep(1)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert all(code == 200 for _, code, _, _ in results), [r for r in results if r[1] != 200][:3]
+    after = [r for r in results if r[0] > switched + 0.05]
+    assert after and all(m == "hello, load (v2)!" for _, _, m, _ in after), "the new version serves after the switch"
+    log = server.output()
+    cold_after = [rid for _, _, _, rid in after if re.search(rf"cold_start=true request_id={rid}", log)]
+    assert cold_after == [], "no request after the switch waited for a cold start"
+
+
+def test_a_broken_version_never_serves_and_the_deploy_says_why(server, tmp_path):
+    app = copy_app(tmp_path)
+    server.cli("deploy", str(app))
+    assert requests.get(server.http + "/hello/a").json() == {"message": "hello, a!"}
+    hello = app / "hello" / "app.py"
+    hello.write_text("import nosuchmodule_in_this_deploy\n" + hello.read_text().replace("!", "?"))
+    bad = server.cli("deploy", str(app), check=False)
+    assert bad.returncode != 0
+    assert "Runtime.ImportModuleError" in bad.stderr and "nosuchmodule_in_this_deploy" in bad.stderr, bad.stderr
+    assert "init log of shop-hello" in bad.stderr and "nothing was switched" in bad.stderr
+    for _ in range(5):
+        assert requests.get(server.http + "/hello/a").json() == {"message": "hello, a!"}, "the old version still serves"
