@@ -61,3 +61,27 @@ def test_a_broken_version_never_serves_and_the_deploy_says_why(server, tmp_path)
     assert "init log of shop-hello" in bad.stderr and "nothing was switched" in bad.stderr
     for _ in range(5):
         assert requests.get(server.http + "/hello/a").json() == {"message": "hello, a!"}, "the old version still serves"
+
+
+def test_history_and_rollback(server, tmp_path):
+    app = copy_app(tmp_path)
+    server.cli("deploy", str(app))
+    hello = app / "hello" / "app.py"
+    hello.write_text(hello.read_text().replace("!", " v2!"))
+    server.cli("deploy", str(app))
+    assert requests.get(server.http + "/hello/x").json() == {"message": "hello, x v2!"}
+    hello.write_text("import not_a_module_anywhere\n" + hello.read_text())
+    assert server.cli("deploy", str(app), check=False).returncode != 0
+    hist = server.cli("history", "--app", "shop").stdout.splitlines()
+    assert len(hist) == 3, hist
+    assert "failed: version 3 of shop-hello failed to start" in hist[0], hist[0]
+    assert "deployed" in hist[1] and "shop-hello=2" in hist[1]
+    assert "deployed" in hist[2] and "shop-hello=1" in hist[2]
+    out = server.cli("rollback", "--app", "shop").stdout
+    assert "rolled back to #1" in out, out
+    assert requests.get(server.http + "/hello/x").json() == {"message": "hello, x!"}
+    after = server.cli("history", "--app", "shop").stdout.splitlines()
+    assert "rolled back to #1" in after[0] and "shop-hello=1" in after[0]
+    to2 = server.cli("rollback", "--app", "shop", "--to", "2").stdout
+    assert "rolled back to #2" in to2
+    assert requests.get(server.http + "/hello/x").json() == {"message": "hello, x v2!"}

@@ -150,3 +150,24 @@ pub async fn schedules(State(api): State<Arc<Api>>) -> Result<Response> {
     let views = Api::blocking(move || Ok(scheduler.view())).await?;
     Ok(ok_json(StatusCode::OK, json!({ "schedules": views })))
 }
+
+/// `POST /ondol/v1/apps/{app}/deploys`: records a deploy (kept in the store).
+pub async fn add_deploy(
+    State(api): State<Arc<Api>>,
+    Path(app): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
+    let mut d: ondol_store::DeployRecord = parse(&body)?;
+    d.app = app;
+    d.at_ms = chrono::Utc::now().timestamp_millis();
+    let store = api.store.clone();
+    let id = Api::blocking(move || Ok(store.add_deploy(&d)?)).await?;
+    Ok(ok_json(StatusCode::CREATED, json!({ "id": id })))
+}
+
+/// `GET /ondol/v1/apps/{app}/deploys`: the app's deploys, newest first.
+pub async fn deploys(State(api): State<Arc<Api>>, Path(app): Path<String>) -> Result<Response> {
+    let store = api.store.clone();
+    let all = Api::blocking(move || Ok(store.deploys(&app, 100)?)).await?;
+    Ok(ok_json(StatusCode::OK, json!({ "deploys": all })))
+}

@@ -173,6 +173,10 @@ pub fn router(api: Arc<Api>, auth: Auth) -> Router {
         .route("/ondol/v1/apps", get(apps::list))
         .route("/ondol/v1/apps/{app}", put(apps::put).delete(apps::delete))
         .route("/ondol/v1/info", get(apps::info))
+        .route(
+            "/ondol/v1/apps/{app}/deploys",
+            get(apps::deploys).post(apps::add_deploy),
+        )
         .route("/ondol/v1/functions/{name}/warm", post(ondol::warm))
         .route("/ondol/v1/functions/{name}/drain", post(ondol::drain))
         .route("/ondol/v1/schedules", get(apps::schedules))

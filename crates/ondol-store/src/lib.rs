@@ -182,4 +182,25 @@ pub trait Store: Send + Sync + 'static {
     /// All apps, ordered by name.
     fn list_apps(&self) -> Result<Vec<AppHttp>>;
     fn delete_app(&self, name: &str) -> Result<bool>;
+    /// Records a deploy (or rollback) of an app; returns its number.
+    fn add_deploy(&self, d: &DeployRecord) -> Result<i64>;
+    /// An app's deploys, newest first.
+    fn deploys(&self, app: &str, limit: usize) -> Result<Vec<DeployRecord>>;
+}
+
+/// One deploy of an app: who, when, which version of each function went live, and
+/// how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployRecord {
+    #[serde(default)]
+    pub id: i64,
+    pub app: String,
+    pub stage: String,
+    #[serde(default)]
+    pub at_ms: i64,
+    pub who: String,
+    /// Function → the version live after this deploy.
+    pub versions: BTreeMap<String, String>,
+    /// `deployed`, `rolled back to #N`, or `failed: <why>`.
+    pub outcome: String,
 }

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use ondol_core::manifest::AppHttp;
 
-use crate::{Error, FunctionRecord, Result, Store};
+use crate::{DeployRecord, Error, FunctionRecord, Result, Store};
 
 pub struct SqliteStore {
     pub(crate) conn: Mutex<Connection>,
@@ -19,6 +19,12 @@ CREATE TABLE IF NOT EXISTS functions (
     name TEXT PRIMARY KEY,
     record TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS deploys (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    app TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deploys_app ON deploys (app, id);
 CREATE TABLE IF NOT EXISTS apps (
     name TEXT PRIMARY KEY,
     record TEXT NOT NULL
@@ -124,5 +130,31 @@ impl Store for SqliteStore {
             .lock()
             .execute("DELETE FROM apps WHERE name = ?1", [name])?;
         Ok(n > 0)
+    }
+
+    fn add_deploy(&self, d: &DeployRecord) -> Result<i64> {
+        let conn = self.conn.lock();
+        conn.execute(
+            "INSERT INTO deploys (app, record) VALUES (?1, ?2)",
+            params![d.app, serde_json::to_string(d)?],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn deploys(&self, app: &str, limit: usize) -> Result<Vec<DeployRecord>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare("SELECT id, record FROM deploys WHERE app = ?1 ORDER BY id DESC LIMIT ?2")?;
+        let rows = stmt.query_map(params![app, limit as i64], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, json) = row?;
+            let mut d: DeployRecord = serde_json::from_str(&json)?;
+            d.id = id;
+            out.push(d);
+        }
+        Ok(out)
     }
 }

@@ -25,6 +25,10 @@ enum Command {
     Serve(commands::serve::Args),
     /// Deploy an app (ondol.toml) to a server.
     Deploy(commands::deploy::Args),
+    /// An app's deploys: versions, who, when, outcome.
+    History(commands::release::HistoryArgs),
+    /// Put an app back on the versions of an earlier deploy.
+    Rollback(commands::release::RollbackArgs),
     /// Invoke a function synchronously and print its result.
     Invoke(commands::invoke::Args),
     /// Print a function's logs.
@@ -46,6 +50,8 @@ fn main() -> std::process::ExitCode {
             Command::Up(a) => commands::up::run(a).await,
             Command::Serve(a) => commands::serve::run(a).await,
             Command::Deploy(a) => commands::deploy::run(a).await,
+            Command::History(a) => commands::release::history(a).await,
+            Command::Rollback(a) => commands::release::rollback(a).await,
             Command::Invoke(a) => commands::invoke::run(a).await,
             Command::Logs(a) => commands::logs::run(a).await,
             Command::Dlq(a) => commands::dlq::run(a).await,

@@ -2,6 +2,7 @@
 //! packages each function, uploads only code whose hash changed, applies
 //! configuration and routes, and prints the URLs.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,6 +15,7 @@ use http::{Method, StatusCode};
 use ondol_core::manifest::{DeployedFunction, Deployment, Manifest};
 use serde_json::{json, Value};
 
+use super::release::{self, Switch, LIVE};
 use crate::client::{self, DEFAULT_ENDPOINT};
 use crate::package::package;
 
@@ -66,14 +68,14 @@ impl Progress {
         }
     }
 
-    fn step(&self, msg: String) {
+    pub fn step(&self, msg: String) {
         if let Some(b) = &self.bar {
             b.set_message(msg);
         }
     }
 
     /// A result line, kept on screen.
-    fn done(&self, msg: String) {
+    pub fn done(&self, msg: String) {
         let line = format!(
             "{msg} ({:.0} ms)",
             self.begun.elapsed().as_secs_f64() * 1000.0
@@ -84,14 +86,14 @@ impl Progress {
         }
     }
 
-    fn finish(&self) {
+    pub fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
     }
 }
 
-async fn call(
+pub async fn call(
     endpoint: &str,
     method: Method,
     path: &str,
@@ -133,78 +135,40 @@ fn config_json(f: &DeployedFunction) -> Value {
     })
 }
 
-/// The alias every deploy moves; routes serve it.
-const LIVE: &str = "live";
-
-/// Publishes each function's version and starts as many warm instances of it as
-/// the live version uses (at least `min_warm`, at least one), waiting for their init.
-/// Nothing is switched unless every new version started: a version whose init fails
-/// never receives traffic, and the deploy fails with its init log.
-/// Returns (function, new version, old version) for each function that changes.
-async fn warm_new_versions(
+/// Publishes each function's version and warms those that change (as many
+/// instances as the live version uses, at least `min_warm`, at least one). Nothing
+/// is switched unless every new version started. Returns the switches and the
+/// version each function will serve.
+async fn publish_and_warm(
     endpoint: &str,
     d: &Deployment,
     progress: &Progress,
-) -> Result<Vec<(String, String, Option<String>)>> {
+) -> Result<(Vec<Switch>, BTreeMap<String, String>)> {
     let (_, metrics) = call(endpoint, Method::GET, "/ondol/v1/metrics", None).await?;
     let mut switches = Vec::new();
+    let mut live = BTreeMap::new();
     for f in &d.functions {
         let name = &f.config.name;
         progress.step(format!("publishing {name}"));
-        let (_, v) = call(
-            endpoint,
-            Method::POST,
-            &format!("/2015-03-31/functions/{name}/versions"),
-            Some(json!({})),
-        )
-        .await?;
+        let path = format!("/2015-03-31/functions/{name}/versions");
+        let (_, v) = call(endpoint, Method::POST, &path, Some(json!({}))).await?;
         let new = v["Version"].as_str().unwrap_or_default().to_string();
-        let (status, alias) = call(
-            endpoint,
-            Method::GET,
-            &format!("/2015-03-31/functions/{name}/aliases/{LIVE}"),
-            None,
-        )
-        .await?;
-        let old = (status != StatusCode::NOT_FOUND)
-            .then(|| alias["FunctionVersion"].as_str().map(str::to_string))
-            .flatten();
+        live.insert(name.clone(), new.clone());
+        let old = release::live_version(endpoint, name).await?;
         if old.as_deref() == Some(new.as_str()) {
             continue;
         }
-        let in_use = old
-            .as_ref()
-            .and_then(|o| metrics["pools"][name][o]["running"].as_u64())
-            .unwrap_or(0) as u32;
-        let count = in_use.max(f.config.limits.min_warm).max(1);
-        progress.step(format!(
-            "warming {name} version {new} ({count} instance(s))"
-        ));
-        let url = format!(
-            "{}/ondol/v1/functions/{name}/warm",
-            endpoint.trim_end_matches('/')
-        );
-        let body = json!({ "Version": new, "Count": count }).to_string();
-        let r = client::call(Method::POST, &url, &[], Bytes::from(body)).await?;
-        if !r.status.is_success() {
-            let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-            let log: Vec<&str> = v["init_log"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            progress.finish();
-            bail!(
-                "{}\nnothing was switched: the previous versions keep serving.\ninit log of {name} version {new}:\n  {}",
-                v["message"].as_str().unwrap_or("the new version failed to start"),
-                log.join("\n  ")
-            );
-        }
-        progress.done(format!("{name}: version {new} warm ({count})"));
-        switches.push((name.clone(), new, old));
+        let count = release::running(&metrics, name, old.as_deref())
+            .max(f.config.limits.min_warm)
+            .max(1);
+        release::warm(endpoint, name, &new, count, progress).await?;
+        switches.push(Switch {
+            function: name.clone(),
+            new,
+            old,
+        });
     }
-    Ok(switches)
+    Ok((switches, live))
 }
 
 /// What a deploy did, for callers that print or test it.
@@ -299,24 +263,17 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
             }
         }
     }
-    let switches = warm_new_versions(endpoint, d, progress).await?;
-    for (name, new, old) in &switches {
-        progress.step(format!("switching {name} to version {new}"));
-        let alias = json!({ "Name": LIVE, "FunctionVersion": new });
-        let path = format!("/2015-03-31/functions/{name}/aliases");
-        if old.is_some() {
-            call(
-                endpoint,
-                Method::PUT,
-                &format!("{path}/{LIVE}"),
-                Some(alias),
-            )
-            .await?;
-        } else {
-            call(endpoint, Method::POST, &path, Some(alias)).await?;
+    let (switches, live) = match publish_and_warm(endpoint, d, progress).await {
+        Ok(r) => r,
+        Err(e) => {
+            let why = e.to_string();
+            let first = why.lines().next().unwrap_or_default().to_string();
+            let outcome = format!("failed: {first}");
+            let _ = release::record(endpoint, &d.app, &BTreeMap::new(), &outcome).await;
+            return Err(e);
         }
-        progress.done(format!("{name}: version {new} serves"));
-    }
+    };
+    release::switch_all(endpoint, &switches, progress).await?;
     progress.step("applying routes".into());
     let mut app = d.http.clone();
     for r in &mut app.routes {
@@ -332,19 +289,8 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
     .await?;
     let (_, info) = call(endpoint, Method::GET, "/ondol/v1/info", None).await?;
     report.http = info["http"].as_str().unwrap_or("").to_string();
-    // Traffic has moved: the old versions' idle instances stop (busy ones finish).
-    for (name, _, old) in &switches {
-        if let Some(old) = old {
-            let body = json!({ "Version": old });
-            call(
-                endpoint,
-                Method::POST,
-                &format!("/ondol/v1/functions/{name}/drain"),
-                Some(body),
-            )
-            .await?;
-        }
-    }
+    release::drain_old(endpoint, &switches).await?;
+    release::record(endpoint, &d.app, &live, "deployed").await?;
     progress.finish();
     Ok(report)
 }

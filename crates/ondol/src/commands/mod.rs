@@ -4,6 +4,7 @@ pub mod deploy;
 pub mod dlq;
 pub mod invoke;
 pub mod logs;
+pub mod release;
 pub mod schedules;
 pub mod serve;
 pub mod up;
