@@ -64,3 +64,15 @@ def test_up_serves_the_example_and_streams_logs(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
+
+
+def test_deploy_json_for_ci(server, tmp_path):
+    import json as _json
+    app = copy_app(tmp_path)
+    out = server.cli("deploy", str(app), "--json").stdout
+    r = _json.loads(out)
+    assert r["app"] == "shop" and sorted(r["uploaded"]) == ["shop-greet", "shop-hello", "shop-site"]
+    assert r["versions"] == {"shop-greet": "1", "shop-hello": "1", "shop-site": "1"}
+    assert any(x["route"] == "GET /hello/{name}" and x["url"].endswith("/hello/{name}") for x in r["routes"])
+    again = _json.loads(server.cli("deploy", str(app), "--json").stdout)
+    assert again["uploaded"] == [] and again["versions"] == r["versions"]

@@ -27,6 +27,9 @@ pub struct Args {
     /// The management API.
     #[arg(long, env = "ONDOL_ENDPOINT", default_value = DEFAULT_ENDPOINT)]
     endpoint: String,
+    /// Print one JSON object with the result (for CI) instead of progress lines.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Reads and resolves `dir/ondol.toml`; every error names the file and key.
@@ -53,9 +56,19 @@ pub fn load(dir: &Path) -> Result<Deployment> {
 pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
     begun: Instant,
+    quiet: bool,
 }
 
 impl Progress {
+    /// No output at all (the caller prints a result of its own).
+    pub fn quiet() -> Self {
+        Self {
+            bar: None,
+            begun: Instant::now(),
+            quiet: true,
+        }
+    }
+
     pub fn new() -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let b = indicatif::ProgressBar::new_spinner();
@@ -65,6 +78,7 @@ impl Progress {
         Self {
             bar,
             begun: Instant::now(),
+            quiet: false,
         }
     }
 
@@ -76,6 +90,9 @@ impl Progress {
 
     /// A result line, kept on screen.
     pub fn done(&self, msg: String) {
+        if self.quiet {
+            return;
+        }
         let line = format!(
             "{msg} ({:.0} ms)",
             self.begun.elapsed().as_secs_f64() * 1000.0
@@ -176,6 +193,8 @@ pub struct Report {
     pub uploaded: Vec<String>,
     pub unchanged: Vec<String>,
     pub http: String,
+    /// The version each function serves now.
+    pub live: BTreeMap<String, String>,
 }
 
 /// Applies a resolved deployment to the server at `endpoint`.
@@ -184,6 +203,7 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
         uploaded: vec![],
         unchanged: vec![],
         http: String::new(),
+        live: BTreeMap::new(),
     };
     for f in &d.functions {
         let name = &f.config.name;
@@ -291,6 +311,7 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
     report.http = info["http"].as_str().unwrap_or("").to_string();
     release::drain_old(endpoint, &switches).await?;
     release::record(endpoint, &d.app, &live, "deployed").await?;
+    report.live = live;
     progress.finish();
     Ok(report)
 }
@@ -310,8 +331,37 @@ pub fn urls(d: &Deployment, http: &str) -> Vec<String> {
 
 pub async fn run(a: Args) -> Result<ExitCode> {
     let d = load(&a.dir)?;
-    let progress = Progress::new();
+    let begun = Instant::now();
+    let progress = if a.json {
+        Progress::quiet()
+    } else {
+        Progress::new()
+    };
     let report = apply(&a.endpoint, &d, &progress).await?;
+    if a.json {
+        let routes: Vec<Value> = d
+            .http
+            .routes
+            .iter()
+            .map(|r| {
+                json!({
+                    "route": r.key,
+                    "url": format!("{}{}", report.http, r.path.as_deref().unwrap_or("/")),
+                    "function": r.function,
+                })
+            })
+            .collect();
+        let out = json!({
+            "app": d.app,
+            "uploaded": report.uploaded,
+            "unchanged": report.unchanged,
+            "versions": report.live,
+            "routes": routes,
+            "duration_ms": begun.elapsed().as_millis() as u64,
+        });
+        println!("{out}");
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "deployed {}: {} uploaded, {} unchanged",
         d.app,
