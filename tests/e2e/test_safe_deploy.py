@@ -85,3 +85,58 @@ def test_history_and_rollback(server, tmp_path):
     to2 = server.cli("rollback", "--app", "shop", "--to", "2").stdout
     assert "rolled back to #2" in to2
     assert requests.get(server.http + "/hello/x").json() == {"message": "hello, x v2!"}
+
+
+def with_strategy(app, strategy):
+    toml = app / "ondol.toml"
+    toml.write_text(toml.read_text().replace('environment = { GREETING = "hello" }',
+                                             f'environment = {{ GREETING = "hello" }}\nstrategy = "{strategy}"'))
+
+
+def run_load(url, results, stop):
+    with requests.Session() as s:
+        while not stop.is_set():
+            r = s.get(url, timeout=10)
+            results.append((time.time(), r.status_code))
+
+
+def test_a_failing_canary_rolls_back_by_itself(server, tmp_path):
+    app = copy_app(tmp_path)
+    with_strategy(app, "canary 50% 20s")
+    server.cli("deploy", str(app))
+    results, stop = [], threading.Event()
+    threads = [threading.Thread(target=run_load, args=(server.http + "/hello/c", results, stop)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    hello = app / "hello" / "app.py"
+    # The new version fails every other request.
+    hello.write_text(hello.read_text().replace("def handler(event, context):",
+                                               "N = [0]\n\ndef handler(event, context):\n    N[0] += 1\n    if N[0] % 2:\n        raise RuntimeError('half broken')"))
+    t0 = time.time()
+    bad = server.cli("deploy", str(app), check=False, timeout=60)
+    took = time.time() - t0
+    rolled = time.time()
+    time.sleep(1)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert bad.returncode != 0, bad.stdout
+    assert "rolled back shop-hello: version 2 failed" in bad.stderr and "version 1 serves again" in bad.stderr, bad.stderr
+    assert took < 15, "rolled back as soon as the error rate showed, not at the end of the canary"
+    assert all(code == 200 for t, code in results if t > rolled), "the old version alone serves after the rollback"
+    assert "failed: rolled back shop-hello" in server.cli("history", "--app", "shop").stdout.splitlines()[0]
+
+
+def test_a_healthy_linear_shift_completes(server, tmp_path):
+    app = copy_app(tmp_path)
+    with_strategy(app, "linear 50% every 1s")
+    server.cli("deploy", str(app))
+    hello = app / "hello" / "app.py"
+    hello.write_text(hello.read_text().replace("!", " v2!"))
+    t0 = time.time()
+    out = server.cli("deploy", str(app), timeout=60).stdout
+    assert time.time() - t0 >= 1, "the shift took its steps"
+    assert "shop-hello: version 2 serves" in out
+    alias = server.client().get_alias(FunctionName="shop-hello", Name="live")
+    assert alias["FunctionVersion"] == "2" and "RoutingConfig" not in alias
+    assert requests.get(server.http + "/hello/x").json() == {"message": "hello, x v2!"}

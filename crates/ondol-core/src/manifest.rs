@@ -143,6 +143,49 @@ pub struct FunctionDef {
     /// Async invocations: retries and destinations.
     #[serde(rename = "async")]
     pub async_: Option<AsyncDef>,
+    /// How a deploy moves traffic: "all-at-once" (default), "canary 10% 5m",
+    /// "linear 10% every 1m".
+    pub strategy: Option<String>,
+}
+
+/// How a deploy shifts traffic to a new version.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Strategy {
+    AllAtOnce,
+    /// `share` of traffic for `wait`, then all of it.
+    Canary {
+        share: f64,
+        wait: std::time::Duration,
+    },
+    /// `step` more every `every`, until all of it.
+    Linear {
+        step: f64,
+        every: std::time::Duration,
+    },
+}
+
+impl Strategy {
+    /// Parses "all-at-once", "canary 10% 5m" or "linear 10% every 1m".
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let words: Vec<&str> = s.split_whitespace().collect();
+        let pct = |w: &str| -> Result<f64, String> {
+            w.strip_suffix('%')
+                .and_then(|n| n.parse::<f64>().ok())
+                .filter(|n| *n > 0.0 && *n < 100.0)
+                .map(|n| n / 100.0)
+                .ok_or_else(|| format!("expected a share like 10%, got \"{w}\""))
+        };
+        let dur = |w: &str| {
+            humantime::parse_duration(w)
+                .map_err(|_| format!("expected a duration like 5m, got \"{w}\""))
+        };
+        match words.as_slice() {
+            ["all-at-once"] => Ok(Self::AllAtOnce),
+            ["canary", p, d] => Ok(Self::Canary { share: pct(p)?, wait: dur(d)? }),
+            ["linear", p, "every", d] => Ok(Self::Linear { step: pct(p)?, every: dur(d)? }),
+            _ => Err(format!("expected \"all-at-once\", \"canary 10% 5m\" or \"linear 10% every 1m\", got \"{s}\"")),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -224,6 +267,7 @@ pub struct DeployedFunction {
     pub config: FunctionConfig,
     pub code_dir: PathBuf,
     pub async_config: Option<AsyncSpec>,
+    pub strategy: Strategy,
 }
 
 /// What the HTTP front door serves for one app.
@@ -415,11 +459,16 @@ impl Manifest {
                     format!("expected a directory inside the app, got \"{}\"", f.code),
                 ));
             }
+            let strategy = match &f.strategy {
+                None => Strategy::AllAtOnce,
+                Some(st) => Strategy::parse(st).map_err(|m| err(at("strategy"), m))?,
+            };
             functions.push(DeployedFunction {
                 key,
                 config: cfg,
                 code_dir: base.join(&f.code),
                 async_config: None,
+                strategy,
             });
             if let Some(a) = f.async_ {
                 pending_async.push((functions.len() - 1, a));
@@ -779,6 +828,28 @@ max_request_body = "10MB"
             e.starts_with("ondol.toml: functions.hello.code: expected a directory inside the app"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn strategies() {
+        use std::time::Duration;
+        assert_eq!(Strategy::parse("all-at-once"), Ok(Strategy::AllAtOnce));
+        assert_eq!(
+            Strategy::parse("canary 10% 5m"),
+            Ok(Strategy::Canary {
+                share: 0.1,
+                wait: Duration::from_secs(300)
+            })
+        );
+        assert_eq!(
+            Strategy::parse("linear 25% every 30s"),
+            Ok(Strategy::Linear {
+                step: 0.25,
+                every: Duration::from_secs(30)
+            })
+        );
+        assert!(Strategy::parse("canary 0% 5m").is_err());
+        assert!(Strategy::parse("blue-green").is_err());
     }
 
     #[test]

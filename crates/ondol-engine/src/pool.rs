@@ -50,6 +50,8 @@ struct State {
 pub(crate) struct Pool {
     pub spec: StartSpec,
     pub limits: Limits,
+    invocations: std::sync::atomic::AtomicU64,
+    errors: std::sync::atomic::AtomicU64,
     engine: Weak<Inner>,
     state: Mutex<State>,
 }
@@ -70,12 +72,18 @@ pub struct PoolView {
     /// Instances started and ready to serve (idle or busy).
     pub ready: u32,
     pub waiting: u32,
+    /// Invocations this version ran, and how many of them failed (function
+    /// errors, timeouts, crashes): what a canary is judged on.
+    pub invocations: u64,
+    pub errors: u64,
 }
 
 impl Pool {
     pub fn new(spec: StartSpec, limits: Limits, engine: Weak<Inner>) -> Arc<Self> {
         Arc::new(Self {
             spec,
+            invocations: Default::default(),
+            errors: Default::default(),
             limits: limits.clone(),
             engine,
             state: Mutex::new(State {
@@ -99,6 +107,8 @@ impl Pool {
             idle: st.idle.len() as u32,
             running: st.running,
             ready: st.running.saturating_sub(st.starting),
+            invocations: self.invocations.load(std::sync::atomic::Ordering::Relaxed),
+            errors: self.errors.load(std::sync::atomic::Ordering::Relaxed),
             waiting: st.waiters.iter().filter(|w| !w.is_closed()).count() as u32,
         }
     }
@@ -140,8 +150,10 @@ impl Pool {
                 self, &engine, inst, request_id, start, cold,
             ))));
         }
+        inc(&self.invocations);
         if ran.result.is_err() {
             inc(&engine.metrics.function_errors);
+            inc(&self.errors);
         }
         match ran.death {
             None => self.release(inst, &engine),

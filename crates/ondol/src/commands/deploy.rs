@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use ondol_core::manifest::{DeployedFunction, Deployment, Manifest};
+use ondol_core::manifest::{DeployedFunction, Deployment, Manifest, Strategy};
 use serde_json::{json, Value};
 
 use super::release::{self, Switch, LIVE};
@@ -293,7 +293,24 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
             return Err(e);
         }
     };
-    release::switch_all(endpoint, &switches, progress).await?;
+    for sw in &switches {
+        let strategy = d
+            .functions
+            .iter()
+            .find(|f| f.config.name == sw.function)
+            .map_or(Strategy::AllAtOnce, |f| f.strategy);
+        if let Err(e) = release::shift(endpoint, sw, strategy, progress).await {
+            let first = e.to_string().lines().next().unwrap_or_default().to_string();
+            let _ = release::record(
+                endpoint,
+                &d.app,
+                &BTreeMap::new(),
+                &format!("failed: {first}"),
+            )
+            .await;
+            return Err(e);
+        }
+    }
     progress.step("applying routes".into());
     let mut app = d.http.clone();
     for r in &mut app.routes {

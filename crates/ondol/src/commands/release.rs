@@ -275,3 +275,94 @@ pub async fn rollback(a: RollbackArgs) -> Result<ExitCode> {
     println!("{app}: rolled back to #{} (history #{id})", target["id"]);
     Ok(ExitCode::SUCCESS)
 }
+
+/// Rollback thresholds while traffic shifts: 5 % errors over at least 20 invocations.
+const MAX_ERROR_RATE: f64 = 0.05;
+const MIN_INVOCATIONS: u64 = 20;
+
+fn version_counts(metrics: &Value, name: &str, version: &str) -> (u64, u64) {
+    let p = &metrics["pools"][name][version];
+    (
+        p["invocations"].as_u64().unwrap_or(0),
+        p["errors"].as_u64().unwrap_or(0),
+    )
+}
+
+async fn set_alias(
+    endpoint: &str,
+    name: &str,
+    version: &str,
+    extra: Option<(&str, f64)>,
+) -> Result<()> {
+    let weights = match extra {
+        Some((v, w)) => json!({ v: w }),
+        None => json!({}),
+    };
+    let body = json!({ "FunctionVersion": version, "RoutingConfig": { "AdditionalVersionWeights": weights } });
+    call(
+        endpoint,
+        Method::PUT,
+        &format!("/2015-03-31/functions/{name}/aliases/{LIVE}"),
+        Some(body),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Shifts traffic to the new version by a canary or linear strategy through a
+/// weighted `live` alias, watching the new version's error rate; past the
+/// threshold it goes back to the old version at once and fails with the reason.
+pub async fn shift(
+    endpoint: &str,
+    s: &Switch,
+    strategy: ondol_core::manifest::Strategy,
+    progress: &Progress,
+) -> Result<()> {
+    use ondol_core::manifest::Strategy;
+    let Some(old) = &s.old else {
+        return switch_all(endpoint, std::slice::from_ref(s), progress).await;
+    };
+    let steps: Vec<(f64, std::time::Duration)> = match strategy {
+        Strategy::AllAtOnce => Vec::new(),
+        Strategy::Canary { share, wait } => vec![(share, wait)],
+        Strategy::Linear { step, every } => {
+            let n = (1.0 / step).ceil() as usize;
+            (1..n)
+                .map(|i| ((step * i as f64).min(0.99), every))
+                .collect()
+        }
+    };
+    let (_, m) = call(endpoint, Method::GET, "/ondol/v1/metrics", None).await?;
+    let (base_inv, base_err) = version_counts(&m, &s.function, &s.new);
+    for (share, hold) in steps {
+        progress.step(format!(
+            "{}: {:.0}% on version {} for {:?}",
+            s.function,
+            share * 100.0,
+            s.new,
+            hold
+        ));
+        set_alias(endpoint, &s.function, old, Some((&s.new, share))).await?;
+        let until = std::time::Instant::now() + hold;
+        while std::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let (_, m) = call(endpoint, Method::GET, "/ondol/v1/metrics", None).await?;
+            let (inv, err) = version_counts(&m, &s.function, &s.new);
+            let (inv, err) = (inv - base_inv, err - base_err);
+            if inv >= MIN_INVOCATIONS && err as f64 / inv as f64 >= MAX_ERROR_RATE {
+                set_alias(endpoint, &s.function, old, None).await?;
+                progress.finish();
+                bail!(
+                    "rolled back {}: version {} failed {err} of {inv} invocations ({:.0}%, threshold {:.0}% over at least {MIN_INVOCATIONS}); version {old} serves again",
+                    s.function,
+                    s.new,
+                    err as f64 * 100.0 / inv as f64,
+                    MAX_ERROR_RATE * 100.0
+                );
+            }
+        }
+    }
+    set_alias(endpoint, &s.function, &s.new, None).await?;
+    progress.done(format!("{}: version {} serves", s.function, s.new));
+    Ok(())
+}
