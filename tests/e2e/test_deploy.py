@@ -76,3 +76,39 @@ def test_deploy_json_for_ci(server, tmp_path):
     assert any(x["route"] == "GET /hello/{name}" and x["url"].endswith("/hello/{name}") for x in r["routes"])
     again = _json.loads(server.cli("deploy", str(app), "--json").stdout)
     assert again["uploaded"] == [] and again["versions"] == r["versions"]
+
+
+def test_dev_redeploys_on_save_without_an_error(tmp_path):
+    import threading
+    app = copy_app(tmp_path)
+    log = tmp_path / "dev.log"
+    proc = subprocess.Popen([BIN, "dev", str(app), "--api", "127.0.0.1:0", "--http", "127.0.0.1:0",
+                             "--data-dir", str(tmp_path / "data")],
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    try:
+        base = wait_until(lambda: re.search(r"GET +(http://127\.0\.0\.1:\d+)/hello/\{name\}", log.read_text()), timeout=60).group(1)
+        assert requests.get(base + "/hello/dev").json() == {"message": "hello, dev!"}
+        results, stop = [], threading.Event()
+
+        def load():
+            with requests.Session() as s:
+                while not stop.is_set():
+                    r = s.get(base + "/hello/dev", timeout=10)
+                    results.append((r.status_code, r.json().get("message")))
+
+        t = threading.Thread(target=load)
+        t.start()
+        hello = app / "hello" / "app.py"
+        hello.write_text(hello.read_text().replace("!", " (edited)!"))
+        wait_until(lambda: "redeployed in" in log.read_text(), timeout=20, what="the redeploy")
+        wait_until(lambda: results and results[-1][1] == "hello, dev (edited)!", timeout=10)
+        stop.set()
+        t.join()
+        assert all(code == 200 for code, _ in results), [r for r in results if r[0] != 200][:3]
+        toml = app / "ondol.toml"
+        toml.write_text(toml.read_text().replace('timeout = "3s"', 'timeout = "soon"'))
+        wait_until(lambda: "not deployed, the last good version keeps serving" in log.read_text(), timeout=20)
+        assert requests.get(base + "/hello/dev").json() == {"message": "hello, dev (edited)!"}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0

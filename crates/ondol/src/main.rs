@@ -21,6 +21,8 @@ struct Cli {
 enum Command {
     /// Start a server on the default store, deploy an app, and follow its logs.
     Up(commands::up::UpArgs),
+    /// Serve and deploy an app, then redeploy it on every change.
+    Dev(commands::dev::DevArgs),
     /// Run the server: the management API and the HTTP front door.
     Serve(commands::serve::Args),
     /// Deploy an app (ondol.toml) to a server.
@@ -48,6 +50,7 @@ fn main() -> std::process::ExitCode {
     let res = rt.block_on(async {
         match cli.command {
             Command::Up(a) => commands::up::run(a).await,
+            Command::Dev(a) => commands::dev::run(a).await,
             Command::Serve(a) => commands::serve::run(a).await,
             Command::Deploy(a) => commands::deploy::run(a).await,
             Command::History(a) => commands::release::history(a).await,

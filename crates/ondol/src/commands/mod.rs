@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod deploy;
+pub mod dev;
 pub mod dlq;
 pub mod invoke;
 pub mod logs;
