@@ -343,8 +343,9 @@ impl Instance {
     pub async fn invoke(&self, req: InvokeRequest, request_id: Arc<str>, spec: &StartSpec) -> Ran {
         let init_ms = self.init_ms.lock().take();
         self.capture.begin(request_id.clone(), req.want_log_tail);
+        // `begin` just read the pipe: START needs no second read.
         self.capture
-            .platform(report::start(&request_id, &spec.version));
+            .platform_now(report::start(&request_id, &spec.version));
         let begun = Instant::now();
         let (tx, rx) = oneshot::channel();
         let dispatched = match &self.front {

@@ -111,6 +111,13 @@ pub fn error_message(r: &Reply) -> String {
     format!("{kind} ({}): {msg}", r.status.as_u16())
 }
 
+/// An epoch-milliseconds JSON number as `2026-01-01T00:00:00Z`.
+pub fn utc_time(ms: &serde_json::Value) -> String {
+    chrono::DateTime::from_timestamp_millis(ms.as_i64().unwrap_or(0))
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
 /// Percent-encodes a path segment.
 pub fn encode_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -71,11 +71,7 @@ pub async fn run(a: Args) -> Result<ExitCode> {
                 println!("{}", serde_json::Value::Array(letters));
             } else {
                 for l in &letters {
-                    let when = chrono::DateTime::from_timestamp_millis(
-                        l["failed_ms"].as_i64().unwrap_or(0),
-                    )
-                    .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-                    .unwrap_or_default();
+                    let when = client::utc_time(&l["failed_ms"]);
                     println!(
                         "{}\t{when}\t{}\tattempts={}\t{}",
                         l["id"],

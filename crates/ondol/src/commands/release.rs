@@ -180,9 +180,7 @@ pub struct HistoryArgs {
 pub async fn history(a: HistoryArgs) -> Result<ExitCode> {
     let app = app_name(&a.dir, &a.app)?;
     for d in history_of(&a.endpoint, &app).await? {
-        let when = chrono::DateTime::from_timestamp_millis(d["at_ms"].as_i64().unwrap_or(0))
-            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-            .unwrap_or_default();
+        let when = client::utc_time(&d["at_ms"]);
         let versions: Vec<String> = d["versions"]
             .as_object()
             .into_iter()

@@ -21,12 +21,6 @@ pub struct Args {
     endpoint: String,
 }
 
-fn when(ms: &serde_json::Value) -> String {
-    chrono::DateTime::from_timestamp_millis(ms.as_i64().unwrap_or(0))
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
-}
-
 pub async fn run(a: Args) -> Result<ExitCode> {
     let url = format!("{}/ondol/v1/schedules", a.endpoint.trim_end_matches('/'));
     let r = client::call(Method::GET, &url, &[], Bytes::new()).await?;
@@ -55,7 +49,7 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         for run in s["runs"].as_array().into_iter().flatten().take(a.runs) {
             println!(
                 "    {}  {}  {}",
-                when(&run["slot_ms"]),
+                client::utc_time(&run["slot_ms"]),
                 run["outcome"].as_str().unwrap_or(""),
                 run["request_id"].as_str().unwrap_or("")
             );
