@@ -188,7 +188,7 @@ environment = {{ SINK_FILE = "{sink}" }}
     server.cli("deploy", str(d))
     cfg = server.client().get_function_event_invoke_config(FunctionName="jobs-work")
     assert cfg["MaximumRetryAttempts"] == 1 and cfg["MaximumEventAgeInSeconds"] == 600
-    assert cfg["DestinationConfig"]["OnFailure"]["Destination"].endswith(":function:jobs-sink")
+    assert cfg["DestinationConfig"]["OnFailure"]["Destination"].endswith(":function:jobs-sink:live")
     server.client().invoke(FunctionName="jobs-work", InvocationType="Event", Payload=json.dumps({"raise": "x"}))
     rec = wait_until(lambda: [json.loads(l) for l in open(sink)] if sink.exists() else None, timeout=20)[0]
     assert rec["requestContext"]["approximateInvokeCount"] == 2, "one retry"

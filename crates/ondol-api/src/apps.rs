@@ -74,7 +74,7 @@ fn cors_of(v: &serde_json::Value) -> Option<ondol_core::manifest::Cors> {
     })
 }
 
-/// `PUT /ondol/v1/apps/{app}`: validated against the stored functions and every
+/// `PUT /ondol/v1/apps/{app}`: one stage of an app (named in the body), validated against the stored functions and every
 /// other app's routes before anything changes.
 pub async fn put(
     State(api): State<Arc<Api>>,
@@ -87,6 +87,10 @@ pub async fn put(
             "app in the body ({}) must be {app}",
             http.app
         )));
+    }
+    if http.stage != ondol_core::manifest::DEFAULT_STAGE {
+        ondol_core::manifest::check_stage_name(&http.stage)
+            .map_err(|m| ApiError::InvalidParameter(format!("stage: {m}")))?;
     }
     let _w = api.writes.lock().await;
     for r in &http.routes {
@@ -108,7 +112,7 @@ pub async fn put(
         })?;
     }
     let (mut apps, urls) = api.front_state().await?;
-    apps.retain(|a| a.app != app);
+    apps.retain(|a| !(a.app == app && a.stage == http.stage));
     apps.push(http.clone());
     api.front
         .check(&apps, &urls)
@@ -140,7 +144,12 @@ pub async fn delete(State(api): State<Arc<Api>>, Path(app): Path<String>) -> Res
 pub async fn info(State(api): State<Arc<Api>>) -> Result<Response> {
     Ok(ok_json(
         StatusCode::OK,
-        json!({ "http": api.http_base, "version": env!("CARGO_PKG_VERSION") }),
+        json!({
+            "http": api.http_base,
+            "version": env!("CARGO_PKG_VERSION"),
+            "region": api.engine.arn().region,
+            "account": api.engine.arn().account,
+        }),
     ))
 }
 

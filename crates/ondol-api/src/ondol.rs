@@ -63,7 +63,7 @@ pub async fn metrics(State(api): State<Arc<Api>>) -> Result<Response> {
                 .map(|(v, s)| {
                     (
                         v,
-                        json!({"idle": s.idle, "running": s.running, "ready": s.ready, "waiting": s.waiting, "invocations": s.invocations, "errors": s.errors}),
+                        json!({"idle": s.idle, "running": s.running, "ready": s.ready, "waiting": s.waiting, "invocations": s.invocations, "errors": s.errors, "durations": s.durations}),
                     )
                 })
                 .collect();

@@ -85,6 +85,114 @@ pub struct Manifest {
     pub http: HttpDef,
     #[serde(default)]
     pub schedules: Vec<ScheduleDef>,
+    /// Named stages deployed side by side (`ondol deploy --stage NAME`).
+    #[serde(default)]
+    pub stages: BTreeMap<String, StageDef>,
+}
+
+/// `[stages.NAME]`: how one stage differs from the others.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageDef {
+    /// Hosts that serve this stage at their root.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Merged over every function's environment.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// `stageVariables` in the events of this stage's routes.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    /// Replaces every function's own strategy in this stage.
+    pub strategy: Option<String>,
+    /// Replaces every function's own rollback thresholds in this stage.
+    pub rollback: Option<RollbackDef>,
+}
+
+/// When a traffic shift rolls back.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackDef {
+    /// Share of the new version's invocations that may fail, like "5%".
+    pub error_rate: Option<String>,
+    /// Invocations of the new version before its error rate counts.
+    pub min_invocations: Option<u64>,
+    /// Highest p99 duration of the new version, like "800ms".
+    pub p99: Option<Dur>,
+}
+
+/// Resolved rollback thresholds (defaults: 5 % errors over at least 20 invocations,
+/// p99 not watched).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rollback {
+    pub error_rate: f64,
+    pub min_invocations: u64,
+    pub p99_ms: Option<u64>,
+}
+
+impl Default for Rollback {
+    fn default() -> Self {
+        Self {
+            error_rate: 0.05,
+            min_invocations: 20,
+            p99_ms: None,
+        }
+    }
+}
+
+impl RollbackDef {
+    fn resolve(&self) -> Result<Rollback, (&'static str, String)> {
+        let mut r = Rollback::default();
+        if let Some(e) = &self.error_rate {
+            r.error_rate = e
+                .trim()
+                .strip_suffix('%')
+                .and_then(|n| n.trim().parse::<f64>().ok())
+                .filter(|n| *n > 0.0 && *n <= 100.0)
+                .map(|n| n / 100.0)
+                .ok_or_else(|| {
+                    (
+                        "error_rate",
+                        format!("expected a share like \"5%\", got \"{e}\""),
+                    )
+                })?;
+        }
+        if let Some(n) = self.min_invocations {
+            if n == 0 {
+                return Err(("min_invocations", "expected at least 1".into()));
+            }
+            r.min_invocations = n;
+        }
+        r.p99_ms = self.p99.map(|d| d.0.as_millis().max(1) as u64);
+        Ok(r)
+    }
+}
+
+/// A resolved stage.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Stage {
+    pub hosts: Vec<String>,
+    pub environment: BTreeMap<String, String>,
+    pub variables: BTreeMap<String, String>,
+    pub strategy: Option<Strategy>,
+    pub rollback: Option<Rollback>,
+}
+
+/// The stage served at the root of every host.
+pub const DEFAULT_STAGE: &str = "$default";
+
+/// The alias a stage's deploys move on each function: `live` for `$default`, else
+/// the stage's name.
+pub fn stage_alias(stage: &str) -> String {
+    if stage == DEFAULT_STAGE {
+        "live".into()
+    } else {
+        stage.to_string()
+    }
+}
+
+fn default_stage() -> String {
+    DEFAULT_STAGE.into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +220,9 @@ pub struct Schedule {
     pub timezone: String,
     /// The event sent; `None` sends EventBridge's Scheduled Event.
     pub input: Option<serde_json::Value>,
+    /// The alias invoked (the stage's).
+    #[serde(default)]
+    pub qualifier: Option<String>,
     /// After downtime: `none` | `last` | `all` (default `none`).
     pub catch_up: String,
     /// `allow` | `skip` while the previous run is still going (default `allow`).
@@ -146,6 +257,8 @@ pub struct FunctionDef {
     /// How a deploy moves traffic: "all-at-once" (default), "canary 10% 5m",
     /// "linear 10% every 1m".
     pub strategy: Option<String>,
+    /// When a traffic shift rolls back (default: 5 % errors over 20 invocations).
+    pub rollback: Option<RollbackDef>,
 }
 
 /// How a deploy shifts traffic to a new version.
@@ -257,6 +370,8 @@ pub struct Deployment {
     pub app: String,
     pub functions: Vec<DeployedFunction>,
     pub http: AppHttp,
+    /// The stages declared in the manifest (`$default` needs no declaration).
+    pub stages: BTreeMap<String, Stage>,
 }
 
 /// One function: its configuration (named `<app>-<function>`) and code directory.
@@ -268,12 +383,21 @@ pub struct DeployedFunction {
     pub code_dir: PathBuf,
     pub async_config: Option<AsyncSpec>,
     pub strategy: Strategy,
+    pub rollback: Rollback,
 }
 
 /// What the HTTP front door serves for one app.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppHttp {
     pub app: String,
+    /// Served at `/<stage>/…` and at the root of `hosts`; `$default` at the root.
+    #[serde(default = "default_stage")]
+    pub stage: String,
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// `stageVariables` in events.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
     pub routes: Vec<Route>,
     pub cors: Option<Cors>,
     /// Largest request body (default 10 MB).
@@ -463,12 +587,19 @@ impl Manifest {
                 None => Strategy::AllAtOnce,
                 Some(st) => Strategy::parse(st).map_err(|m| err(at("strategy"), m))?,
             };
+            let rollback = match &f.rollback {
+                None => Rollback::default(),
+                Some(r) => r
+                    .resolve()
+                    .map_err(|(k, m)| err(at(&format!("rollback.{k}")), m))?,
+            };
             functions.push(DeployedFunction {
                 key,
                 config: cfg,
                 code_dir: base.join(&f.code),
                 async_config: None,
                 strategy,
+                rollback,
             });
             if let Some(a) = f.async_ {
                 pending_async.push((functions.len() - 1, a));
@@ -580,11 +711,16 @@ impl Manifest {
             }
         }
         let schedules = resolve_schedules(self.schedules, &functions, file)?;
+        let stages = resolve_stages(self.stages, file)?;
         Ok(Deployment {
             app: self.app.clone(),
             functions,
+            stages,
             http: AppHttp {
                 app: self.app,
+                stage: DEFAULT_STAGE.into(),
+                hosts: Vec::new(),
+                variables: BTreeMap::new(),
                 routes,
                 cors: self.http.cors,
                 max_request_body: self
@@ -594,6 +730,130 @@ impl Manifest {
                 schedules,
             },
         })
+    }
+}
+
+/// Checks `[stages.NAME]`: names usable as a path segment and an alias, hosts
+/// claimed by one stage only.
+fn resolve_stages(
+    defs: BTreeMap<String, StageDef>,
+    file: &str,
+) -> Result<BTreeMap<String, Stage>, ManifestError> {
+    let mut out = BTreeMap::new();
+    let mut hosts: BTreeMap<String, String> = BTreeMap::new();
+    for (name, sd) in defs {
+        let err = |k: &str, message: String| ManifestError {
+            file: file.to_string(),
+            key: if k.is_empty() {
+                format!("stages.{name}")
+            } else {
+                format!("stages.{name}.{k}")
+            },
+            message,
+        };
+        if name != DEFAULT_STAGE {
+            check_stage_name(&name).map_err(|m| err("", m))?;
+        } else if !sd.hosts.is_empty() {
+            return Err(err(
+                "hosts",
+                "the $default stage is served at the root of every host; give hosts to a named stage".into(),
+            ));
+        }
+        for h in &sd.hosts {
+            let h = h.trim().to_ascii_lowercase();
+            if h.is_empty() || h.contains('/') || h.contains(':') {
+                return Err(err(
+                    "hosts",
+                    format!("expected host names like \"api.example.com\", got \"{h}\""),
+                ));
+            }
+            if let Some(other) = hosts.insert(h.clone(), name.clone()) {
+                return Err(err(
+                    "hosts",
+                    format!("host \"{h}\" is already served by stage {other}"),
+                ));
+            }
+        }
+        let strategy = match &sd.strategy {
+            None => None,
+            Some(st) => Some(Strategy::parse(st).map_err(|m| err("strategy", m))?),
+        };
+        let rollback = match &sd.rollback {
+            None => None,
+            Some(r) => Some(
+                r.resolve()
+                    .map_err(|(k, m)| err(&format!("rollback.{k}"), m))?,
+            ),
+        };
+        out.insert(
+            name,
+            Stage {
+                hosts: sd
+                    .hosts
+                    .iter()
+                    .map(|h| h.trim().to_ascii_lowercase())
+                    .collect(),
+                environment: sd.environment,
+                variables: sd.variables,
+                strategy,
+                rollback,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// A stage name is a path segment and an alias name: `[a-zA-Z0-9-_]`, not all
+/// digits, not `live` (the `$default` stage's alias).
+pub fn check_stage_name(name: &str) -> Result<(), String> {
+    if !valid_name(name) || name.len() > 32 || name.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("expected a stage name of 1 to 32 characters of [a-zA-Z0-9-_], not all digits, got \"{name}\""));
+    }
+    if name == "live" {
+        return Err("\"live\" is the $default stage's alias; choose another stage name".into());
+    }
+    Ok(())
+}
+
+impl Deployment {
+    /// This deployment as stage `stage` serves it: the stage's environment merged
+    /// over each function's, its strategy and thresholds, and every route and
+    /// schedule pointed at the stage's alias. A named stage must be declared.
+    pub fn for_stage(&self, stage: &str) -> Result<Deployment, String> {
+        let spec = match self.stages.get(stage) {
+            Some(s) => s.clone(),
+            None if stage == DEFAULT_STAGE => Stage::default(),
+            None => {
+                let declared: Vec<&str> = self.stages.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "stage {stage} is not declared: add [stages.{stage}] to ondol.toml (declared: {})",
+                    if declared.is_empty() { "none".to_string() } else { declared.join(", ") }
+                ));
+            }
+        };
+        let alias = stage_alias(stage);
+        let mut d = self.clone();
+        for f in &mut d.functions {
+            for (k, v) in &spec.environment {
+                f.config.environment.insert(k.clone(), v.clone());
+            }
+            if let Some(s) = spec.strategy {
+                f.strategy = s;
+            }
+            if let Some(r) = spec.rollback {
+                f.rollback = r;
+            }
+        }
+        d.http.stage = stage.to_string();
+        d.http.hosts = spec.hosts;
+        d.http.variables = spec.variables;
+        for r in &mut d.http.routes {
+            r.qualifier = Some(alias.clone());
+        }
+        for s in &mut d.http.schedules {
+            s.qualifier = Some(alias.clone());
+        }
+        Ok(d)
     }
 }
 
@@ -644,6 +904,7 @@ fn resolve_schedules(
             expression: sd.expression,
             timezone: sd.timezone.unwrap_or_else(|| "UTC".into()),
             input,
+            qualifier: None,
             catch_up: pick("catch_up", sd.catch_up, &["none", "last", "all"])?,
             overlap: pick("overlap", sd.overlap, &["allow", "skip"])?,
         });

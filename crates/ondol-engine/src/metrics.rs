@@ -20,6 +20,49 @@ pub struct Metrics {
     pub payload_too_large: AtomicU64,
 }
 
+/// Durations in buckets 10 % apart: bucket `i` holds those up to `0.1 · 1.1^i` ms
+/// (the last one everything longer), enough to tell a p99 within 10 %.
+pub struct Histogram {
+    buckets: Box<[AtomicU64]>,
+}
+
+const BUCKETS: usize = 180;
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self {
+            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl Histogram {
+    pub fn upper_ms(i: usize) -> f64 {
+        0.1 * 1.1f64.powi(i as i32)
+    }
+
+    pub fn record(&self, ms: f64) {
+        let i = if ms <= 0.1 {
+            0
+        } else {
+            ((ms / 0.1).ln() / 1.1f64.ln()).ceil() as usize
+        };
+        self.buckets[i.min(BUCKETS - 1)].fetch_add(1, Relaxed);
+    }
+
+    /// The non-empty buckets as (upper bound in ms, count).
+    pub fn snapshot(&self) -> Vec<(f64, u64)> {
+        self.buckets
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| {
+                let n = b.load(Relaxed);
+                (n > 0).then(|| ((Self::upper_ms(i) * 1000.0).round() / 1000.0, n))
+            })
+            .collect()
+    }
+}
+
 pub(crate) fn inc(c: &AtomicU64) {
     c.fetch_add(1, Relaxed);
 }
@@ -43,5 +86,25 @@ impl Metrics {
             "evictions": g(&self.evictions),
             "payload_too_large": g(&self.payload_too_large),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Histogram;
+
+    #[test]
+    fn buckets_are_within_ten_percent() {
+        let h = Histogram::default();
+        for ms in [0.05, 1.0, 37.0, 250.0, 1e9] {
+            h.record(ms);
+        }
+        let snap = h.snapshot();
+        assert_eq!(snap.len(), 5);
+        assert_eq!(snap[0].0, 0.1);
+        let b = snap.iter().find(|(u, _)| *u >= 37.0).unwrap().0;
+        assert!(b < 37.0 * 1.1, "{b}");
+        let b = snap.iter().find(|(u, _)| *u >= 250.0).unwrap().0;
+        assert!(b < 250.0 * 1.1, "{b}");
     }
 }

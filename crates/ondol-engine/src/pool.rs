@@ -52,6 +52,7 @@ pub(crate) struct Pool {
     pub limits: Limits,
     invocations: std::sync::atomic::AtomicU64,
     errors: std::sync::atomic::AtomicU64,
+    durations: crate::metrics::Histogram,
     engine: Weak<Inner>,
     state: Mutex<State>,
 }
@@ -64,7 +65,7 @@ enum Blocked {
 }
 
 /// Public view of a pool's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PoolView {
     pub idle: u32,
     /// Instances alive or starting.
@@ -76,6 +77,8 @@ pub struct PoolView {
     /// errors, timeouts, crashes): what a canary is judged on.
     pub invocations: u64,
     pub errors: u64,
+    /// Invocation durations: (bucket upper bound in ms, count), non-empty buckets.
+    pub durations: Vec<(f64, u64)>,
 }
 
 impl Pool {
@@ -84,6 +87,7 @@ impl Pool {
             spec,
             invocations: Default::default(),
             errors: Default::default(),
+            durations: Default::default(),
             limits: limits.clone(),
             engine,
             state: Mutex::new(State {
@@ -109,8 +113,18 @@ impl Pool {
             ready: st.running.saturating_sub(st.starting),
             invocations: self.invocations.load(std::sync::atomic::Ordering::Relaxed),
             errors: self.errors.load(std::sync::atomic::Ordering::Relaxed),
+            durations: self.durations.snapshot(),
             waiting: st.waiters.iter().filter(|w| !w.is_closed()).count() as u32,
         }
+    }
+
+    /// Counts one finished invocation of this version (what a canary is judged on).
+    pub(crate) fn count(&self, duration_ms: f64, failed: bool) {
+        inc(&self.invocations);
+        if failed {
+            inc(&self.errors);
+        }
+        self.durations.record(duration_ms);
     }
 
     fn mem_mb(&self) -> u64 {
@@ -150,10 +164,9 @@ impl Pool {
                 self, &engine, inst, request_id, start, cold,
             ))));
         }
-        inc(&self.invocations);
+        self.count(ran.duration_ms, ran.result.is_err());
         if ran.result.is_err() {
             inc(&engine.metrics.function_errors);
-            inc(&self.errors);
         }
         match ran.death {
             None => self.release(inst, &engine),

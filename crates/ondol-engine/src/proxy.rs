@@ -51,6 +51,8 @@ pub(crate) struct Checkout {
     pub init_ms: Option<f64>,
     /// Kills a streaming instance that outlives its timeout.
     pub watchdog: Option<tokio::task::AbortHandle>,
+    /// Counted as a failed invocation (a stream error, a web 5xx, no answer).
+    pub failed: bool,
 }
 
 impl Checkout {
@@ -71,6 +73,7 @@ impl Checkout {
             begun,
             init_ms,
             watchdog: None,
+            failed: false,
         }
     }
 }
@@ -80,10 +83,11 @@ impl Drop for Checkout {
         if let Some(w) = self.watchdog.take() {
             w.abort();
         }
+        let ms = self.begun.elapsed().as_secs_f64() * 1000.0;
+        self.pool.count(ms, self.failed || !self.inst.is_alive());
         // Web requests overlap on an instance and have the front door's access log
         // line each; a Lambda runtime's streamed invocation gets END and REPORT.
         if self.pool.spec.web.is_none() {
-            let ms = self.begun.elapsed().as_secs_f64() * 1000.0;
             let spec = &self.pool.spec;
             let cap = &self.inst.capture;
             cap.platform_for(&self.request_id, report::end(&self.request_id));
@@ -164,7 +168,7 @@ impl Pool {
         inc(&engine.metrics.invocations);
         let request_id: Arc<str> = uuid::Uuid::new_v4().to_string().into();
         let init_ms = if cold { inst.take_init_ms() } else { None };
-        let checkout = Checkout::new(
+        let mut checkout = Checkout::new(
             self.clone(),
             engine.clone(),
             inst.clone(),
@@ -178,6 +182,7 @@ impl Pool {
         match tokio::time::timeout(timeout, target.send(req)).await {
             Ok(Ok(resp)) => {
                 let (parts, body) = resp.into_parts();
+                checkout.failed = parts.status.is_server_error();
                 let body = Guarded {
                     inner: body,
                     checkout: Some(checkout),
@@ -190,10 +195,12 @@ impl Pool {
                 }))
             }
             Ok(Err(e)) => {
+                checkout.failed = true;
                 inc(&engine.metrics.function_errors);
                 Err(ProxyError::Unreachable(e.to_string()))
             }
             Err(_) => {
+                checkout.failed = true;
                 inc(&engine.metrics.timeouts);
                 let line = format!(
                     "{} Request timed out after {:.2} seconds",

@@ -75,6 +75,9 @@ impl Body for RuntimeStream {
                     );
                     c.inst.capture.platform_for(&c.request_id, line);
                 }
+                if let Some(c) = &mut self.checkout {
+                    c.failed = true;
+                }
                 self.checkout.take();
                 Poll::Ready(Some(Err(Box::new(StreamError(FunctionError {
                     error_type,

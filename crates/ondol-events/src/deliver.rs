@@ -214,9 +214,15 @@ impl Events {
         }
     }
 
-    fn send_record(&self, target: &str, record: &serde_json::Value) {
-        if let Err(e) = self.enqueue(target, None, record.to_string().into_bytes(), None) {
-            tracing::error!(destination = %target, error = %e, "could not send a destination record");
+    fn send_record(&self, target: &(String, Option<String>), record: &serde_json::Value) {
+        let (name, qualifier) = target;
+        if let Err(e) = self.enqueue(
+            name,
+            qualifier.as_deref(),
+            record.to_string().into_bytes(),
+            None,
+        ) {
+            tracing::error!(destination = %name, error = %e, "could not send a destination record");
         }
     }
 }

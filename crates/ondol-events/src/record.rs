@@ -7,9 +7,9 @@ use serde_json::{json, Value};
 
 /// The function a destination ARN names (`arn:aws:lambda:…:function:name[:q]`);
 /// other services' ARNs are not destinations ondol can deliver to.
-pub fn destination_function(arn: &str) -> Option<String> {
+pub fn destination_function(arn: &str) -> Option<(String, Option<String>)> {
     let r = ondol_core::name::parse_function_name(arn).ok()?;
-    arn.starts_with("arn:").then_some(r.name)
+    arn.starts_with("arn:").then_some((r.name, r.qualifier))
 }
 
 fn payload_json(bytes: &[u8]) -> Value {
@@ -53,8 +53,12 @@ mod tests {
     #[test]
     fn destinations_are_function_arns() {
         assert_eq!(
-            destination_function("arn:aws:lambda:us-east-1:000000000000:function:dlq").as_deref(),
-            Some("dlq")
+            destination_function("arn:aws:lambda:us-east-1:000000000000:function:dlq"),
+            Some(("dlq".to_string(), None))
+        );
+        assert_eq!(
+            destination_function("arn:aws:lambda:us-east-1:000000000000:function:dlq:prod"),
+            Some(("dlq".to_string(), Some("prod".to_string())))
         );
         assert_eq!(
             destination_function("arn:aws:sqs:us-east-1:000000000000:q"),

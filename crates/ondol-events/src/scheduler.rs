@@ -26,6 +26,7 @@ const MAX_CATCH_UP: usize = 1_000;
 struct Entry {
     key: String,
     app: String,
+    stage: String,
     schedule: Schedule,
     expr: Expr,
     tz: Tz,
@@ -35,6 +36,7 @@ struct Entry {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ScheduleView {
     pub app: String,
+    pub stage: String,
     pub name: String,
     pub function: String,
     pub expression: String,
@@ -82,8 +84,13 @@ impl Scheduler {
             .flat_map(|a| a.schedules.iter().map(move |s| (a, s)))
             .filter_map(|(a, s)| {
                 Some(Entry {
-                    key: format!("{}/{}", a.app, s.name),
+                    key: if a.stage == ondol_core::manifest::DEFAULT_STAGE {
+                        format!("{}/{}", a.app, s.name)
+                    } else {
+                        format!("{}@{}/{}", a.app, a.stage, s.name)
+                    },
                     app: a.app.clone(),
+                    stage: a.stage.clone(),
                     schedule: s.clone(),
                     expr: Expr::parse(&s.expression).ok()?,
                     tz: s.timezone.parse().ok()?,
@@ -104,6 +111,7 @@ impl Scheduler {
                 let next = state.and_then(|st| self.next_slot(e, st.last_slot_ms, st.created_ms));
                 ScheduleView {
                     app: e.app.clone(),
+                    stage: e.stage.clone(),
                     name: e.schedule.name.clone(),
                     function: e.schedule.function.clone(),
                     expression: e.schedule.expression.clone(),
@@ -219,7 +227,7 @@ impl Scheduler {
         QueuedEvent {
             id: 0,
             function: e.schedule.function.clone(),
-            qualifier: None,
+            qualifier: e.schedule.qualifier.clone(),
             request_id: uuid::Uuid::new_v4().to_string(),
             payload: input.to_string().into_bytes(),
             attempts: 0,

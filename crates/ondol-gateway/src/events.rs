@@ -12,7 +12,12 @@ use serde_json::{json, Map, Value};
 /// What an event is built from.
 pub struct RequestInfo<'a> {
     pub method: &'a str,
+    /// The path the route matched (without a stage prefix).
     pub raw_path: &'a str,
+    /// The path as requested.
+    pub full_path: &'a str,
+    pub stage: &'a str,
+    pub variables: Option<&'a BTreeMap<String, String>>,
     pub raw_query: &'a str,
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
@@ -168,7 +173,7 @@ pub fn v2(info: &RequestInfo<'_>) -> Value {
             },
             "requestId": info.request_id,
             "routeKey": info.route_key,
-            "stage": "$default",
+            "stage": info.stage,
             "time": info.now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
             "timeEpoch": info.now.timestamp_millis(),
         },
@@ -185,6 +190,9 @@ pub fn v2(info: &RequestInfo<'_>) -> Value {
     }
     if !body.is_null() {
         ev["body"] = body;
+    }
+    if let Some(v) = info.variables {
+        ev["stageVariables"] = json!(v);
     }
     ev
 }
@@ -229,15 +237,15 @@ pub fn v1(info: &RequestInfo<'_>) -> Value {
         "queryStringParameters": or_null(q),
         "multiValueQueryStringParameters": multi_or_null(mq),
         "pathParameters": or_null(params_map(info.params)),
-        "stageVariables": null,
+        "stageVariables": info.variables.map_or(Value::Null, |v| json!(v)),
         "requestContext": {
             "accountId": info.account,
             "apiId": "ondol",
             "resourceId": "ondol",
             "resourcePath": info.resource.unwrap_or("/{proxy+}"),
             "httpMethod": info.method,
-            "path": path,
-            "stage": "$default",
+            "path": decode(info.full_path),
+            "stage": info.stage,
             "domainName": host,
             "domainPrefix": host.split('.').next().unwrap_or(&host),
             "requestId": info.request_id,

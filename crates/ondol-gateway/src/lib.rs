@@ -143,19 +143,19 @@ async fn route(gw: &Arc<Gateway>, peer: SocketAddr, req: Request) -> (Response, 
     let host = host_of(req.headers());
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
-    let (target, params) = match table.url(&host) {
+    let (target, params, matched, prefix) = match table.url(&host) {
         Some(t) if t.iam => {
             served.route = "$default (AWS_IAM)".into();
             return (message(StatusCode::FORBIDDEN, "Forbidden: this function URL requires AWS_IAM auth, which ondol's front door does not verify; use AuthType NONE"), served);
         }
-        Some(t) => (t, Vec::new()),
+        Some(t) => (t, Vec::new(), path.as_str(), None),
         None => match table.find(&host, &method, &path) {
             Some(m)
                 if !(method == "OPTIONS"
                     && is_preflight(req.headers())
                     && m.target.route.method.as_deref() != Some("OPTIONS")) =>
             {
-                (m.target, m.params)
+                (m.target, m.params, m.path, m.prefix)
             }
             _ => {
                 // A preflight is answered from the app's CORS unless a route takes OPTIONS itself.
@@ -176,7 +176,12 @@ async fn route(gw: &Arc<Gateway>, peer: SocketAddr, req: Request) -> (Response, 
         .cors
         .as_ref()
         .and_then(|_| req.headers().get("origin").cloned());
-    let mut resp = dispatch(gw, target, params, peer, req, &mut served).await;
+    let at = At {
+        params,
+        path: matched,
+        prefix,
+    };
+    let mut resp = dispatch(gw, target, at, peer, req, &mut served).await;
     if let (Some(cors), Some(origin)) = (&target.cors, origin) {
         let mut h = HeaderMap::new();
         h.insert("origin", origin);
@@ -196,10 +201,19 @@ fn too_large(limit: u64) -> Response {
     )
 }
 
+/// Where in the route table a request landed.
+struct At<'a> {
+    params: Vec<(String, String)>,
+    /// The path without the stage prefix.
+    path: &'a str,
+    /// The stage prefix the request came in under (`/prod`), if any.
+    prefix: Option<&'a str>,
+}
+
 async fn dispatch(
     gw: &Arc<Gateway>,
     target: &Target,
-    params: Vec<(String, String)>,
+    at: At<'_>,
     peer: SocketAddr,
     req: Request,
     served: &mut Served,
@@ -228,7 +242,7 @@ async fn dispatch(
     };
     let timeout = target.route.timeout_ms.map(Duration::from_millis);
     if gw.engine.is_web(name, &version) == Some(true) {
-        return proxy(gw, target, name, &version, peer, req, timeout, served).await;
+        return proxy(gw, target, name, &version, peer, req, &at, timeout, served).await;
     }
     let (parts, body) = req.into_parts();
     let body = match http_body_util::Limited::new(body, target.max_body as usize)
@@ -242,13 +256,16 @@ async fn dispatch(
     let request_id = uuid::Uuid::new_v4().to_string();
     let info = events::RequestInfo {
         method: parts.method.as_str(),
-        raw_path: parts.uri.path(),
+        raw_path: at.path,
+        full_path: parts.uri.path(),
+        stage: &target.stage,
+        variables: target.variables.as_deref(),
         raw_query: parts.uri.query().unwrap_or(""),
         headers: &parts.headers,
         body: &body,
         route_key: &target.route.key,
         resource: target.route.path.as_deref(),
-        params: &params,
+        params: &at.params,
         request_id: &request_id,
         source_ip: peer.ip().to_string(),
         now,
@@ -363,10 +380,24 @@ async fn proxy(
     version: &str,
     peer: SocketAddr,
     req: Request,
+    at: &At<'_>,
     timeout: Option<Duration>,
     served: &mut Served,
 ) -> Response {
     let (mut parts, body) = req.into_parts();
+    // Under a stage prefix the app sees its own paths, and the prefix for links.
+    if let Some(prefix) = at.prefix {
+        let pq = match parts.uri.query() {
+            Some(q) => format!("{}?{q}", at.path),
+            None => at.path.to_string(),
+        };
+        if let Ok(uri) = http::Uri::builder().path_and_query(pq).build() {
+            parts.uri = uri;
+        }
+        if let Ok(v) = HeaderValue::from_str(prefix) {
+            parts.headers.insert("x-forwarded-prefix", v);
+        }
+    }
     let host = parts.headers.get(http::header::HOST).cloned();
     strip_hop_by_hop(&mut parts.headers);
     let xff = match parts

@@ -1,8 +1,12 @@
 //! The compiled route table: host + method + path → route, with matchit doing the
 //! path matching. The most specific route wins: per segment, exact beats a
 //! parameter beats a greedy parameter; on equal paths a method beats ANY.
+//!
+//! Stages: `$default` is served at the root of every host; a named stage at
+//! `/<stage>/…` of every host (the prefix is stripped before matching, as REST API
+//! stages do) and at the root of its own hosts.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -54,6 +58,8 @@ pub struct Target {
     pub qualifier: Option<String>,
     /// A Function URL with `AuthType = AWS_IAM`: refused (signatures are not checked).
     pub iam: bool,
+    pub stage: Arc<str>,
+    pub variables: Option<Arc<BTreeMap<String, String>>>,
 }
 
 #[derive(Default)]
@@ -63,11 +69,22 @@ struct HostTable {
     default: Option<usize>,
 }
 
+/// One stage's routes: a host's own, then the host-less ones.
+#[derive(Default)]
+struct Routes {
+    hosts: HashMap<String, HostTable>,
+    all: HostTable,
+}
+
 #[derive(Default)]
 pub struct Table {
     targets: Vec<Target>,
-    hosts: HashMap<String, HostTable>,
-    all: HostTable,
+    /// The `$default` stage.
+    root: Routes,
+    /// Named stages, by name (their path prefix).
+    stages: HashMap<String, Routes>,
+    /// A stage's own hosts → the stage.
+    stage_hosts: HashMap<String, String>,
     urls: HashMap<String, usize>,
 }
 
@@ -75,6 +92,10 @@ pub struct Matched<'a> {
     pub target: &'a Target,
     /// Path parameters, percent-decoded.
     pub params: Vec<(String, String)>,
+    /// The path the route matched: without the stage prefix when there was one.
+    pub path: &'a str,
+    /// The stage prefix (`/prod`) the request came in under, if any.
+    pub prefix: Option<&'a str>,
 }
 
 fn rank(path: &str) -> Vec<u8> {
@@ -112,7 +133,20 @@ impl Table {
     pub fn build(apps: &[AppHttp], urls: &[UrlRoute]) -> Result<Self, String> {
         let mut t = Table::default();
         for app in apps {
+            let named = app.stage != ondol_core::manifest::DEFAULT_STAGE;
+            for h in &app.hosts {
+                if let Some(other) = t.stage_hosts.insert(h.clone(), app.stage.clone()) {
+                    if other != app.stage {
+                        return Err(format!(
+                            "app {} stage {}: host {h} already serves stage {other}",
+                            app.app, app.stage
+                        ));
+                    }
+                }
+            }
             let cors = app.cors.clone().map(Arc::new);
+            let stage: Arc<str> = Arc::from(app.stage.as_str());
+            let variables = (!app.variables.is_empty()).then(|| Arc::new(app.variables.clone()));
             for r in &app.routes {
                 let idx = t.targets.len();
                 t.targets.push(Target {
@@ -125,10 +159,17 @@ impl Table {
                     rank: r.path.as_deref().map(rank).unwrap_or_default(),
                     qualifier: r.qualifier.clone(),
                     iam: false,
+                    stage: stage.clone(),
+                    variables: variables.clone(),
                 });
+                let routes = if named {
+                    t.stages.entry(app.stage.clone()).or_default()
+                } else {
+                    &mut t.root
+                };
                 let host = match &r.host {
-                    Some(h) => t.hosts.entry(h.clone()).or_default(),
-                    None => &mut t.all,
+                    Some(h) => routes.hosts.entry(h.clone()).or_default(),
+                    None => &mut routes.all,
                 };
                 let Some(path) = &r.path else {
                     if host.default.replace(idx).is_some() {
@@ -168,10 +209,58 @@ impl Table {
                 rank: Vec::new(),
                 qualifier: u.qualifier.clone(),
                 iam: u.auth_type == "AWS_IAM",
+                stage: Arc::from(ondol_core::manifest::DEFAULT_STAGE),
+                variables: None,
             });
             t.urls.insert(u.url_id.clone(), idx);
         }
+        // A stage's prefix hides any `$default` route under it, and a stage's host
+        // any route written for that host: both are refused rather than shadowed.
+        for target in &t.targets {
+            let r = &target.route;
+            if &*target.stage != ondol_core::manifest::DEFAULT_STAGE {
+                continue;
+            }
+            let first = r
+                .path
+                .as_deref()
+                .and_then(|p| p.split('/').nth(1))
+                .filter(|s| !s.starts_with('{'));
+            if let Some(seg) = first.filter(|s| t.stages.contains_key(*s)) {
+                return Err(format!(
+                    "route \"{}\" is under the path prefix of stage {seg}; rename the stage or the route",
+                    r.key
+                ));
+            }
+            if let Some(h) = r.host.as_ref().filter(|h| t.stage_hosts.contains_key(*h)) {
+                return Err(format!(
+                    "route \"{}\" is for host {h}, which serves stage {}",
+                    r.key, t.stage_hosts[h]
+                ));
+            }
+        }
         Ok(t)
+    }
+
+    /// The stage routes a request goes to, with the path to match and the prefix
+    /// that was stripped.
+    fn stage_of<'a>(&self, host: &str, path: &'a str) -> (&Routes, &'a str, Option<&'a str>) {
+        if let Some(s) = self.stage_hosts.get(host) {
+            if let Some(r) = self.stages.get(s) {
+                return (r, path, None);
+            }
+        }
+        if !self.stages.is_empty() {
+            let rest = &path[1.min(path.len())..];
+            let (seg, tail) = match rest.find('/') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, "/"),
+            };
+            if let Some(r) = self.stages.get(seg) {
+                return (r, tail, Some(&path[..seg.len() + 1]));
+            }
+        }
+        (&self.root, path, None)
     }
 
     /// The Function URL a host names (`<url-id>.lambda-url.<anything>`).
@@ -184,20 +273,23 @@ impl Table {
     }
 
     /// The route for a request; a host's own routes before the host-less ones.
-    pub fn find(&self, host: &str, method: &str, path: &str) -> Option<Matched<'_>> {
-        self.hosts
+    pub fn find<'a>(&'a self, host: &str, method: &str, path: &'a str) -> Option<Matched<'a>> {
+        let (routes, path, prefix) = self.stage_of(host, path);
+        routes
+            .hosts
             .get(host)
-            .and_then(|h| self.find_in(h, method, path))
-            .or_else(|| self.find_in(&self.all, method, path))
+            .and_then(|h| self.find_in(h, method, path, prefix))
+            .or_else(|| self.find_in(&routes.all, method, path, prefix))
     }
 
     /// Whether any route of any method matches the path (for CORS preflights).
     pub fn any_method(&self, host: &str, path: &str) -> Option<&Target> {
-        let tables = self
+        let (routes, path, _) = self.stage_of(host, path);
+        let tables = routes
             .hosts
             .get(host)
             .into_iter()
-            .chain(std::iter::once(&self.all));
+            .chain(std::iter::once(&routes.all));
         for h in tables {
             let found = h
                 .by_method
@@ -211,7 +303,13 @@ impl Table {
         None
     }
 
-    fn find_in(&self, h: &HostTable, method: &str, path: &str) -> Option<Matched<'_>> {
+    fn find_in<'a>(
+        &'a self,
+        h: &HostTable,
+        method: &str,
+        path: &'a str,
+        prefix: Option<&'a str>,
+    ) -> Option<Matched<'a>> {
         let exact = h.by_method.get(method).and_then(|r| r.at(path).ok());
         let any = h.any.at(path).ok();
         let pick = match (exact, any) {
@@ -228,6 +326,8 @@ impl Table {
                 return Some(Matched {
                     target: &self.targets[i],
                     params: Vec::new(),
+                    path,
+                    prefix,
                 });
             }
         };
@@ -239,6 +339,8 @@ impl Table {
         Some(Matched {
             target: &self.targets[*pick.value],
             params,
+            path,
+            prefix,
         })
     }
 }
@@ -257,7 +359,7 @@ mod tests {
         Table::build(&[d.http], &[]).unwrap()
     }
 
-    fn key<'a>(t: &'a Table, m: &str, p: &str) -> Option<&'a str> {
+    fn key<'a>(t: &'a Table, m: &str, p: &'a str) -> Option<&'a str> {
         t.find("h", m, p).map(|x| x.target.route.key.as_str())
     }
 
@@ -293,6 +395,42 @@ function = "f"
         assert_eq!(key(&t, "GET", "/elsewhere"), Some("$default"));
         let m = t.find("h", "GET", "/items/a%20b").unwrap();
         assert_eq!(m.params, vec![("id".to_string(), "a b".to_string())]);
+    }
+
+    #[test]
+    fn stages_by_prefix_and_host() {
+        let text = "app = \"a\"\n[functions.f]\nruntime = \"python3.11\"\nhandler = \"a.b\"\ncode = \"f\"\n[[routes]]\nroute = \"GET /items/{id}\"\nfunction = \"f\"\n[stages.prod]\nhosts = [\"api.example.com\"]\n";
+        let d = Manifest::parse(text, "t")
+            .unwrap()
+            .resolve(std::path::Path::new("/"), "t")
+            .unwrap();
+        let root = d.for_stage("$default").unwrap().http;
+        let prod = d.for_stage("prod").unwrap().http;
+        let t = Table::build(&[root.clone(), prod.clone()], &[]).unwrap();
+        let m = t.find("h", "GET", "/prod/items/7").unwrap();
+        assert_eq!(
+            (&*m.target.stage, m.path, m.prefix),
+            ("prod", "/items/7", Some("/prod"))
+        );
+        assert_eq!(m.target.qualifier.as_deref(), Some("prod"));
+        let m = t.find("api.example.com", "GET", "/items/7").unwrap();
+        assert_eq!(
+            (&*m.target.stage, m.path, m.prefix),
+            ("prod", "/items/7", None)
+        );
+        let m = t.find("h", "GET", "/items/7").unwrap();
+        assert_eq!(
+            (&*m.target.stage, m.target.qualifier.as_deref()),
+            ("$default", Some("live"))
+        );
+        assert!(t.find("h", "GET", "/prod").is_none());
+        assert!(t.find("h", "GET", "/dev/items/7").is_none());
+        // A stage named like a route's first segment would hide the route.
+        let mut items = prod.clone();
+        items.stage = "items".into();
+        items.hosts.clear();
+        let e = Table::build(&[root, items], &[]).err().unwrap();
+        assert!(e.contains("path prefix of stage items"), "{e}");
     }
 
     #[test]

@@ -177,10 +177,11 @@ pub trait Store: Send + Sync + 'static {
     fn list_functions(&self) -> Result<Vec<FunctionRecord>>;
     /// Returns whether the function existed.
     fn delete_function(&self, name: &str) -> Result<bool>;
-    /// Inserts or replaces an app's HTTP configuration.
+    /// Inserts or replaces the HTTP configuration of one stage of an app.
     fn put_app(&self, app: &AppHttp) -> Result<()>;
     /// All apps, ordered by name.
     fn list_apps(&self) -> Result<Vec<AppHttp>>;
+    /// Deletes every stage of an app.
     fn delete_app(&self, name: &str) -> Result<bool>;
     /// Records a deploy (or rollback) of an app; returns its number.
     fn add_deploy(&self, d: &DeployRecord) -> Result<i64>;
@@ -203,4 +204,8 @@ pub struct DeployRecord {
     pub versions: BTreeMap<String, String>,
     /// `deployed`, `rolled back to #N`, or `failed: <why>`.
     pub outcome: String,
+    /// Function → a hash of the code and configuration its version was published
+    /// from, so a redeploy of the same stage can skip what has not changed.
+    #[serde(default)]
+    pub fingerprints: BTreeMap<String, String>,
 }

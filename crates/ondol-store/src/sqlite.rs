@@ -31,6 +31,15 @@ CREATE TABLE IF NOT EXISTS apps (
 );
 ";
 
+/// One row per app and stage: `app` for `$default`, `app@stage` otherwise.
+fn app_key(app: &AppHttp) -> String {
+    if app.stage == ondol_core::manifest::DEFAULT_STAGE {
+        app.app.clone()
+    } else {
+        format!("{}@{}", app.app, app.stage)
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
@@ -108,7 +117,7 @@ impl Store for SqliteStore {
         let json = serde_json::to_string(app)?;
         self.conn.lock().execute(
             "INSERT INTO apps (name, record) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET record = ?2",
-            params![app.app, json],
+            params![app_key(app), json],
         )?;
         Ok(())
     }
@@ -125,10 +134,10 @@ impl Store for SqliteStore {
     }
 
     fn delete_app(&self, name: &str) -> Result<bool> {
-        let n = self
-            .conn
-            .lock()
-            .execute("DELETE FROM apps WHERE name = ?1", [name])?;
+        let n = self.conn.lock().execute(
+            "DELETE FROM apps WHERE name = ?1 OR substr(name, 1, length(?1) + 1) = ?1 || '@'",
+            [name],
+        )?;
         Ok(n > 0)
     }
 

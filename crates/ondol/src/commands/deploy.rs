@@ -12,10 +12,12 @@ use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use ondol_core::manifest::{DeployedFunction, Deployment, Manifest, Strategy};
+use ondol_core::manifest::{
+    stage_alias, DeployedFunction, Deployment, Manifest, Rollback, Strategy, DEFAULT_STAGE,
+};
 use serde_json::{json, Value};
 
-use super::release::{self, Switch, LIVE};
+use super::release::{self, Switch};
 use crate::client::{self, DEFAULT_ENDPOINT};
 use crate::package::package;
 
@@ -30,10 +32,27 @@ pub struct Args {
     /// Print one JSON object with the result (for CI) instead of progress lines.
     #[arg(long)]
     json: bool,
+    /// The stage to deploy (declared as [stages.NAME] in ondol.toml).
+    #[arg(long, default_value = DEFAULT_STAGE)]
+    stage: String,
 }
 
-/// Reads and resolves `dir/ondol.toml`; every error names the file and key.
+/// Reads `dir/ondol.toml` as its `$default` stage serves it.
 pub fn load(dir: &Path) -> Result<Deployment> {
+    load_stage(dir, DEFAULT_STAGE)
+}
+
+/// Reads and resolves `dir/ondol.toml` for one stage; every error names the file
+/// and key.
+pub fn load_stage(dir: &Path, stage: &str) -> Result<Deployment> {
+    let path = dir.join("ondol.toml");
+    let d = load_all(dir)?;
+    d.for_stage(stage)
+        .map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))
+}
+
+/// Reads and resolves `dir/ondol.toml`, every stage.
+pub fn load_all(dir: &Path) -> Result<Deployment> {
     let path = dir.join("ondol.toml");
     let file = path.display().to_string();
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {file}"))?;
@@ -52,10 +71,11 @@ pub fn load(dir: &Path) -> Result<Deployment> {
     Ok(d)
 }
 
-/// Progress on a terminal, plain lines otherwise.
+/// Progress on a terminal, plain lines otherwise; each result line carries the
+/// time its step took.
 pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
-    begun: Instant,
+    step_began: std::sync::Mutex<Instant>,
     quiet: bool,
 }
 
@@ -64,7 +84,7 @@ impl Progress {
     pub fn quiet() -> Self {
         Self {
             bar: None,
-            begun: Instant::now(),
+            step_began: std::sync::Mutex::new(Instant::now()),
             quiet: true,
         }
     }
@@ -77,26 +97,32 @@ impl Progress {
         });
         Self {
             bar,
-            begun: Instant::now(),
+            step_began: std::sync::Mutex::new(Instant::now()),
             quiet: false,
         }
     }
 
+    fn lap(&self) -> f64 {
+        let mut began = self.step_began.lock().unwrap_or_else(|e| e.into_inner());
+        let ms = began.elapsed().as_secs_f64() * 1000.0;
+        *began = Instant::now();
+        ms
+    }
+
+    /// The step now under way (shown on a terminal only).
     pub fn step(&self, msg: String) {
         if let Some(b) = &self.bar {
             b.set_message(msg);
         }
     }
 
-    /// A result line, kept on screen.
+    /// A result line, kept on screen, with the time since the previous one.
     pub fn done(&self, msg: String) {
+        let ms = self.lap();
         if self.quiet {
             return;
         }
-        let line = format!(
-            "{msg} ({:.0} ms)",
-            self.begun.elapsed().as_secs_f64() * 1000.0
-        );
+        let line = format!("{msg} ({ms:.0} ms)");
         match &self.bar {
             Some(b) => b.println(line),
             None => println!("{line}"),
@@ -152,42 +178,6 @@ fn config_json(f: &DeployedFunction) -> Value {
     })
 }
 
-/// Publishes each function's version and warms those that change (as many
-/// instances as the live version uses, at least `min_warm`, at least one). Nothing
-/// is switched unless every new version started. Returns the switches and the
-/// version each function will serve.
-async fn publish_and_warm(
-    endpoint: &str,
-    d: &Deployment,
-    progress: &Progress,
-) -> Result<(Vec<Switch>, BTreeMap<String, String>)> {
-    let (_, metrics) = call(endpoint, Method::GET, "/ondol/v1/metrics", None).await?;
-    let mut switches = Vec::new();
-    let mut live = BTreeMap::new();
-    for f in &d.functions {
-        let name = &f.config.name;
-        progress.step(format!("publishing {name}"));
-        let path = format!("/2015-03-31/functions/{name}/versions");
-        let (_, v) = call(endpoint, Method::POST, &path, Some(json!({}))).await?;
-        let new = v["Version"].as_str().unwrap_or_default().to_string();
-        live.insert(name.clone(), new.clone());
-        let old = release::live_version(endpoint, name).await?;
-        if old.as_deref() == Some(new.as_str()) {
-            continue;
-        }
-        let count = release::running(&metrics, name, old.as_deref())
-            .max(f.config.limits.min_warm)
-            .max(1);
-        release::warm(endpoint, name, &new, count, progress).await?;
-        switches.push(Switch {
-            function: name.clone(),
-            new,
-            old,
-        });
-    }
-    Ok((switches, live))
-}
-
 /// What a deploy did, for callers that print or test it.
 pub struct Report {
     pub uploaded: Vec<String>,
@@ -197,80 +187,125 @@ pub struct Report {
     pub live: BTreeMap<String, String>,
 }
 
-/// Applies a resolved deployment to the server at `endpoint`.
-pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Result<Report> {
-    let mut report = Report {
-        uploaded: vec![],
-        unchanged: vec![],
-        http: String::new(),
-        live: BTreeMap::new(),
-    };
-    for f in &d.functions {
-        let name = &f.config.name;
-        progress.step(format!("packaging {name}"));
-        let pkg = package(&f.code_dir)?;
-        let b64 = base64::engine::general_purpose::STANDARD.encode(&pkg.zip);
-        let (status, current) = call(
-            endpoint,
-            Method::GET,
-            &format!("/2015-03-31/functions/{name}"),
-            None,
-        )
-        .await?;
-        if status == StatusCode::NOT_FOUND {
-            progress.step(format!("creating {name}"));
-            let mut body = config_json(f);
-            body["FunctionName"] = name.clone().into();
-            body["Role"] = "arn:aws:iam::000000000000:role/ondol".into();
-            body["Code"] = json!({ "ZipFile": b64 });
-            call(endpoint, Method::POST, "/2015-03-31/functions", Some(body)).await?;
-            progress.done(format!(
-                "{name}: created, code uploaded ({} KB)",
-                pkg.zip.len().div_ceil(1024)
-            ));
-            report.uploaded.push(name.clone());
-            continue;
-        }
-        progress.step(format!("configuring {name}"));
-        call(
+/// A hash of everything a function's version is published from: its code and its
+/// configuration in this stage.
+fn fingerprint(f: &DeployedFunction, code_sha256: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(config_json(f).to_string());
+    h.update(b"\n");
+    h.update(code_sha256);
+    hex::encode(&h.finalize()[..12])
+}
+
+/// Makes `$LATEST` the function's code and configuration; returns its RevisionId
+/// and whether code was uploaded.
+async fn put_latest(
+    endpoint: &str,
+    f: &DeployedFunction,
+    pkg: &crate::package::Package,
+    progress: &Progress,
+) -> Result<(String, bool)> {
+    let name = &f.config.name;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&pkg.zip);
+    let kb = pkg.zip.len().div_ceil(1024);
+    let fpath = format!("/2015-03-31/functions/{name}");
+    let (status, current) = call(endpoint, Method::GET, &fpath, None).await?;
+    if status == StatusCode::NOT_FOUND {
+        progress.step(format!("creating {name}"));
+        let mut body = config_json(f);
+        body["FunctionName"] = name.clone().into();
+        body["Role"] = "arn:aws:iam::000000000000:role/ondol".into();
+        body["Code"] = json!({ "ZipFile": b64 });
+        let (_, v) = call(endpoint, Method::POST, "/2015-03-31/functions", Some(body)).await?;
+        progress.done(format!("{name}: created, code uploaded ({kb} KB)"));
+        return Ok((v["RevisionId"].as_str().unwrap_or("").into(), true));
+    }
+    progress.step(format!("configuring {name}"));
+    let (_, mut v) = call(
+        endpoint,
+        Method::PUT,
+        &format!("{fpath}/configuration"),
+        Some(config_json(f)),
+    )
+    .await?;
+    let uploaded = current["Configuration"]["CodeSha256"].as_str() != Some(pkg.sha256.as_str());
+    if uploaded {
+        progress.step(format!("uploading {name}"));
+        (_, v) = call(
             endpoint,
             Method::PUT,
-            &format!("/2015-03-31/functions/{name}/configuration"),
-            Some(config_json(f)),
+            &format!("{fpath}/code"),
+            Some(json!({ "ZipFile": b64 })),
         )
         .await?;
-        if current["Configuration"]["CodeSha256"].as_str() == Some(pkg.sha256.as_str()) {
-            progress.done(format!("{name}: code unchanged"));
-            report.unchanged.push(name.clone());
-        } else {
-            progress.step(format!("uploading {name}"));
-            call(
-                endpoint,
-                Method::PUT,
-                &format!("/2015-03-31/functions/{name}/code"),
-                Some(json!({ "ZipFile": b64 })),
-            )
-            .await?;
-            progress.done(format!(
-                "{name}: code uploaded ({} KB)",
-                pkg.zip.len().div_ceil(1024)
-            ));
-            report.uploaded.push(name.clone());
-        }
+        progress.done(format!("{name}: code uploaded ({kb} KB)"));
+    } else {
+        progress.done(format!("{name}: configured, code unchanged"));
     }
+    Ok((v["RevisionId"].as_str().unwrap_or("").into(), uploaded))
+}
+
+/// Publishes `$LATEST` as exactly what was just put there (a concurrent deploy of
+/// another stage changes the RevisionId, and this one then says so).
+async fn publish(
+    endpoint: &str,
+    name: &str,
+    revision: &str,
+    progress: &Progress,
+) -> Result<String> {
+    progress.step(format!("publishing {name}"));
+    let url = format!(
+        "{}/2015-03-31/functions/{name}/versions",
+        endpoint.trim_end_matches('/')
+    );
+    let body = json!({ "RevisionId": revision }).to_string();
+    let r = client::call(Method::POST, &url, &[], Bytes::from(body)).await?;
+    if r.status == StatusCode::PRECONDITION_FAILED {
+        bail!("{name} was changed by another deploy while this one ran; deploy again");
+    }
+    if !r.status.is_success() {
+        bail!("publishing {name}: {}", client::error_message(&r));
+    }
+    let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    let version = v["Version"].as_str().unwrap_or_default().to_string();
+    progress.done(format!("{name}: version {version} published"));
+    Ok(version)
+}
+
+/// The newest deploy of `stage` that went live: the versions and fingerprints it left.
+async fn last_good(endpoint: &str, app: &str, stage: &str) -> Result<Option<Value>> {
+    Ok(release::history_of(endpoint, app)
+        .await?
+        .into_iter()
+        .find(|d| d["stage"].as_str() == Some(stage) && !release::failed(d)))
+}
+
+/// Each function's async settings for this stage: destinations are this stage's
+/// aliases of the app's functions.
+async fn put_event_configs(endpoint: &str, d: &Deployment, alias: &str) -> Result<()> {
+    let (_, info) = call(endpoint, Method::GET, "/ondol/v1/info", None).await?;
+    let (region, account) = (
+        info["region"].as_str().unwrap_or("us-east-1"),
+        info["account"].as_str().unwrap_or("000000000000"),
+    );
+    let default_stage = d.http.stage == DEFAULT_STAGE;
     for f in &d.functions {
-        let path = format!(
+        let mut path = format!(
             "/2019-09-25/functions/{}/event-invoke-config",
             f.config.name
         );
+        if !default_stage {
+            path.push_str(&format!("?Qualifier={alias}"));
+        }
+        let arn = |n: &Option<String>| match n {
+            Some(n) => {
+                json!({ "Destination": format!("arn:aws:lambda:{region}:{account}:function:{n}:{alias}") })
+            }
+            None => json!({}),
+        };
         match &f.async_config {
             Some(a) => {
-                let arn = |n: &Option<String>| match n {
-                    Some(n) => {
-                        json!({ "Destination": format!("arn:aws:lambda:us-east-1:000000000000:function:{n}") })
-                    }
-                    None => json!({}),
-                };
                 let body = json!({
                     "MaximumRetryAttempts": a.maximum_retry_attempts,
                     "MaximumEventAgeInSeconds": a.maximum_event_age_s,
@@ -278,76 +313,166 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
                 });
                 call(endpoint, Method::PUT, &path, Some(body)).await?;
             }
-            None => {
+            // `$default`'s settings are the function's own; a named stage without
+            // any gets the defaults, not `$default`'s.
+            None if default_stage => {
                 call(endpoint, Method::DELETE, &path, None).await?;
+            }
+            None => {
+                let body = json!({ "MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 21600 });
+                call(endpoint, Method::PUT, &path, Some(body)).await?;
             }
         }
     }
-    let (switches, live) = match publish_and_warm(endpoint, d, progress).await {
-        Ok(r) => r,
-        Err(e) => {
-            let why = e.to_string();
-            let first = why.lines().next().unwrap_or_default().to_string();
-            let outcome = format!("failed: {first}");
-            let _ = release::record(endpoint, &d.app, &BTreeMap::new(), &outcome).await;
-            return Err(e);
-        }
+    Ok(())
+}
+
+/// Applies a resolved deployment of one stage (see [`Deployment::for_stage`]) to the
+/// server at `endpoint`: unchanged functions are skipped whole; changed ones are
+/// put, published, and warmed; nothing switches unless every new version started;
+/// then traffic shifts by each function's strategy, the routes are applied, the old
+/// versions drain, and the outcome goes into the stage's history.
+pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Result<Report> {
+    let stage = d.http.stage.as_str();
+    let alias = stage_alias(stage);
+    let mut report = Report {
+        uploaded: vec![],
+        unchanged: vec![],
+        http: String::new(),
+        live: BTreeMap::new(),
     };
-    for sw in &switches {
-        let strategy = d
-            .functions
-            .iter()
-            .find(|f| f.config.name == sw.function)
-            .map_or(Strategy::AllAtOnce, |f| f.strategy);
-        if let Err(e) = release::shift(endpoint, sw, strategy, progress).await {
+    let result = async {
+        let last = last_good(endpoint, &d.app, stage).await?;
+        let (_, metrics) = call(endpoint, Method::GET, "/ondol/v1/metrics", None).await?;
+        let mut fingerprints = BTreeMap::new();
+        let mut switches = Vec::new();
+        for f in &d.functions {
+            let name = &f.config.name;
+            progress.step(format!("packaging {name}"));
+            let pkg = package(&f.code_dir)?;
+            progress.done(format!(
+                "{name}: packaged ({} KB)",
+                pkg.zip.len().div_ceil(1024)
+            ));
+            let fp = fingerprint(f, &pkg.sha256);
+            fingerprints.insert(name.clone(), fp.clone());
+            let old = release::alias_version(endpoint, name, &alias).await?;
+            let same = last.as_ref().is_some_and(|l| {
+                l["fingerprints"][name].as_str() == Some(fp.as_str())
+                    && l["versions"][name].as_str() == old.as_deref()
+            });
+            if same {
+                let v = old.unwrap_or_default();
+                progress.done(format!("{name}: unchanged (version {v})"));
+                report.unchanged.push(name.clone());
+                report.live.insert(name.clone(), v);
+                continue;
+            }
+            let (revision, uploaded) = put_latest(endpoint, f, &pkg, progress).await?;
+            if uploaded {
+                report.uploaded.push(name.clone());
+            } else {
+                report.unchanged.push(name.clone());
+            }
+            let new = publish(endpoint, name, &revision, progress).await?;
+            report.live.insert(name.clone(), new.clone());
+            if old.as_deref() == Some(new.as_str()) {
+                continue;
+            }
+            let count = release::running(&metrics, name, old.as_deref())
+                .max(f.config.limits.min_warm)
+                .max(1);
+            release::warm(endpoint, name, &new, count, progress).await?;
+            switches.push(Switch {
+                function: name.clone(),
+                alias: alias.clone(),
+                new,
+                old,
+            });
+        }
+        for sw in &switches {
+            let f = d.functions.iter().find(|f| f.config.name == sw.function);
+            let (strategy, rollback) = f.map_or((Strategy::AllAtOnce, Rollback::default()), |f| {
+                (f.strategy, f.rollback)
+            });
+            release::shift(endpoint, sw, strategy, rollback, progress).await?;
+        }
+        put_event_configs(endpoint, d, &alias).await?;
+        progress.step("applying routes".into());
+        call(
+            endpoint,
+            Method::PUT,
+            &format!("/ondol/v1/apps/{}", d.app),
+            Some(serde_json::to_value(&d.http)?),
+        )
+        .await?;
+        let (_, info) = call(endpoint, Method::GET, "/ondol/v1/info", None).await?;
+        report.http = info["http"].as_str().unwrap_or("").to_string();
+        release::drain_old(endpoint, &switches, progress).await?;
+        anyhow::Ok(fingerprints)
+    }
+    .await;
+    match result {
+        Ok(fingerprints) => {
+            release::record(
+                endpoint,
+                &d.app,
+                stage,
+                &report.live,
+                &fingerprints,
+                "deployed",
+            )
+            .await?;
+            progress.finish();
+            Ok(report)
+        }
+        Err(e) => {
+            progress.finish();
             let first = e.to_string().lines().next().unwrap_or_default().to_string();
             let _ = release::record(
                 endpoint,
                 &d.app,
+                stage,
+                &BTreeMap::new(),
                 &BTreeMap::new(),
                 &format!("failed: {first}"),
             )
             .await;
-            return Err(e);
+            Err(e)
         }
     }
-    progress.step("applying routes".into());
-    let mut app = d.http.clone();
-    for r in &mut app.routes {
-        r.qualifier = Some(LIVE.to_string());
+}
+
+/// Where a stage is served: `/<stage>` under the front door (and its own hosts).
+pub fn stage_base(d: &Deployment, http: &str) -> String {
+    if d.http.stage == DEFAULT_STAGE {
+        http.to_string()
+    } else {
+        format!("{http}/{}", d.http.stage)
     }
-    let http = serde_json::to_value(&app)?;
-    call(
-        endpoint,
-        Method::PUT,
-        &format!("/ondol/v1/apps/{}", d.app),
-        Some(http),
-    )
-    .await?;
-    let (_, info) = call(endpoint, Method::GET, "/ondol/v1/info", None).await?;
-    report.http = info["http"].as_str().unwrap_or("").to_string();
-    release::drain_old(endpoint, &switches).await?;
-    release::record(endpoint, &d.app, &live, "deployed").await?;
-    report.live = live;
-    progress.finish();
-    Ok(report)
 }
 
 /// The URL lines of a deployed app.
 pub fn urls(d: &Deployment, http: &str) -> Vec<String> {
-    d.http
+    let base = stage_base(d, http);
+    let mut lines: Vec<String> = d
+        .http
         .routes
         .iter()
         .map(|r| {
             let method = r.method.as_deref().unwrap_or("ANY");
             let path = r.path.as_deref().unwrap_or("/*");
-            format!("  {method:<7} {http}{path}  →  {}", r.function)
+            format!("  {method:<7} {base}{path}  →  {}", r.function)
         })
-        .collect()
+        .collect();
+    for h in &d.http.hosts {
+        lines.push(format!("  (and at the root of host {h})"));
+    }
+    lines
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
-    let d = load(&a.dir)?;
+    let d = load_stage(&a.dir, &a.stage)?;
     let begun = Instant::now();
     let progress = if a.json {
         Progress::quiet()
@@ -363,13 +488,14 @@ pub async fn run(a: Args) -> Result<ExitCode> {
             .map(|r| {
                 json!({
                     "route": r.key,
-                    "url": format!("{}{}", report.http, r.path.as_deref().unwrap_or("/")),
+                    "url": format!("{}{}", stage_base(&d, &report.http), r.path.as_deref().unwrap_or("/")),
                     "function": r.function,
                 })
             })
             .collect();
         let out = json!({
             "app": d.app,
+            "stage": d.http.stage,
             "uploaded": report.uploaded,
             "unchanged": report.unchanged,
             "versions": report.live,
@@ -379,11 +505,17 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         println!("{out}");
         return Ok(ExitCode::SUCCESS);
     }
+    let stage = if d.http.stage == DEFAULT_STAGE {
+        String::new()
+    } else {
+        format!(" (stage {})", d.http.stage)
+    };
     println!(
-        "deployed {}: {} uploaded, {} unchanged",
+        "deployed {}{stage}: {} uploaded, {} unchanged ({} ms)",
         d.app,
         report.uploaded.len(),
-        report.unchanged.len()
+        report.unchanged.len(),
+        begun.elapsed().as_millis()
     );
     for line in urls(&d, &report.http) {
         println!("{line}");

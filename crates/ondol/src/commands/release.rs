@@ -1,7 +1,8 @@
 //! Moving traffic between versions safely, shared by `deploy` and `rollback`:
-//! warm the target version, switch every function's `live` alias only when all are
-//! warm, drain the old versions, and record the outcome in the app's history.
-//! Also `ondol history` and `ondol rollback`.
+//! warm the target version, switch every function's stage alias (`live` for
+//! `$default`, else the stage's name) only when all are warm, drain the old
+//! versions, and record the outcome in the stage's history. Also `ondol history`
+//! and `ondol rollback`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,30 +13,30 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use ondol_core::manifest::{stage_alias, Rollback, DEFAULT_STAGE};
+
 use super::deploy::{call, Progress};
 use crate::client::{self, DEFAULT_ENDPOINT};
 
-/// The alias every deploy moves; routes serve it.
-pub const LIVE: &str = "live";
-
-/// One function's move from `old` to `new`.
+/// One function's move from `old` to `new` through `alias`.
 pub struct Switch {
     pub function: String,
+    pub alias: String,
     pub new: String,
     pub old: Option<String>,
 }
 
-/// The version a function's `live` alias serves, if it has one.
-pub async fn live_version(endpoint: &str, name: &str) -> Result<Option<String>> {
-    let (status, alias) = call(
+/// The version an alias of a function serves, if it has one.
+pub async fn alias_version(endpoint: &str, name: &str, alias: &str) -> Result<Option<String>> {
+    let (status, v) = call(
         endpoint,
         Method::GET,
-        &format!("/2015-03-31/functions/{name}/aliases/{LIVE}"),
+        &format!("/2015-03-31/functions/{name}/aliases/{alias}"),
         None,
     )
     .await?;
     Ok((status != StatusCode::NOT_FOUND)
-        .then(|| alias["FunctionVersion"].as_str().map(str::to_string))
+        .then(|| v["FunctionVersion"].as_str().map(str::to_string))
         .flatten())
 }
 
@@ -83,17 +84,17 @@ pub async fn warm(
     Ok(())
 }
 
-/// Moves every `live` alias (all were warmed first).
+/// Moves every switch's alias (all were warmed first).
 pub async fn switch_all(endpoint: &str, switches: &[Switch], progress: &Progress) -> Result<()> {
     for s in switches {
         progress.step(format!("switching {} to version {}", s.function, s.new));
-        let alias = json!({ "Name": LIVE, "FunctionVersion": s.new });
+        let alias = json!({ "Name": s.alias, "FunctionVersion": s.new });
         let path = format!("/2015-03-31/functions/{}/aliases", s.function);
         if s.old.is_some() {
             call(
                 endpoint,
                 Method::PUT,
-                &format!("{path}/{LIVE}"),
+                &format!("{path}/{}", s.alias),
                 Some(alias),
             )
             .await?;
@@ -105,10 +106,32 @@ pub async fn switch_all(endpoint: &str, switches: &[Switch], progress: &Progress
     Ok(())
 }
 
-/// The old versions' idle instances stop; busy ones finish their work.
-pub async fn drain_old(endpoint: &str, switches: &[Switch]) -> Result<()> {
+/// The old versions' idle instances stop; busy ones finish their work. A version
+/// another stage still serves keeps running.
+pub async fn drain_old(endpoint: &str, switches: &[Switch], progress: &Progress) -> Result<()> {
+    let mut drained = 0;
     for s in switches {
-        if let Some(old) = &s.old {
+        let Some(old) = &s.old else { continue };
+        let (_, aliases) = call(
+            endpoint,
+            Method::GET,
+            &format!("/2015-03-31/functions/{}/aliases", s.function),
+            None,
+        )
+        .await?;
+        let still_served = aliases["Aliases"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| {
+                a["FunctionVersion"].as_str() == Some(old.as_str())
+                    || a["RoutingConfig"]["AdditionalVersionWeights"]
+                        .get(old.as_str())
+                        .is_some()
+            });
+        if !still_served {
+            progress.step(format!("draining {} version {old}", s.function));
+            drained += 1;
             let body = json!({ "Version": old });
             call(
                 endpoint,
@@ -119,6 +142,9 @@ pub async fn drain_old(endpoint: &str, switches: &[Switch]) -> Result<()> {
             .await?;
         }
     }
+    if drained > 0 {
+        progress.done(format!("drained {drained} old version(s)"));
+    }
     Ok(())
 }
 
@@ -126,13 +152,15 @@ pub async fn drain_old(endpoint: &str, switches: &[Switch]) -> Result<()> {
 pub async fn record(
     endpoint: &str,
     app: &str,
+    stage: &str,
     versions: &BTreeMap<String, String>,
+    fingerprints: &BTreeMap<String, String>,
     outcome: &str,
 ) -> Result<i64> {
     let who = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".into());
-    let body = json!({ "app": app, "stage": "$default", "who": who, "versions": versions, "outcome": outcome });
+    let body = json!({ "app": app, "stage": stage, "who": who, "versions": versions, "fingerprints": fingerprints, "outcome": outcome });
     let (_, v) = call(
         endpoint,
         Method::POST,
@@ -143,7 +171,13 @@ pub async fn record(
     Ok(v["id"].as_i64().unwrap_or(0))
 }
 
-async fn history_of(endpoint: &str, app: &str) -> Result<Vec<Value>> {
+/// Whether a history entry is a deploy that failed (and so never went live).
+pub fn failed(d: &Value) -> bool {
+    d["outcome"].as_str().unwrap_or("").starts_with("failed")
+}
+
+/// The app's history, newest first.
+pub async fn history_of(endpoint: &str, app: &str) -> Result<Vec<Value>> {
     let (_, v) = call(
         endpoint,
         Method::GET,
@@ -171,15 +205,22 @@ pub struct HistoryArgs {
     dir: PathBuf,
     #[arg(long)]
     app: Option<String>,
+    /// Only this stage's deploys.
+    #[arg(long)]
+    stage: Option<String>,
     /// The management API.
     #[arg(long, env = "ONDOL_ENDPOINT", default_value = DEFAULT_ENDPOINT)]
     endpoint: String,
 }
 
-/// `ondol history`: the app's deploys, newest first.
+/// `ondol history`: the app's deploys, newest first, each with its stage.
 pub async fn history(a: HistoryArgs) -> Result<ExitCode> {
     let app = app_name(&a.dir, &a.app)?;
     for d in history_of(&a.endpoint, &app).await? {
+        let stage = d["stage"].as_str().unwrap_or(DEFAULT_STAGE);
+        if a.stage.as_deref().is_some_and(|s| s != stage) {
+            continue;
+        }
         let when = client::utc_time(&d["at_ms"]);
         let versions: Vec<String> = d["versions"]
             .as_object()
@@ -188,7 +229,7 @@ pub async fn history(a: HistoryArgs) -> Result<ExitCode> {
             .map(|(f, v)| format!("{f}={}", v.as_str().unwrap_or("")))
             .collect();
         println!(
-            "#{}  {when}  {}  {}  {}",
+            "#{}  {when}  {stage}  {}  {}  {}",
             d["id"],
             d["who"].as_str().unwrap_or(""),
             d["outcome"].as_str().unwrap_or(""),
@@ -205,6 +246,9 @@ pub struct RollbackArgs {
     dir: PathBuf,
     #[arg(long)]
     app: Option<String>,
+    /// The stage to roll back.
+    #[arg(long, default_value = DEFAULT_STAGE)]
+    stage: String,
     /// The history entry to go back to (default: the one before the live one).
     #[arg(long)]
     to: Option<i64>,
@@ -213,36 +257,43 @@ pub struct RollbackArgs {
     endpoint: String,
 }
 
-/// `ondol rollback`: every function back to the versions of an earlier deploy,
-/// warmed before the switch like any deploy.
+fn strings(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .map(|(f, v)| (f.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect()
+}
+
+/// `ondol rollback`: every function of a stage back to the versions of an earlier
+/// deploy of that stage, warmed before the switch like any deploy.
 pub async fn rollback(a: RollbackArgs) -> Result<ExitCode> {
     let app = app_name(&a.dir, &a.app)?;
     let e = &a.endpoint;
+    let stage = a.stage.as_str();
+    let alias = stage_alias(stage);
     let good: Vec<Value> = history_of(e, &app)
         .await?
         .into_iter()
-        .filter(|d| !d["outcome"].as_str().unwrap_or("").starts_with("failed"))
+        .filter(|d| d["stage"].as_str() == Some(stage) && !failed(d))
         .collect();
     let target = match a.to {
         Some(id) => good
             .iter()
             .find(|d| d["id"].as_i64() == Some(id))
-            .with_context(|| format!("no successful deploy #{id} in {app}'s history"))?,
-        None => good
-            .get(1)
-            .with_context(|| format!("{app} has no earlier deploy to roll back to"))?,
+            .with_context(|| {
+                format!("no successful deploy #{id} of stage {stage} in {app}'s history")
+            })?,
+        None => good.get(1).with_context(|| {
+            format!("stage {stage} of {app} has no earlier deploy to roll back to")
+        })?,
     };
-    let versions: BTreeMap<String, String> = target["versions"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(f, v)| (f.clone(), v.as_str().unwrap_or_default().to_string()))
-        .collect();
+    let versions = strings(&target["versions"]);
     let progress = Progress::new();
     let (_, metrics) = call(e, Method::GET, "/ondol/v1/metrics", None).await?;
     let mut switches = Vec::new();
     for (f, v) in &versions {
-        let old = live_version(e, f).await?;
+        let old = alias_version(e, f, &alias).await?;
         if old.as_deref() == Some(v.as_str()) {
             continue;
         }
@@ -256,39 +307,120 @@ pub async fn rollback(a: RollbackArgs) -> Result<ExitCode> {
         .await?;
         switches.push(Switch {
             function: f.clone(),
+            alias: alias.clone(),
             new: v.clone(),
             old,
         });
     }
     switch_all(e, &switches, &progress).await?;
-    drain_old(e, &switches).await?;
+    drain_old(e, &switches, &progress).await?;
     progress.finish();
     let id = record(
         e,
         &app,
+        stage,
         &versions,
+        &strings(&target["fingerprints"]),
         &format!("rolled back to #{}", target["id"]),
     )
     .await?;
-    println!("{app}: rolled back to #{} (history #{id})", target["id"]);
+    println!(
+        "{app} ({stage}): rolled back to #{} (history #{id})",
+        target["id"]
+    );
     Ok(ExitCode::SUCCESS)
 }
 
-/// Rollback thresholds while traffic shifts: 5 % errors over at least 20 invocations.
-const MAX_ERROR_RATE: f64 = 0.05;
-const MIN_INVOCATIONS: u64 = 20;
+/// A version's invocation and error counts and its duration histogram (bucket
+/// upper bound in ms → count).
+struct Counts {
+    invocations: u64,
+    errors: u64,
+    durations: BTreeMap<String, (f64, u64)>,
+}
 
-fn version_counts(metrics: &Value, name: &str, version: &str) -> (u64, u64) {
+fn version_counts(metrics: &Value, name: &str, version: &str) -> Counts {
     let p = &metrics["pools"][name][version];
-    (
-        p["invocations"].as_u64().unwrap_or(0),
-        p["errors"].as_u64().unwrap_or(0),
-    )
+    let durations = p["durations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| {
+            let upper = b[0].as_f64()?;
+            Some((b[0].to_string(), (upper, b[1].as_u64()?)))
+        })
+        .collect();
+    Counts {
+        invocations: p["invocations"].as_u64().unwrap_or(0),
+        errors: p["errors"].as_u64().unwrap_or(0),
+        durations,
+    }
+}
+
+impl Counts {
+    /// What happened between `base` and now.
+    fn since(&self, base: &Counts) -> Counts {
+        let durations = self
+            .durations
+            .iter()
+            .map(|(k, (upper, n))| {
+                let before = base.durations.get(k).map_or(0, |b| b.1);
+                (k.clone(), (*upper, n.saturating_sub(before)))
+            })
+            .collect();
+        Counts {
+            invocations: self.invocations.saturating_sub(base.invocations),
+            errors: self.errors.saturating_sub(base.errors),
+            durations,
+        }
+    }
+
+    /// The p99 duration's bucket as (lower, upper) bounds in ms.
+    fn p99(&self) -> Option<(f64, f64)> {
+        let mut buckets: Vec<(f64, u64)> = self.durations.values().copied().collect();
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let total: u64 = buckets.iter().map(|b| b.1).sum();
+        let rank = (total as f64 * 0.99).ceil() as u64;
+        let mut seen = 0;
+        for (upper, n) in buckets {
+            seen += n;
+            if seen >= rank.max(1) {
+                return Some((upper / 1.1, upper));
+            }
+        }
+        None
+    }
+
+    /// Why this window of the new version crosses the thresholds, if it does.
+    fn breach(&self, r: &Rollback) -> Option<String> {
+        if self.invocations < r.min_invocations {
+            return None;
+        }
+        let rate = self.errors as f64 / self.invocations as f64;
+        if rate >= r.error_rate {
+            return Some(format!(
+                "failed {} of {} invocations ({:.0}%, threshold {:.0}% over at least {})",
+                self.errors,
+                self.invocations,
+                rate * 100.0,
+                r.error_rate * 100.0,
+                r.min_invocations
+            ));
+        }
+        let (limit, (lower, upper)) = (r.p99_ms?, self.p99()?);
+        // Only a p99 surely above the limit counts (its bucket starts above it).
+        (lower > limit as f64).then(|| {
+            format!(
+                "p99 duration {lower:.0}–{upper:.0} ms over {} invocations is above the {limit} ms threshold",
+                self.invocations
+            )
+        })
+    }
 }
 
 async fn set_alias(
     endpoint: &str,
-    name: &str,
+    s: &Switch,
     version: &str,
     extra: Option<(&str, f64)>,
 ) -> Result<()> {
@@ -300,20 +432,22 @@ async fn set_alias(
     call(
         endpoint,
         Method::PUT,
-        &format!("/2015-03-31/functions/{name}/aliases/{LIVE}"),
+        &format!("/2015-03-31/functions/{}/aliases/{}", s.function, s.alias),
         Some(body),
     )
     .await?;
     Ok(())
 }
 
-/// Shifts traffic to the new version by a canary or linear strategy through a
-/// weighted `live` alias, watching the new version's error rate; past the
-/// threshold it goes back to the old version at once and fails with the reason.
+/// Shifts traffic to the new version by a canary or linear strategy through the
+/// weighted stage alias, watching the new version's error rate and p99 duration;
+/// past a threshold it goes back to the old version at once and fails with the
+/// reason.
 pub async fn shift(
     endpoint: &str,
     s: &Switch,
     strategy: ondol_core::manifest::Strategy,
+    thresholds: Rollback,
     progress: &Progress,
 ) -> Result<()> {
     use ondol_core::manifest::Strategy;
@@ -331,7 +465,7 @@ pub async fn shift(
         }
     };
     let (_, m) = call(endpoint, Method::GET, "/ondol/v1/metrics", None).await?;
-    let (base_inv, base_err) = version_counts(&m, &s.function, &s.new);
+    let base = version_counts(&m, &s.function, &s.new);
     for (share, hold) in steps {
         progress.step(format!(
             "{}: {:.0}% on version {} for {:?}",
@@ -340,27 +474,80 @@ pub async fn shift(
             s.new,
             hold
         ));
-        set_alias(endpoint, &s.function, old, Some((&s.new, share))).await?;
+        set_alias(endpoint, s, old, Some((&s.new, share))).await?;
         let until = std::time::Instant::now() + hold;
         while std::time::Instant::now() < until {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             let (_, m) = call(endpoint, Method::GET, "/ondol/v1/metrics", None).await?;
-            let (inv, err) = version_counts(&m, &s.function, &s.new);
-            let (inv, err) = (inv - base_inv, err - base_err);
-            if inv >= MIN_INVOCATIONS && err as f64 / inv as f64 >= MAX_ERROR_RATE {
-                set_alias(endpoint, &s.function, old, None).await?;
+            let window = version_counts(&m, &s.function, &s.new).since(&base);
+            if let Some(why) = window.breach(&thresholds) {
+                set_alias(endpoint, s, old, None).await?;
                 progress.finish();
+                tracing::warn!(function = %s.function, version = %s.new, %why, "traffic shift rolled back");
                 bail!(
-                    "rolled back {}: version {} failed {err} of {inv} invocations ({:.0}%, threshold {:.0}% over at least {MIN_INVOCATIONS}); version {old} serves again",
+                    "rolled back {}: version {} {why}; version {old} serves again",
                     s.function,
                     s.new,
-                    err as f64 * 100.0 / inv as f64,
-                    MAX_ERROR_RATE * 100.0
                 );
             }
         }
+        progress.done(format!(
+            "{}: {:.0}% on version {} held",
+            s.function,
+            share * 100.0,
+            s.new
+        ));
     }
-    set_alias(endpoint, &s.function, &s.new, None).await?;
+    set_alias(endpoint, s, &s.new, None).await?;
     progress.done(format!("{}: version {} serves", s.function, s.new));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(inv: u64, err: u64, buckets: &[(f64, u64)]) -> Counts {
+        Counts {
+            invocations: inv,
+            errors: err,
+            durations: buckets
+                .iter()
+                .map(|(u, n)| (u.to_string(), (*u, *n)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn thresholds() {
+        let r = Rollback {
+            p99_ms: Some(100),
+            ..Rollback::default()
+        };
+        assert!(
+            counts(19, 19, &[(1.0, 19)]).breach(&r).is_none(),
+            "too few to judge"
+        );
+        assert!(counts(20, 1, &[(1.0, 20)])
+            .breach(&r)
+            .unwrap()
+            .contains("failed 1 of 20"));
+        assert!(counts(100, 0, &[(1.0, 98), (500.0, 2)])
+            .breach(&r)
+            .unwrap()
+            .contains("p99"));
+        assert!(
+            counts(200, 0, &[(1.0, 199), (500.0, 1)])
+                .breach(&r)
+                .is_none(),
+            "1 in 200 is past p99"
+        );
+        assert!(
+            counts(100, 0, &[(105.0, 100)]).breach(&r).is_none(),
+            "a bucket straddling the limit is not sure"
+        );
+        let base = counts(10, 5, &[(1.0, 10)]);
+        let w = counts(40, 5, &[(1.0, 40)]).since(&base);
+        assert_eq!((w.invocations, w.errors, w.durations["1"].1), (30, 0, 30));
+    }
 }
