@@ -9,7 +9,8 @@ SINK = '''
 import json, os, time
 def handler(event, context):
     with open(os.environ["SINK_FILE"], "a") as f:
-        f.write(json.dumps({"event": event, "request_id": context.aws_request_id, "at": time.time()}) + "\\n")
+        f.write(json.dumps({"event": event, "request_id": context.aws_request_id, "at": time.time(),
+                            "arn": context.invoked_function_arn}) + "\\n")
     time.sleep(float(os.environ.get("SLEEP", "0")))
     return "ok"
 '''
@@ -173,3 +174,25 @@ catch_up = "last"
     assert len(runs) == 1, runs
     time.sleep(1.5)
     assert n + 1 <= len(fired(sink)) <= n + 4, "one catch-up firing, then the schedule goes on"
+
+
+def test_each_stage_fires_its_schedules_on_its_own_alias(server, tmp_path):
+    prod_sink = tmp_path / "fired-prod"
+    d, sink = app(tmp_path, f'''
+[[schedules]]
+name = "every-second"
+function = "tick"
+expression = "rate(1 seconds)"
+
+[stages.prod]
+environment = {{ SINK_FILE = "{prod_sink}" }}
+''')
+    server.cli("deploy", str(d))
+    server.cli("deploy", str(d), "--stage", "prod")
+    wait_until(lambda: len(fired(sink)) >= 2 and len(fired(prod_sink)) >= 2, timeout=15,
+               what="both stages' schedules to fire")
+    assert all(f["arn"].endswith(":function:cron-tick:live") for f in fired(sink))
+    assert all(f["arn"].endswith(":function:cron-tick:prod") for f in fired(prod_sink))
+    listing = json.loads(server.cli("schedules", "--json").stdout)
+    assert sorted(s["stage"] for s in listing) == ["$default", "prod"], listing
+    assert "cron@prod/every-second" in server.cli("schedules").stdout

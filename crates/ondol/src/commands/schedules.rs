@@ -37,9 +37,14 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         println!("no schedules");
     }
     for s in &all {
+        let app = match s["stage"].as_str() {
+            Some(st) if st != ondol_core::manifest::DEFAULT_STAGE => {
+                format!("{}@{st}", s["app"].as_str().unwrap_or(""))
+            }
+            _ => s["app"].as_str().unwrap_or("").to_string(),
+        };
         println!(
-            "{}/{}  {}  {} ({})  next: {}",
-            s["app"].as_str().unwrap_or(""),
+            "{app}/{}  {}  {} ({})  next: {}",
             s["name"].as_str().unwrap_or(""),
             s["function"].as_str().unwrap_or(""),
             s["expression"].as_str().unwrap_or(""),
