@@ -192,6 +192,19 @@ environment = {{ SINK_FILE = "{sink}" }}
     server.client().invoke(FunctionName="jobs-work", InvocationType="Event", Payload=json.dumps({"raise": "x"}))
     rec = wait_until(lambda: [json.loads(l) for l in open(sink)] if sink.exists() else None, timeout=20)[0]
     assert rec["requestContext"]["approximateInvokeCount"] == 2, "one retry"
+    # A stage's failures go to that stage's version of the destination.
+    prod_sink = tmp_path / "records-prod"
+    with open(d / "ondol.toml", "a") as f:
+        f.write(f'\n[stages.prod]\nenvironment = {{ SINK_FILE = "{prod_sink}" }}\n')
+    server.cli("deploy", str(d), "--stage", "prod")
+    cfg = server.client().get_function_event_invoke_config(FunctionName="jobs-work", Qualifier="prod")
+    assert cfg["DestinationConfig"]["OnFailure"]["Destination"].endswith(":function:jobs-sink:prod")
+    server.client().invoke(FunctionName="jobs-work", Qualifier="prod", InvocationType="Event",
+                           Payload=json.dumps({"raise": "x"}))
+    rec = wait_until(lambda: [json.loads(l) for l in open(prod_sink)] if prod_sink.exists() else None,
+                     timeout=20)[0]
+    assert rec["requestContext"]["functionArn"].endswith(":function:jobs-work:prod"), rec
+    assert len(open(sink).readlines()) == 1, "the $default stage's destination got nothing more"
     bad = (d / "ondol.toml").read_text().replace('on_failure = "sink"', 'on_failure = "nowhere"')
     (d / "ondol.toml").write_text(bad)
     r = server.cli("deploy", str(d), check=False)
