@@ -144,6 +144,7 @@ def test_a_stage_must_be_declared_and_may_not_hide_routes(server, tmp_path):
     bad = server.cli("deploy", str(app), "--stage", "hello", check=False)
     assert bad.returncode != 0 and "path prefix of stage hello" in bad.stderr, bad.stderr
     assert hello(server, "/hello/a") == {"message": "hello, a!"}
+    assert "hello" not in aliases_of(server.client(), "shop-hello"), "refused before anything was published"
 
 
 def test_a_stage_strategy_rolls_back_on_p99_latency(server, tmp_path):

@@ -76,12 +76,9 @@ fn cors_of(v: &serde_json::Value) -> Option<ondol_core::manifest::Cors> {
 
 /// `PUT /ondol/v1/apps/{app}`: one stage of an app (named in the body), validated against the stored functions and every
 /// other app's routes before anything changes.
-pub async fn put(
-    State(api): State<Arc<Api>>,
-    Path(app): Path<String>,
-    body: Bytes,
-) -> Result<Response> {
-    let http: AppHttp = parse(&body)?;
+/// An app's stage as sent: its name, stage and hosts checked, hosts lower-cased.
+fn parse_app(app: &str, body: &Bytes) -> Result<AppHttp> {
+    let mut http: AppHttp = parse(body)?;
     if http.app != app {
         return Err(ApiError::InvalidParameter(format!(
             "app in the body ({}) must be {app}",
@@ -91,7 +88,50 @@ pub async fn put(
     if http.stage != ondol_core::manifest::DEFAULT_STAGE {
         ondol_core::manifest::check_stage_name(&http.stage)
             .map_err(|m| ApiError::InvalidParameter(format!("stage: {m}")))?;
+    } else if !http.hosts.is_empty() {
+        return Err(ApiError::InvalidParameter(
+            "hosts: the $default stage is served at the root of every host".into(),
+        ));
     }
+    for h in &mut http.hosts {
+        *h = h.trim().to_ascii_lowercase();
+        if h.is_empty() || h.contains(['/', ':', ' ']) {
+            return Err(ApiError::InvalidParameter(format!(
+                "hosts: expected host names like \"api.example.com\", got \"{h}\""
+            )));
+        }
+    }
+    Ok(http)
+}
+
+/// `POST /ondol/v1/apps/{app}/check`: whether this stage of the app would be
+/// served beside everything else (no clashing routes, valid schedules), changing
+/// nothing; a deploy asks before it publishes anything.
+pub async fn check(
+    State(api): State<Arc<Api>>,
+    Path(app): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
+    let http = parse_app(&app, &body)?;
+    for (i, s) in http.schedules.iter().enumerate() {
+        ondol_events::scheduler::validate(s)
+            .map_err(|e| ApiError::InvalidParameter(format!("schedules[{i}] ({}): {e}", s.name)))?;
+    }
+    let (mut apps, urls) = api.front_state().await?;
+    apps.retain(|a| !(a.app == app && a.stage == http.stage));
+    apps.push(http);
+    api.front
+        .check(&apps, &urls)
+        .map_err(ApiError::InvalidParameter)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn put(
+    State(api): State<Arc<Api>>,
+    Path(app): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
+    let http = parse_app(&app, &body)?;
     let _w = api.writes.lock().await;
     for r in &http.routes {
         api.load(&r.function).await.map_err(|_| {
@@ -174,9 +214,19 @@ pub async fn add_deploy(
     Ok(ok_json(StatusCode::CREATED, json!({ "id": id })))
 }
 
-/// `GET /ondol/v1/apps/{app}/deploys`: the app's deploys, newest first.
-pub async fn deploys(State(api): State<Arc<Api>>, Path(app): Path<String>) -> Result<Response> {
+#[derive(serde::Deserialize)]
+pub struct DeploysQuery {
+    stage: Option<String>,
+}
+
+/// `GET /ondol/v1/apps/{app}/deploys[?stage=S]`: the app's (or one stage's) last
+/// 100 deploys, newest first.
+pub async fn deploys(
+    State(api): State<Arc<Api>>,
+    Path(app): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<DeploysQuery>,
+) -> Result<Response> {
     let store = api.store.clone();
-    let all = Api::blocking(move || Ok(store.deploys(&app, 100)?)).await?;
+    let all = Api::blocking(move || Ok(store.deploys(&app, q.stage.as_deref(), 100)?)).await?;
     Ok(ok_json(StatusCode::OK, json!({ "deploys": all })))
 }

@@ -172,6 +172,7 @@ pub fn router(api: Arc<Api>, auth: Auth) -> Router {
         )
         .route("/ondol/v1/apps", get(apps::list))
         .route("/ondol/v1/apps/{app}", put(apps::put).delete(apps::delete))
+        .route("/ondol/v1/apps/{app}/check", post(apps::check))
         .route("/ondol/v1/info", get(apps::info))
         .route(
             "/ondol/v1/apps/{app}/deploys",

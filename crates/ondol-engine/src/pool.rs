@@ -127,6 +127,12 @@ impl Pool {
         self.durations.record(duration_ms);
     }
 
+    /// Counts an invocation that failed before it ran (no instance would start).
+    pub(crate) fn count_failure(&self) {
+        inc(&self.invocations);
+        inc(&self.errors);
+    }
+
     fn mem_mb(&self) -> u64 {
         u64::from(self.spec.memory_mb)
     }
@@ -150,11 +156,17 @@ impl Pool {
         };
         let (inst, cold) = match self.acquire(&engine).await? {
             Grant::Retired => return Ok(None),
-            Grant::BackingOff(e) => return Ok(Some(Run::Done(failed(e)))),
+            Grant::BackingOff(e) => {
+                self.count_failure();
+                return Ok(Some(Run::Done(failed(e))));
+            }
             Grant::Warm(i) => (i, false),
             Grant::Spawn => match self.cold_start(&engine, false).await {
                 Ok(i) => (i, true),
-                Err(e) => return Ok(Some(Run::Done(failed(e)))),
+                Err(e) => {
+                    self.count_failure();
+                    return Ok(Some(Run::Done(failed(e))));
+                }
             },
         };
         inc(&engine.metrics.invocations);

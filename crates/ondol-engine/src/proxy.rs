@@ -127,6 +127,11 @@ impl Body for Guarded {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Err(_))) = polled {
+            if let Some(c) = &mut self.checkout {
+                c.failed = true;
+            }
+        }
         if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
             self.checkout.take();
         }
@@ -152,14 +157,20 @@ impl Pool {
     ) -> Result<Option<ProxyOutcome>, ProxyError> {
         let (inst, cold) = match self.acquire(engine).await.map_err(ProxyError::Refused)? {
             Grant::Retired => return Ok(None),
-            Grant::BackingOff(e) => return Err(ProxyError::Init(e)),
+            Grant::BackingOff(e) => {
+                self.count_failure();
+                return Err(ProxyError::Init(e));
+            }
             Grant::Warm(i) => (i, false),
             Grant::Spawn => match self.cold_start(engine, false).await {
                 Ok(i) => {
                     self.share(&i);
                     (i, true)
                 }
-                Err(e) => return Err(ProxyError::Init(e)),
+                Err(e) => {
+                    self.count_failure();
+                    return Err(ProxyError::Init(e));
+                }
             },
         };
         let Some(req) = req.take() else {

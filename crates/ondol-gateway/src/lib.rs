@@ -385,7 +385,9 @@ async fn proxy(
     served: &mut Served,
 ) -> Response {
     let (mut parts, body) = req.into_parts();
-    // Under a stage prefix the app sees its own paths, and the prefix for links.
+    // Under a stage prefix the app sees its own paths, and the prefix for links;
+    // a prefix the client sent itself is not passed on.
+    parts.headers.remove("x-forwarded-prefix");
     if let Some(prefix) = at.prefix {
         let pq = match parts.uri.query() {
             Some(q) => format!("{}?{q}", at.path),

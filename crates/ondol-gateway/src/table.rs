@@ -85,6 +85,8 @@ pub struct Table {
     stages: HashMap<String, Routes>,
     /// A stage's own hosts → the stage.
     stage_hosts: HashMap<String, String>,
+    /// A stage's own hosts → the routes of the apps whose stage claims the host.
+    host_routes: HashMap<String, Routes>,
     urls: HashMap<String, usize>,
 }
 
@@ -128,6 +130,30 @@ fn decode(s: &str) -> String {
         .into_owned()
 }
 
+/// Adds one route to a stage's routes; an error names the clash.
+fn insert(routes: &mut Routes, r: &Route, idx: usize, app: &str) -> Result<(), String> {
+    let host = match &r.host {
+        Some(h) => routes.hosts.entry(h.clone()).or_default(),
+        None => &mut routes.all,
+    };
+    let Some(path) = &r.path else {
+        if host.default.replace(idx).is_some() {
+            return Err(format!("app {app}: $default is defined twice"));
+        }
+        return Ok(());
+    };
+    let router = match &r.method {
+        Some(m) => host.by_method.entry(m.clone()).or_default(),
+        None => &mut host.any,
+    };
+    router.insert(to_matchit(path), idx).map_err(|e| {
+        format!(
+            "app {app}: route \"{}\" clashes with another route: {e}",
+            r.key
+        )
+    })
+}
+
 impl Table {
     /// Compiles every app's routes and the Function URLs; an error names the clash.
     pub fn build(apps: &[AppHttp], urls: &[UrlRoute]) -> Result<Self, String> {
@@ -167,26 +193,18 @@ impl Table {
                 } else {
                     &mut t.root
                 };
-                let host = match &r.host {
-                    Some(h) => routes.hosts.entry(h.clone()).or_default(),
-                    None => &mut routes.all,
-                };
-                let Some(path) = &r.path else {
-                    if host.default.replace(idx).is_some() {
-                        return Err(format!("app {}: $default is defined twice", app.app));
+                insert(routes, r, idx, &app.app)?;
+                // A stage's own hosts serve only the apps that claim them.
+                if r.host.is_none() {
+                    for h in &app.hosts {
+                        insert(
+                            t.host_routes.entry(h.clone()).or_default(),
+                            r,
+                            idx,
+                            &app.app,
+                        )?;
                     }
-                    continue;
-                };
-                let router = match &r.method {
-                    Some(m) => host.by_method.entry(m.clone()).or_default(),
-                    None => &mut host.any,
-                };
-                router.insert(to_matchit(path), idx).map_err(|e| {
-                    format!(
-                        "app {}: route \"{}\" clashes with another route: {e}",
-                        app.app, r.key
-                    )
-                })?;
+                }
             }
         }
         for u in urls {
@@ -245,12 +263,11 @@ impl Table {
     /// The stage routes a request goes to, with the path to match and the prefix
     /// that was stripped.
     fn stage_of<'a>(&self, host: &str, path: &'a str) -> (&Routes, &'a str, Option<&'a str>) {
-        if let Some(s) = self.stage_hosts.get(host) {
-            if let Some(r) = self.stages.get(s) {
-                return (r, path, None);
-            }
+        if let Some(r) = self.host_routes.get(host) {
+            return (r, path, None);
         }
-        if !self.stages.is_empty() {
+        // A host with `$default` routes of its own is that app's domain: no prefixes.
+        if !self.stages.is_empty() && !self.root.hosts.contains_key(host) {
             let rest = &path[1.min(path.len())..];
             let (seg, tail) = match rest.find('/') {
                 Some(i) => (&rest[..i], &rest[i..]),
@@ -429,8 +446,39 @@ function = "f"
         let mut items = prod.clone();
         items.stage = "items".into();
         items.hosts.clear();
-        let e = Table::build(&[root, items], &[]).err().unwrap();
+        let e = Table::build(&[root.clone(), items], &[]).err().unwrap();
         assert!(e.contains("path prefix of stage items"), "{e}");
+        // Two apps' prod stages on their own hosts, with the same route: each host
+        // serves its own app.
+        let mut other = prod.clone();
+        other.app = "b".into();
+        other.hosts = vec!["b.example.com".into()];
+        for r in &mut other.routes {
+            r.function = "b-f".into();
+        }
+        let mut other_root = root.clone();
+        other_root.app = "b".into();
+        other_root.routes.clear();
+        let e = Table::build(
+            &[
+                root.clone(),
+                prod.clone(),
+                other_root.clone(),
+                other.clone(),
+            ],
+            &[],
+        )
+        .err();
+        assert!(e.is_some_and(|e| e.contains("clashes")), "both under /prod");
+        for r in &mut other.routes {
+            r.path = Some("/other/{id}".into());
+        }
+        let t = Table::build(&[root, prod, other_root, other], &[]).unwrap();
+        let f = |h, p| t.find(h, "GET", p).map(|m| m.target.route.function.clone());
+        assert_eq!(f("b.example.com", "/other/1").as_deref(), Some("b-f"));
+        assert_eq!(f("b.example.com", "/items/1"), None);
+        assert_eq!(f("api.example.com", "/other/1"), None);
+        assert_eq!(f("h", "/prod/other/1").as_deref(), Some("b-f"));
     }
 
     #[test]

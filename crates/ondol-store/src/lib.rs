@@ -185,8 +185,8 @@ pub trait Store: Send + Sync + 'static {
     fn delete_app(&self, name: &str) -> Result<bool>;
     /// Records a deploy (or rollback) of an app; returns its number.
     fn add_deploy(&self, d: &DeployRecord) -> Result<i64>;
-    /// An app's deploys, newest first.
-    fn deploys(&self, app: &str, limit: usize) -> Result<Vec<DeployRecord>>;
+    /// An app's deploys (of one stage, if given), newest first.
+    fn deploys(&self, app: &str, stage: Option<&str>, limit: usize) -> Result<Vec<DeployRecord>>;
 }
 
 /// One deploy of an app: who, when, which version of each function went live, and

@@ -150,11 +150,14 @@ impl Store for SqliteStore {
         Ok(conn.last_insert_rowid())
     }
 
-    fn deploys(&self, app: &str, limit: usize) -> Result<Vec<DeployRecord>> {
+    fn deploys(&self, app: &str, stage: Option<&str>, limit: usize) -> Result<Vec<DeployRecord>> {
         let conn = self.conn.lock();
-        let mut stmt = conn
-            .prepare("SELECT id, record FROM deploys WHERE app = ?1 ORDER BY id DESC LIMIT ?2")?;
-        let rows = stmt.query_map(params![app, limit as i64], |r| {
+        let mut stmt = conn.prepare(
+            "SELECT id, record FROM deploys WHERE app = ?1
+             AND (?2 IS NULL OR json_extract(record, '$.stage') = ?2)
+             ORDER BY id DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![app, stage, limit as i64], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
         })?;
         let mut out = Vec::new();

@@ -222,13 +222,25 @@ async fn put_latest(
         return Ok((v["RevisionId"].as_str().unwrap_or("").into(), true));
     }
     progress.step(format!("configuring {name}"));
+    // Each change names the revision it follows, so a concurrent deploy of another
+    // stage cannot slip its configuration or code in between.
+    let raced = |e: anyhow::Error| {
+        if e.to_string().contains("Revision Id") {
+            anyhow::anyhow!("{name} was changed by another deploy while this one ran; deploy again")
+        } else {
+            e
+        }
+    };
+    let mut body = config_json(f);
+    body["RevisionId"] = current["Configuration"]["RevisionId"].clone();
     let (_, mut v) = call(
         endpoint,
         Method::PUT,
         &format!("{fpath}/configuration"),
-        Some(config_json(f)),
+        Some(body),
     )
-    .await?;
+    .await
+    .map_err(raced)?;
     let uploaded = current["Configuration"]["CodeSha256"].as_str() != Some(pkg.sha256.as_str());
     if uploaded {
         progress.step(format!("uploading {name}"));
@@ -236,9 +248,10 @@ async fn put_latest(
             endpoint,
             Method::PUT,
             &format!("{fpath}/code"),
-            Some(json!({ "ZipFile": b64 })),
+            Some(json!({ "ZipFile": b64, "RevisionId": v["RevisionId"] })),
         )
-        .await?;
+        .await
+        .map_err(raced)?;
         progress.done(format!("{name}: code uploaded ({kb} KB)"));
     } else {
         progress.done(format!("{name}: configured, code unchanged"));
@@ -275,10 +288,10 @@ async fn publish(
 
 /// The newest deploy of `stage` that went live: the versions and fingerprints it left.
 async fn last_good(endpoint: &str, app: &str, stage: &str) -> Result<Option<Value>> {
-    Ok(release::history_of(endpoint, app)
+    Ok(release::history_of(endpoint, app, Some(stage))
         .await?
         .into_iter()
-        .find(|d| d["stage"].as_str() == Some(stage) && !release::failed(d)))
+        .find(|d| !release::failed(d)))
 }
 
 /// Each function's async settings for this stage: destinations are this stage's
@@ -342,6 +355,14 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
         live: BTreeMap::new(),
     };
     let result = async {
+        // Routes that would clash are refused before anything changes.
+        call(
+            endpoint,
+            Method::POST,
+            &format!("/ondol/v1/apps/{}/check", d.app),
+            Some(serde_json::to_value(&d.http)?),
+        )
+        .await?;
         let last = last_good(endpoint, &d.app, stage).await?;
         let (_, metrics) = call(endpoint, Method::GET, "/ondol/v1/metrics", None).await?;
         let mut fingerprints = BTreeMap::new();
@@ -356,11 +377,12 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
             ));
             let fp = fingerprint(f, &pkg.sha256);
             fingerprints.insert(name.clone(), fp.clone());
-            let old = release::alias_version(endpoint, name, &alias).await?;
-            let same = last.as_ref().is_some_and(|l| {
-                l["fingerprints"][name].as_str() == Some(fp.as_str())
-                    && l["versions"][name].as_str() == old.as_deref()
-            });
+            let (old, split) = release::alias_state(endpoint, name, &alias).await?;
+            let same = !split
+                && last.as_ref().is_some_and(|l| {
+                    l["fingerprints"][name].as_str() == Some(fp.as_str())
+                        && l["versions"][name].as_str() == old.as_deref()
+                });
             if same {
                 let v = old.unwrap_or_default();
                 progress.done(format!("{name}: unchanged (version {v})"));
@@ -377,6 +399,10 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
             let new = publish(endpoint, name, &revision, progress).await?;
             report.live.insert(name.clone(), new.clone());
             if old.as_deref() == Some(new.as_str()) {
+                if split {
+                    // A shift that never finished: all traffic back on the one version.
+                    release::set_plain(endpoint, name, &alias, &new).await?;
+                }
                 continue;
             }
             let count = release::running(&metrics, name, old.as_deref())

@@ -26,8 +26,12 @@ pub struct Switch {
     pub old: Option<String>,
 }
 
-/// The version an alias of a function serves, if it has one.
-pub async fn alias_version(endpoint: &str, name: &str, alias: &str) -> Result<Option<String>> {
+/// An alias's version, and whether it also sends a share to another version.
+pub async fn alias_state(
+    endpoint: &str,
+    name: &str,
+    alias: &str,
+) -> Result<(Option<String>, bool)> {
     let (status, v) = call(
         endpoint,
         Method::GET,
@@ -35,9 +39,27 @@ pub async fn alias_version(endpoint: &str, name: &str, alias: &str) -> Result<Op
         None,
     )
     .await?;
-    Ok((status != StatusCode::NOT_FOUND)
-        .then(|| v["FunctionVersion"].as_str().map(str::to_string))
-        .flatten())
+    if status == StatusCode::NOT_FOUND {
+        return Ok((None, false));
+    }
+    let split = v["RoutingConfig"]["AdditionalVersionWeights"]
+        .as_object()
+        .is_some_and(|w| !w.is_empty());
+    Ok((v["FunctionVersion"].as_str().map(str::to_string), split))
+}
+
+/// Points an alias at one version with no share elsewhere.
+pub async fn set_plain(endpoint: &str, name: &str, alias: &str, version: &str) -> Result<()> {
+    let body =
+        json!({ "FunctionVersion": version, "RoutingConfig": { "AdditionalVersionWeights": {} } });
+    call(
+        endpoint,
+        Method::PUT,
+        &format!("/2015-03-31/functions/{name}/aliases/{alias}"),
+        Some(body),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Instances a version is running now (from the server's metrics).
@@ -91,13 +113,7 @@ pub async fn switch_all(endpoint: &str, switches: &[Switch], progress: &Progress
         let alias = json!({ "Name": s.alias, "FunctionVersion": s.new });
         let path = format!("/2015-03-31/functions/{}/aliases", s.function);
         if s.old.is_some() {
-            call(
-                endpoint,
-                Method::PUT,
-                &format!("{path}/{}", s.alias),
-                Some(alias),
-            )
-            .await?;
+            set_plain(endpoint, &s.function, &s.alias, &s.new).await?;
         } else {
             call(endpoint, Method::POST, &path, Some(alias)).await?;
         }
@@ -176,12 +192,15 @@ pub fn failed(d: &Value) -> bool {
     d["outcome"].as_str().unwrap_or("").starts_with("failed")
 }
 
-/// The app's history, newest first.
-pub async fn history_of(endpoint: &str, app: &str) -> Result<Vec<Value>> {
+/// The app's history (or one stage's), newest first.
+pub async fn history_of(endpoint: &str, app: &str, stage: Option<&str>) -> Result<Vec<Value>> {
+    let query = stage
+        .map(|s| format!("?stage={}", s.replace('$', "%24")))
+        .unwrap_or_default();
     let (_, v) = call(
         endpoint,
         Method::GET,
-        &format!("/ondol/v1/apps/{app}/deploys"),
+        &format!("/ondol/v1/apps/{app}/deploys{query}"),
         None,
     )
     .await?;
@@ -216,11 +235,8 @@ pub struct HistoryArgs {
 /// `ondol history`: the app's deploys, newest first, each with its stage.
 pub async fn history(a: HistoryArgs) -> Result<ExitCode> {
     let app = app_name(&a.dir, &a.app)?;
-    for d in history_of(&a.endpoint, &app).await? {
+    for d in history_of(&a.endpoint, &app, a.stage.as_deref()).await? {
         let stage = d["stage"].as_str().unwrap_or(DEFAULT_STAGE);
-        if a.stage.as_deref().is_some_and(|s| s != stage) {
-            continue;
-        }
         let when = client::utc_time(&d["at_ms"]);
         let versions: Vec<String> = d["versions"]
             .as_object()
@@ -272,10 +288,10 @@ pub async fn rollback(a: RollbackArgs) -> Result<ExitCode> {
     let e = &a.endpoint;
     let stage = a.stage.as_str();
     let alias = stage_alias(stage);
-    let good: Vec<Value> = history_of(e, &app)
+    let good: Vec<Value> = history_of(e, &app, Some(stage))
         .await?
         .into_iter()
-        .filter(|d| d["stage"].as_str() == Some(stage) && !failed(d))
+        .filter(|d| !failed(d))
         .collect();
     let target = match a.to {
         Some(id) => good
@@ -293,8 +309,11 @@ pub async fn rollback(a: RollbackArgs) -> Result<ExitCode> {
     let (_, metrics) = call(e, Method::GET, "/ondol/v1/metrics", None).await?;
     let mut switches = Vec::new();
     for (f, v) in &versions {
-        let old = alias_version(e, f, &alias).await?;
+        let (old, split) = alias_state(e, f, &alias).await?;
         if old.as_deref() == Some(v.as_str()) {
+            if split {
+                set_plain(e, f, &alias, v).await?;
+            }
             continue;
         }
         warm(
