@@ -209,6 +209,11 @@ pub async fn add_deploy(
     let mut d: ondol_store::DeployRecord = parse(&body)?;
     d.app = app;
     d.at_ms = chrono::Utc::now().timestamp_millis();
+    if d.outcome.starts_with("failed") {
+        tracing::warn!(app = %d.app, stage = %d.stage, who = %d.who, outcome = %d.outcome, "deploy failed");
+    } else {
+        tracing::info!(app = %d.app, stage = %d.stage, who = %d.who, outcome = %d.outcome, versions = ?d.versions, "deploy");
+    }
     let store = api.store.clone();
     let id = Api::blocking(move || Ok(store.add_deploy(&d)?)).await?;
     Ok(ok_json(StatusCode::CREATED, json!({ "id": id })))
