@@ -19,6 +19,8 @@ pub(crate) struct Interpreter {
     pub exe: String,
     pub python_path: Option<String>,
     pub bootstrap: Option<PathBuf>,
+    /// Python's `sys.implementation.cache_tag` (`cpython-311`).
+    pub tag: String,
 }
 
 pub(crate) struct Runtimes {
@@ -61,9 +63,26 @@ impl Runtimes {
         kind: RuntimeKind,
         runtime: &str,
     ) -> Result<Interpreter, String> {
-        let key = runtime.to_string();
-        if let Some(i) = self.resolved.lock().get(&key) {
-            return Ok(i.clone());
+        // Every `nodejs*` runs the one `node`; `python3.11` is `python3` when that
+        // is 3.11, which was resolved at startup.
+        let key = match kind {
+            RuntimeKind::Node => "node".to_string(),
+            _ => runtime.to_string(),
+        };
+        {
+            let resolved = self.resolved.lock();
+            if let Some(i) = resolved.get(&key) {
+                return Ok(i.clone());
+            }
+            if kind == RuntimeKind::Python {
+                let want = format!(
+                    "cpython-{}",
+                    runtime.trim_start_matches("python").replace('.', "")
+                );
+                if let Some(i) = resolved.get("python3").filter(|i| i.tag == want) {
+                    return Ok(i.clone());
+                }
+            }
         }
         let found = match kind {
             RuntimeKind::Python => {
@@ -84,6 +103,7 @@ impl Runtimes {
                                 exe,
                                 python_path: Some(path),
                                 bootstrap,
+                                tag,
                             });
                             break;
                         }
@@ -100,12 +120,14 @@ impl Runtimes {
                     exe,
                     python_path: None,
                     bootstrap: None,
+                    tag: String::new(),
                 }
             }
             RuntimeKind::Provided | RuntimeKind::Web => Interpreter {
                 exe: String::new(),
                 python_path: None,
                 bootstrap: None,
+                tag: String::new(),
             },
         };
         self.resolved.lock().insert(key, found.clone());

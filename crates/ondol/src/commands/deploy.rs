@@ -119,6 +119,16 @@ impl Progress {
     /// A result line, kept on screen, with the time since the previous one.
     pub fn done(&self, msg: String) {
         let ms = self.lap();
+        self.print(msg, ms);
+    }
+
+    /// A result line for a step that ran beside others, timed from `began`.
+    pub fn done_since(&self, msg: String, began: Instant) {
+        self.lap();
+        self.print(msg, began.elapsed().as_secs_f64() * 1000.0);
+    }
+
+    fn print(&self, msg: String, ms: f64) {
         if self.quiet {
             return;
         }
@@ -367,6 +377,7 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
         let (_, metrics) = call(endpoint, Method::GET, "/ondol/v1/metrics", None).await?;
         let mut fingerprints = BTreeMap::new();
         let mut switches = Vec::new();
+        let mut warms = Vec::new();
         for f in &d.functions {
             let name = &f.config.name;
             progress.step(format!("packaging {name}"));
@@ -408,7 +419,7 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
             let count = release::running(&metrics, name, old.as_deref())
                 .max(f.config.limits.min_warm)
                 .max(1);
-            release::warm(endpoint, name, &new, count, progress).await?;
+            warms.push((count, name.clone(), new.clone()));
             switches.push(Switch {
                 function: name.clone(),
                 alias: alias.clone(),
@@ -416,6 +427,13 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
                 old,
             });
         }
+        // Every new version starts at once; nothing switches unless all did.
+        futures_util::future::try_join_all(
+            warms
+                .iter()
+                .map(|(count, name, new)| release::warm(endpoint, name, new, *count, progress)),
+        )
+        .await?;
         for sw in &switches {
             let f = d.functions.iter().find(|f| f.config.name == sw.function);
             let (strategy, rollback) = f.map_or((Strategy::AllAtOnce, Rollback::default()), |f| {

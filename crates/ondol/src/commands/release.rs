@@ -78,6 +78,7 @@ pub async fn warm(
     count: u32,
     progress: &Progress,
 ) -> Result<()> {
+    let began = std::time::Instant::now();
     progress.step(format!(
         "warming {name} version {version} ({count} instance(s))"
     ));
@@ -102,7 +103,7 @@ pub async fn warm(
             log.join("\n  ")
         );
     }
-    progress.done(format!("{name}: version {version} warm ({count})"));
+    progress.done_since(format!("{name}: version {version} warm ({count})"), began);
     Ok(())
 }
 
