@@ -41,9 +41,21 @@ enum Command {
     Schedules(commands::schedules::Args),
 }
 
+/// ondol's own threads: `ONDOL_WORKERS`, else half the cores (at least one). The
+/// functions' processes run on the same machine and do the real work; a proxy
+/// thread per core only adds cross-thread wake-ups (measured in BENCHMARKS.md).
+fn worker_threads() -> usize {
+    std::env::var("ONDOL_WORKERS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)))
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads())
         .enable_all()
         .build()
         .expect("tokio runtime");
