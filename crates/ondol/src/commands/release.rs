@@ -301,9 +301,29 @@ pub async fn rollback(a: RollbackArgs) -> Result<ExitCode> {
             .with_context(|| {
                 format!("no successful deploy #{id} of stage {stage} in {app}'s history")
             })?,
-        None => good.get(1).with_context(|| {
-            format!("stage {stage} of {app} has no earlier deploy to roll back to")
-        })?,
+        None => {
+            // The newest deploy that is not what serves now (a deploy that failed
+            // after switching leaves the newest good one as the way back).
+            let mut live: BTreeMap<String, Option<String>> = BTreeMap::new();
+            let mut found = None;
+            for d in &good {
+                let mut differs = false;
+                for (f, v) in strings(&d["versions"]) {
+                    if !live.contains_key(&f) {
+                        let now = alias_state(e, &f, &alias).await?.0;
+                        live.insert(f.clone(), now);
+                    }
+                    differs |= live[&f].as_deref() != Some(v.as_str());
+                }
+                if differs {
+                    found = Some(d);
+                    break;
+                }
+            }
+            found.with_context(|| {
+                format!("stage {stage} of {app} has no earlier deploy to roll back to")
+            })?
+        }
     };
     let versions = strings(&target["versions"]);
     let progress = Progress::new();
