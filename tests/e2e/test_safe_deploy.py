@@ -140,3 +140,27 @@ def test_a_healthy_linear_shift_completes(server, tmp_path):
     alias = server.client().get_alias(FunctionName="shop-hello", Name="live")
     assert alias["FunctionVersion"] == "2" and "RoutingConfig" not in alias
     assert requests.get(server.http + "/hello/x").json() == {"message": "hello, x v2!"}
+
+
+def test_a_cancelled_canary_leaves_no_split_alias(server, tmp_path):
+    import signal
+    import subprocess
+    from conftest import BIN
+    app = copy_app(tmp_path)
+    with_strategy(app, "canary 50% 60s")
+    server.cli("deploy", str(app))
+    hello = app / "hello" / "app.py"
+    hello.write_text(hello.read_text().replace("!", " v2!"))
+    p = subprocess.Popen([BIN, "deploy", str(app), "--endpoint", server.api],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    c = server.client()
+    wait_until(lambda: c.get_alias(FunctionName="shop-hello", Name="live")
+               .get("RoutingConfig", {}).get("AdditionalVersionWeights"), timeout=20, what="the canary to start")
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=20)
+    assert p.returncode != 0 and "cancelled by SIGINT" in err, (out, err)
+    alias = c.get_alias(FunctionName="shop-hello", Name="live")
+    assert alias["FunctionVersion"] == "1" and not alias.get("RoutingConfig", {}).get("AdditionalVersionWeights"), alias
+    assert "failed: cancelled by SIGINT" in server.cli("history", "--app", "shop").stdout.splitlines()[0]
+    for _ in range(5):
+        assert requests.get(server.http + "/hello/x").json() == {"message": "hello, x!"}

@@ -458,6 +458,27 @@ impl Counts {
     }
 }
 
+/// SIGINT and SIGTERM, as a channel of their names.
+fn stop_signals() -> Result<tokio::sync::mpsc::Receiver<&'static str>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    for (kind, name) in [
+        (SignalKind::interrupt(), "SIGINT"),
+        (SignalKind::terminate(), "SIGTERM"),
+    ] {
+        let mut sig = signal(kind)?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while sig.recv().await.is_some() {
+                if tx.send(name).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    Ok(rx)
+}
+
 async fn set_alias(
     endpoint: &str,
     s: &Switch,
@@ -506,6 +527,7 @@ pub async fn shift(
     };
     let (_, m) = call(endpoint, Method::GET, "/ondol/v1/metrics", None).await?;
     let base = version_counts(&m, &s.function, &s.new);
+    let mut stop = stop_signals()?;
     for (share, hold) in steps {
         progress.step(format!(
             "{}: {:.0}% on version {} for {:?}",
@@ -517,7 +539,20 @@ pub async fn shift(
         set_alias(endpoint, s, old, Some((&s.new, share))).await?;
         let until = std::time::Instant::now() + hold;
         while std::time::Instant::now() < until {
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+                signal = stop.recv() => {
+                    // Cancelled (Ctrl-C, a CI job stopped): no half-shifted alias is left behind.
+                    set_alias(endpoint, s, old, None).await?;
+                    progress.finish();
+                    bail!(
+                        "cancelled by {}: {} goes back to version {old}, and version {} gets no traffic",
+                        signal.unwrap_or("a signal"),
+                        s.function,
+                        s.new
+                    );
+                }
+            }
             let (_, m) = call(endpoint, Method::GET, "/ondol/v1/metrics", None).await?;
             let window = version_counts(&m, &s.function, &s.new).since(&base);
             if let Some(why) = window.breach(&thresholds) {
