@@ -77,6 +77,9 @@ def test_history_and_rollback(server, tmp_path):
     assert "failed: version 3 of shop-hello failed to start" in hist[0], hist[0]
     assert "deployed" in hist[1] and "shop-hello=2" in hist[1]
     assert "deployed" in hist[2] and "shop-hello=1" in hist[2]
+    import getpass
+    import socket
+    assert f"{getpass.getuser()}@{socket.gethostname()}" in hist[2], "who deployed, and from where"
     out = server.cli("rollback", "--app", "shop").stdout
     assert "rolled back to #1" in out, out
     assert requests.get(server.http + "/hello/x").json() == {"message": "hello, x!"}

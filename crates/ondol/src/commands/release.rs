@@ -165,6 +165,31 @@ pub async fn drain_old(endpoint: &str, switches: &[Switch], progress: &Progress)
     Ok(())
 }
 
+/// Who is deploying, as `user@host`: `$USER`/`$LOGNAME`, else the passwd entry of
+/// this process's uid (CI containers often set neither variable).
+fn who() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| {
+            let uid = std::fs::metadata("/proc/self").ok()?.uid();
+            let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+            passwd
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() > 2 && f[2] == uid.to_string())
+                .map(|f| f[0].to_string())
+                .or(Some(format!("uid {uid}")))
+        })
+        .unwrap_or_else(|| "unknown".into());
+    match std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        Ok(h) if !h.trim().is_empty() => format!("{user}@{}", h.trim()),
+        _ => user,
+    }
+}
+
 /// Adds an entry to the app's history; returns its number.
 pub async fn record(
     endpoint: &str,
@@ -174,9 +199,7 @@ pub async fn record(
     fingerprints: &BTreeMap<String, String>,
     outcome: &str,
 ) -> Result<i64> {
-    let who = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+    let who = who();
     let body = json!({ "app": app, "stage": stage, "who": who, "versions": versions, "fingerprints": fingerprints, "outcome": outcome });
     let (_, v) = call(
         endpoint,
