@@ -81,6 +81,10 @@ def test_deploy_json_for_ci(server, tmp_path):
 def test_dev_redeploys_on_save_without_an_error(tmp_path):
     import threading
     app = copy_app(tmp_path)
+    # A canary is for shared stages: the dev loop puts a saved change live at once.
+    toml = app / "ondol.toml"
+    toml.write_text(toml.read_text().replace('environment = { GREETING = "hello" }',
+                                             'environment = { GREETING = "hello" }\nstrategy = "canary 10% 5m"'))
     log = tmp_path / "dev.log"
     proc = subprocess.Popen([BIN, "dev", str(app), "--api", "127.0.0.1:0", "--http", "127.0.0.1:0",
                              "--data-dir", str(tmp_path / "data")],

@@ -55,8 +55,18 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
     out
 }
 
+/// The app as the dev loop deploys it: every change goes live at once (still warmed
+/// first); canaries are for shared stages, not a save in an editor.
+fn load(dir: &std::path::Path) -> Result<ondol_core::manifest::Deployment> {
+    let mut d = deploy::load(dir)?;
+    for f in &mut d.functions {
+        f.strategy = ondol_core::manifest::Strategy::AllAtOnce;
+    }
+    Ok(d)
+}
+
 pub async fn run(a: DevArgs) -> Result<ExitCode> {
-    let d = deploy::load(&a.dir)?;
+    let d = load(&a.dir)?;
     serve::init_tracing();
     let running = serve::start(a.serve).await?;
     let api = running.api_url.clone();
@@ -96,7 +106,7 @@ pub async fn run(a: DevArgs) -> Result<ExitCode> {
             }
             last = settled;
             let begun = std::time::Instant::now();
-            let result = match deploy::load(&dir) {
+            let result = match load(&dir) {
                 Ok(d) => deploy::apply(&api, &d, &deploy::Progress::quiet()).await,
                 Err(e) => Err(e),
             };
