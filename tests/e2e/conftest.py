@@ -158,6 +158,16 @@ class Server:
         return r
 
 
+def run_load(url, results, stop):
+    """A client loop until `stop` is set: (time, status) of each response."""
+    import time
+    import requests
+    with requests.Session() as s:
+        while not stop.is_set():
+            r = s.get(url, timeout=10)
+            results.append((time.time(), r.status_code))
+
+
 def wait_until(pred, timeout=10.0, interval=0.05, what="condition"):
     deadline = time.time() + timeout
     last = None

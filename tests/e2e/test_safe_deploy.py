@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from conftest import ROOT, wait_until
+from conftest import ROOT, run_load, wait_until
 
 
 def copy_app(tmp_path):
@@ -94,13 +94,6 @@ def with_strategy(app, strategy):
     toml = app / "ondol.toml"
     toml.write_text(toml.read_text().replace('environment = { GREETING = "hello" }',
                                              f'environment = {{ GREETING = "hello" }}\nstrategy = "{strategy}"'))
-
-
-def run_load(url, results, stop):
-    with requests.Session() as s:
-        while not stop.is_set():
-            r = s.get(url, timeout=10)
-            results.append((time.time(), r.status_code))
 
 
 def test_a_failing_canary_rolls_back_by_itself(server, tmp_path):

@@ -8,7 +8,7 @@ import time
 
 import requests
 
-from conftest import ROOT, wait_until
+from conftest import ROOT, run_load, wait_until
 
 ECHO = '''
 import json, os
@@ -156,14 +156,8 @@ def test_a_stage_strategy_rolls_back_on_p99_latency(server, tmp_path):
         'rollback = { p99 = "150ms", min_invocations = 10 }'))
     server.cli("deploy", str(app), "--stage", "prod")
     results, stop = [], threading.Event()
-
-    def load():
-        with requests.Session() as s:
-            while not stop.is_set():
-                r = s.get(server.http + "/prod/hello/p", timeout=10)
-                results.append((time.time(), r.status_code))
-
-    threads = [threading.Thread(target=load) for _ in range(3)]
+    threads = [threading.Thread(target=run_load, args=(server.http + "/prod/hello/p", results, stop))
+               for _ in range(3)]
     for t in threads:
         t.start()
     code = app / "hello" / "app.py"

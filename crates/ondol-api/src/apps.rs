@@ -39,6 +39,18 @@ impl Api {
         .await
     }
 
+    /// Every app with `http` in place of the stored stage it replaces, checked to
+    /// compile into one route table with the Function URLs.
+    async fn beside_the_rest(&self, http: AppHttp) -> Result<(Vec<AppHttp>, Vec<UrlRoute>)> {
+        let (mut apps, urls) = self.front_state().await?;
+        apps.retain(|a| !(a.app == http.app && a.stage == http.stage));
+        apps.push(http);
+        self.front
+            .check(&apps, &urls)
+            .map_err(ApiError::InvalidParameter)?;
+        Ok((apps, urls))
+    }
+
     /// Hands the front door everything it serves, and the scheduler every schedule,
     /// after any change to them.
     pub(crate) async fn publish_front(&self) -> Result<()> {
@@ -117,12 +129,7 @@ pub async fn check(
         ondol_events::scheduler::validate(s)
             .map_err(|e| ApiError::InvalidParameter(format!("schedules[{i}] ({}): {e}", s.name)))?;
     }
-    let (mut apps, urls) = api.front_state().await?;
-    apps.retain(|a| !(a.app == app && a.stage == http.stage));
-    apps.push(http);
-    api.front
-        .check(&apps, &urls)
-        .map_err(ApiError::InvalidParameter)?;
+    api.beside_the_rest(http).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -151,12 +158,7 @@ pub async fn put(
             ))
         })?;
     }
-    let (mut apps, urls) = api.front_state().await?;
-    apps.retain(|a| !(a.app == app && a.stage == http.stage));
-    apps.push(http.clone());
-    api.front
-        .check(&apps, &urls)
-        .map_err(ApiError::InvalidParameter)?;
+    let (apps, urls) = api.beside_the_rest(http.clone()).await?;
     let store = api.store.clone();
     Api::blocking(move || Ok(store.put_app(&http)?)).await?;
     api.scheduler.set(&apps);
