@@ -178,3 +178,30 @@ def test_a_stage_strategy_rolls_back_on_p99_latency(server, tmp_path):
     # The same change to $default, which has no strategy of its own, goes all at once.
     server.cli("deploy", str(app), timeout=60)
     assert "p99" not in server.cli("history", "--app", "shop", "--stage", "$default").stdout
+
+
+def test_removing_a_stage_and_then_the_app(server, tmp_path):
+    app = stage_app(tmp_path)
+    for stage in ("$default", "prod", "dev"):
+        server.cli("deploy", str(app), "--stage", stage)
+    c = server.client()
+    dev_version = aliases_of(c, "shop-hello")["dev"]
+    out = server.cli("remove", "--app", "shop", "--stage", "dev").stdout
+    assert "removed stage dev of shop" in out, out
+    assert requests.get(server.http + "/dev/hello/a").status_code == 404
+    assert hello(server, "/prod/hello/a") == {"message": "welcome, a!"}
+    assert hello(server, "/hello/a") == {"message": "hello, a!"}
+    assert "dev" not in aliases_of(c, "shop-hello")
+    wait_until(lambda: server.pool("shop-hello", dev_version).get("running", 0) == 0, timeout=10,
+               what="dev's instances to stop")
+    assert "removed" in server.cli("history", "--app", "shop", "--stage", "dev").stdout.splitlines()[0]
+    # Deployed again, the stage comes back as new.
+    server.cli("deploy", str(app), "--stage", "dev")
+    assert hello(server, "/dev/hello/a") == {"message": "hi, a!"}
+    again = server.cli("remove", "--app", "shop", "--stage", "qa", check=False)
+    assert again.returncode != 0 and "stage qa of shop is not deployed" in again.stderr, again.stderr
+    out = server.cli("remove", "--app", "shop", "--everything").stdout
+    assert "removed shop: every stage, and 4 function(s)" in out, out
+    for path in ("/hello/a", "/prod/hello/a", "/dev/hello/a"):
+        assert requests.get(server.http + path).status_code == 404
+    assert not [f for f in c.list_functions()["Functions"] if f["FunctionName"].startswith("shop-")]

@@ -171,12 +171,27 @@ pub async fn list(State(api): State<Arc<Api>>) -> Result<Response> {
     Ok(ok_json(StatusCode::OK, json!({ "apps": apps })))
 }
 
-pub async fn delete(State(api): State<Arc<Api>>, Path(app): Path<String>) -> Result<Response> {
+/// `DELETE /ondol/v1/apps/{app}[?stage=S]`: the app's routes and schedules, of
+/// every stage or of one.
+pub async fn delete(
+    State(api): State<Arc<Api>>,
+    Path(app): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<DeploysQuery>,
+) -> Result<Response> {
     let _w = api.writes.lock().await;
     let store = api.store.clone();
     let name = app.clone();
-    if !Api::blocking(move || Ok(store.delete_app(&name)?)).await? {
-        return Err(ApiError::NotFound(format!("App not found: {app}")));
+    let stage = q.stage.clone();
+    let found = Api::blocking(move || {
+        Ok(match &stage {
+            Some(s) => store.delete_app_stage(&name, s)?,
+            None => store.delete_app(&name)?,
+        })
+    })
+    .await?;
+    if !found {
+        let what = q.stage.map(|s| format!(" stage {s}")).unwrap_or_default();
+        return Err(ApiError::NotFound(format!("App not found: {app}{what}")));
     }
     api.publish_front().await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -183,6 +183,8 @@ pub trait Store: Send + Sync + 'static {
     fn list_apps(&self) -> Result<Vec<AppHttp>>;
     /// Deletes every stage of an app.
     fn delete_app(&self, name: &str) -> Result<bool>;
+    /// Deletes one stage of an app.
+    fn delete_app_stage(&self, name: &str, stage: &str) -> Result<bool>;
     /// Records a deploy (or rollback) of an app; returns its number.
     fn add_deploy(&self, d: &DeployRecord) -> Result<i64>;
     /// An app's deploys (of one stage, if given), newest first.

@@ -33,10 +33,14 @@ CREATE TABLE IF NOT EXISTS apps (
 
 /// One row per app and stage: `app` for `$default`, `app@stage` otherwise.
 fn app_key(app: &AppHttp) -> String {
-    if app.stage == ondol_core::manifest::DEFAULT_STAGE {
-        app.app.clone()
+    stage_key(&app.app, &app.stage)
+}
+
+fn stage_key(app: &str, stage: &str) -> String {
+    if stage == ondol_core::manifest::DEFAULT_STAGE {
+        app.to_string()
     } else {
-        format!("{}@{}", app.app, app.stage)
+        format!("{app}@{stage}")
     }
 }
 
@@ -138,6 +142,14 @@ impl Store for SqliteStore {
             "DELETE FROM apps WHERE name = ?1 OR substr(name, 1, length(?1) + 1) = ?1 || '@'",
             [name],
         )?;
+        Ok(n > 0)
+    }
+
+    fn delete_app_stage(&self, name: &str, stage: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .lock()
+            .execute("DELETE FROM apps WHERE name = ?1", [stage_key(name, stage)])?;
         Ok(n > 0)
     }
 

@@ -31,6 +31,8 @@ enum Command {
     History(commands::release::HistoryArgs),
     /// Put an app back on the versions of an earlier deploy.
     Rollback(commands::release::RollbackArgs),
+    /// Take a stage of an app off the server, or with --everything the whole app.
+    Remove(commands::remove::RemoveArgs),
     /// Invoke a function synchronously and print its result.
     Invoke(commands::invoke::Args),
     /// Print a function's logs.
@@ -67,6 +69,7 @@ fn main() -> std::process::ExitCode {
             Command::Deploy(a) => commands::deploy::run(a).await,
             Command::History(a) => commands::release::history(a).await,
             Command::Rollback(a) => commands::release::rollback(a).await,
+            Command::Remove(a) => commands::remove::run(a).await,
             Command::Invoke(a) => commands::invoke::run(a).await,
             Command::Logs(a) => commands::logs::run(a).await,
             Command::Dlq(a) => commands::dlq::run(a).await,

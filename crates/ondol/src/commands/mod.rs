@@ -6,6 +6,7 @@ pub mod dlq;
 pub mod invoke;
 pub mod logs;
 pub mod release;
+pub mod remove;
 pub mod schedules;
 pub mod serve;
 pub mod up;

@@ -232,7 +232,7 @@ pub async fn history_of(endpoint: &str, app: &str, stage: Option<&str>) -> Resul
 }
 
 /// Which app a command is about: `--app`, else the manifest in DIR.
-fn app_name(dir: &std::path::Path, app: &Option<String>) -> Result<String> {
+pub(crate) fn app_name(dir: &std::path::Path, app: &Option<String>) -> Result<String> {
     match app {
         Some(a) => Ok(a.clone()),
         None => Ok(super::deploy::load(dir)
