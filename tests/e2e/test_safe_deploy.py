@@ -160,3 +160,25 @@ def test_a_cancelled_canary_leaves_no_split_alias(server, tmp_path):
     assert "failed: cancelled by SIGINT" in server.cli("history", "--app", "shop").stdout.splitlines()[0]
     for _ in range(5):
         assert requests.get(server.http + "/hello/x").json() == {"message": "hello, x!"}
+
+
+def test_min_warm_keeps_only_the_serving_version_warm(server, tmp_path):
+    app = copy_app(tmp_path)
+    toml = app / "ondol.toml"
+    toml.write_text(toml.read_text().replace('environment = { GREETING = "hello" }',
+                                             'environment = { GREETING = "hello" }\nmin_warm = 1'))
+    hello = app / "hello" / "app.py"
+    for n in range(3):
+        hello.write_text(hello.read_text().replace("!", f" {n}!"))
+        server.cli("deploy", str(app))
+    live = server.client().get_alias(FunctionName="shop-hello", Name="live")["FunctionVersion"]
+    assert live == "3"
+
+    def running():
+        pools = server.metrics()["pools"]["shop-hello"]
+        return {v: p["running"] for v, p in pools.items() if p["running"]}
+
+    # Superseded versions and $LATEST scale to zero; the live one stays warm.
+    wait_until(lambda: running() == {"3": 1}, timeout=15, what="only version 3 to stay warm")
+    time.sleep(1)
+    assert running() == {"3": 1}, running()

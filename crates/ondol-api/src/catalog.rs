@@ -58,7 +58,17 @@ pub fn effective_limits(rec: &FunctionRecord, version: &str, cfg: &FunctionConfi
         .map(|(_, p)| p.requested)
         .max()
         .unwrap_or(0);
-    (max, cfg.limits.min_warm.max(provisioned).min(max))
+    // `min_warm` keeps warm what serves traffic: the versions aliases point at, or
+    // `$LATEST` while there are no aliases; a superseded version scales to zero.
+    let served = if rec.aliases.is_empty() {
+        version == "$LATEST"
+    } else {
+        rec.aliases
+            .values()
+            .any(|a| a.function_version == version || a.weights.contains_key(version))
+    };
+    let min_warm = if served { cfg.limits.min_warm } else { 0 };
+    (max, min_warm.max(provisioned).min(max))
 }
 
 /// Every invocable version of a record with its configuration and code.
