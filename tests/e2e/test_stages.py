@@ -40,6 +40,10 @@ payload = "1.0"
 
 [stages.dev]
 environment = { GREETING = "hi" }
+
+[stages.prod.functions.hello]
+memory_mb = 256
+min_warm = 1
 '''
 
 
@@ -94,6 +98,12 @@ def test_stages_are_isolated_and_served_by_prefix_and_host(server, tmp_path):
     assert set(aliases) == {"live", "prod", "dev"} and len(set(aliases.values())) == 3, aliases
     cfg = c.get_function_configuration(FunctionName="shop-hello", Qualifier="prod")
     assert cfg["Environment"]["Variables"]["GREETING"] == "welcome"
+    # A stage's own settings for one function: prod keeps an instance warm, dev does not.
+    # (ondol's own `Ondol` member, which boto3 does not model, read as plain JSON)
+    raw = {q: requests.get(f"{server.api}/2015-03-31/functions/shop-hello/configuration?Qualifier={q}").json()
+           for q in ("prod", "dev")}
+    assert (raw["prod"]["MemorySize"], raw["prod"]["Ondol"]["MinWarm"]) == (256, 1), raw["prod"]
+    assert (raw["dev"]["MemorySize"], raw["dev"]["Ondol"]["MinWarm"]) == (128, 0), raw["dev"]
 
     # An unchanged redeploy of a stage uploads and publishes nothing, even though
     # another stage was deployed since.
@@ -135,7 +145,14 @@ def test_a_stage_must_be_declared_and_may_not_hide_routes(server, tmp_path):
     bad = server.cli("deploy", str(app), "--stage", "qa", check=False)
     assert bad.returncode != 0 and "stage qa is not declared" in bad.stderr and "[stages.qa]" in bad.stderr, bad.stderr
     toml = app / "ondol.toml"
-    toml.write_text(toml.read_text() + '\n[stages.live]\n')
+    good = toml.read_text()
+    toml.write_text(good + '\n[stages.dev.functions.nope]\nmin_warm = 1\n')
+    bad = server.cli("deploy", str(app), check=False)
+    assert bad.returncode != 0 and "stages.dev.functions.nope" in bad.stderr, bad.stderr
+    toml.write_text(good.replace("memory_mb = 256", "memory_mb = 50"))
+    bad = server.cli("deploy", str(app), check=False)
+    assert bad.returncode != 0 and "stages.prod.functions.hello" in bad.stderr and "MemorySize" in bad.stderr, bad.stderr
+    toml.write_text(good + '\n[stages.live]\n')
     bad = server.cli("deploy", str(app), check=False)
     assert bad.returncode != 0 and "stages.live" in bad.stderr, bad.stderr
     # A stage named like a route's first segment would hide it: refused, and nothing changes.

@@ -107,6 +107,46 @@ pub struct StageDef {
     pub strategy: Option<String>,
     /// Replaces every function's own rollback thresholds in this stage.
     pub rollback: Option<RollbackDef>,
+    /// Per-function settings in this stage (`[stages.prod.functions.hello]`).
+    #[serde(default)]
+    pub functions: BTreeMap<String, StageFunctionDef>,
+}
+
+/// What a stage may set differently for one function.
+#[derive(Debug, Deserialize, Clone, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StageFunctionDef {
+    pub memory_mb: Option<u32>,
+    pub timeout: Option<Dur>,
+    pub min_warm: Option<u32>,
+    pub max_concurrency: Option<u32>,
+    pub idle_timeout: Option<Dur>,
+    /// Merged over the function's (and the stage's) environment.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+}
+
+impl StageFunctionDef {
+    fn apply(&self, cfg: &mut FunctionConfig) {
+        if let Some(m) = self.memory_mb {
+            cfg.memory_mb = m;
+        }
+        if let Some(t) = self.timeout {
+            cfg.timeout_ms = t.0.as_millis() as u64;
+        }
+        if let Some(v) = self.min_warm {
+            cfg.limits.min_warm = v;
+        }
+        if let Some(v) = self.max_concurrency {
+            cfg.limits.max_concurrency = v;
+        }
+        if let Some(v) = self.idle_timeout {
+            cfg.limits.idle_timeout_ms = v.0.as_millis() as u64;
+        }
+        for (k, v) in &self.environment {
+            cfg.environment.insert(k.clone(), v.clone());
+        }
+    }
 }
 
 /// When a traffic shift rolls back.
@@ -176,6 +216,8 @@ pub struct Stage {
     pub variables: BTreeMap<String, String>,
     pub strategy: Option<Strategy>,
     pub rollback: Option<Rollback>,
+    /// Function key → its settings in this stage.
+    pub functions: BTreeMap<String, StageFunctionDef>,
 }
 
 /// The stage served at the root of every host.
@@ -711,7 +753,7 @@ impl Manifest {
             }
         }
         let schedules = resolve_schedules(self.schedules, &functions, file)?;
-        let stages = resolve_stages(self.stages, file)?;
+        let stages = resolve_stages(self.stages, &functions, file)?;
         Ok(Deployment {
             app: self.app.clone(),
             functions,
@@ -737,6 +779,7 @@ impl Manifest {
 /// claimed by one stage only.
 fn resolve_stages(
     defs: BTreeMap<String, StageDef>,
+    functions: &[DeployedFunction],
     file: &str,
 ) -> Result<BTreeMap<String, Stage>, ManifestError> {
     let mut out = BTreeMap::new();
@@ -785,6 +828,18 @@ fn resolve_stages(
                     .map_err(|(k, m)| err(&format!("rollback.{k}"), m))?,
             ),
         };
+        for (key, o) in &sd.functions {
+            let at = format!("functions.{key}");
+            let Some(f) = functions.iter().find(|f| &f.key == key) else {
+                return Err(err(
+                    &at,
+                    "expected one of the functions defined in this file".into(),
+                ));
+            };
+            let mut cfg = f.config.clone();
+            o.apply(&mut cfg);
+            cfg.validate().map_err(|m| err(&at, m))?;
+        }
         out.insert(
             name,
             Stage {
@@ -797,6 +852,7 @@ fn resolve_stages(
                 variables: sd.variables,
                 strategy,
                 rollback,
+                functions: sd.functions,
             },
         );
     }
@@ -836,6 +892,9 @@ impl Deployment {
         for f in &mut d.functions {
             for (k, v) in &spec.environment {
                 f.config.environment.insert(k.clone(), v.clone());
+            }
+            if let Some(o) = spec.functions.get(&f.key) {
+                o.apply(&mut f.config);
             }
             if let Some(s) = spec.strategy {
                 f.strategy = s;
