@@ -182,3 +182,30 @@ def test_min_warm_keeps_only_the_serving_version_warm(server, tmp_path):
     wait_until(lambda: running() == {"3": 1}, timeout=15, what="only version 3 to stay warm")
     time.sleep(1)
     assert running() == {"3": 1}, running()
+
+
+def test_a_failing_canary_rolls_back_the_whole_deploy(server, tmp_path):
+    app = copy_app(tmp_path)
+    with_strategy(app, "canary 50% 20s")
+    server.cli("deploy", str(app))
+    results, stop = [], threading.Event()
+    threads = [threading.Thread(target=run_load, args=(server.http + "/hello/c", results, stop)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    hello = app / "hello" / "app.py"
+    hello.write_text(hello.read_text().replace("def handler(event, context):",
+                                               "def handler(event, context):\n    raise RuntimeError('broken')"))
+    # greet goes all at once and is switched before hello's canary fails.
+    greet = app / "greet" / "index.js"
+    greet.write_text(greet.read_text().replace("greeting: `hi", "greeting: `hey"))
+    bad = server.cli("deploy", str(app), check=False, timeout=60)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert bad.returncode != 0, bad.stdout
+    assert "rolled back shop-hello" in bad.stderr and "rolled back whole" in bad.stderr, bad.stderr
+    assert "shop-greet: version 2 serves" in bad.stdout, bad.stdout
+    c = server.client()
+    assert c.get_alias(FunctionName="shop-greet", Name="live")["FunctionVersion"] == "1"
+    r = requests.post(server.http + "/greet", json={"name": "ana"})
+    assert r.json()["greeting"] == "hi ana", "the deploy's other function is back on its old version"

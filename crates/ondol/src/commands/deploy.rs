@@ -434,12 +434,31 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
                 .map(|(count, name, new)| release::warm(endpoint, name, new, *count, progress)),
         )
         .await?;
-        for sw in &switches {
+        // Functions shift side by side; if one rolls back, the whole deploy does:
+        // every function goes back to the version it served before.
+        let shifted = futures_util::future::try_join_all(switches.iter().map(|sw| {
             let f = d.functions.iter().find(|f| f.config.name == sw.function);
             let (strategy, rollback) = f.map_or((Strategy::AllAtOnce, Rollback::default()), |f| {
                 (f.strategy, f.rollback)
             });
-            release::shift(endpoint, sw, strategy, rollback, progress).await?;
+            release::shift(endpoint, sw, strategy, rollback, progress)
+        }))
+        .await;
+        if let Err(e) = shifted {
+            let mut back = Vec::new();
+            for sw in &switches {
+                if let Some(old) = &sw.old {
+                    release::set_plain(endpoint, &sw.function, &sw.alias, old).await?;
+                    back.push(format!("{} version {old}", sw.function));
+                }
+            }
+            if back.len() > 1 {
+                bail!(
+                    "{e}; the deploy was rolled back whole: {} serve again",
+                    back.join(", ")
+                );
+            }
+            return Err(e);
         }
         put_event_configs(endpoint, d, &alias).await?;
         progress.step("applying routes".into());
