@@ -130,6 +130,13 @@ def test_stages_are_isolated_and_served_by_prefix_and_host(server, tmp_path):
     assert hello(server, "/dev/hello/b") == {"message": "hi, b!"}
     assert hello(server, "/prod/hello/b") == {"message": "welcome, b!"}
 
+    # Logs of the version a stage serves.
+    hello(server, "/prod/hello/pp")
+    hello(server, "/dev/hello/dd")
+    prod_logs = wait_until(lambda: (lambda o: o if "greeting pp" in o else None)(
+        server.cli("logs", "shop-hello", "--stage", "prod").stdout), timeout=10)
+    assert "greeting dd" not in prod_logs
+
     # An idle stage costs nothing: its instances stop after their idle timeout.
     prod_echo = aliases_of(c, "shop-echo")["prod"]
     wait_until(lambda: server.pool("shop-echo", prod_echo).get("running", 0) == 0, timeout=15,

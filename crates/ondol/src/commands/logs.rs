@@ -1,4 +1,4 @@
-//! `ondol logs NAME [--follow] [--since 10m] [--request-id ID]`.
+//! `ondol logs NAME [--follow] [--since 10m] [--request-id ID] [--version V | --stage S]`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -23,8 +23,11 @@ pub struct Args {
     #[arg(long)]
     request_id: Option<String>,
     /// Only one version.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "stage")]
     version: Option<String>,
+    /// Only the version a stage serves now.
+    #[arg(long)]
+    stage: Option<String>,
     /// At most this many lines (the newest).
     #[arg(long, default_value_t = 1000)]
     limit: u32,
@@ -47,7 +50,15 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     if let Some(r) = &a.request_id {
         query.push(format!("request_id={}", client::encode_segment(r)));
     }
-    if let Some(v) = &a.version {
+    let version = match &a.stage {
+        Some(stage) => {
+            let alias = ondol_core::manifest::stage_alias(stage);
+            let (version, _) = super::release::alias_state(&a.endpoint, &a.name, &alias).await?;
+            Some(version.with_context(|| format!("stage {stage} of {} is not deployed", a.name))?)
+        }
+        None => a.version.clone(),
+    };
+    if let Some(v) = &version {
         query.push(format!("version={}", client::encode_segment(v)));
     }
     let base = format!(
