@@ -209,3 +209,34 @@ def test_a_failing_canary_rolls_back_the_whole_deploy(server, tmp_path):
     assert c.get_alias(FunctionName="shop-greet", Name="live")["FunctionVersion"] == "1"
     r = requests.post(server.http + "/greet", json={"name": "ana"})
     assert r.json()["greeting"] == "hi ana", "the deploy's other function is back on its old version"
+
+
+def test_a_killed_deploy_leaves_no_split_alias(server, tmp_path):
+    import signal
+    import subprocess
+    from conftest import BIN
+    app = copy_app(tmp_path)
+    with_strategy(app, "canary 50% 60s")
+    server.cli("deploy", str(app))
+    hello = app / "hello" / "app.py"
+    hello.write_text(hello.read_text().replace("!", " v2!"))
+    p = subprocess.Popen([BIN, "deploy", str(app), "--endpoint", server.api],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    c = server.client()
+    wait_until(lambda: c.get_alias(FunctionName="shop-hello", Name="live")
+               .get("RoutingConfig", {}).get("AdditionalVersionWeights"), timeout=20, what="the canary to start")
+    p.send_signal(signal.SIGKILL)
+    p.wait(10)
+    # The server notices the lease is no longer renewed and undoes the split.
+    alias = wait_until(lambda: (lambda a: a if not a.get("RoutingConfig", {}).get("AdditionalVersionWeights") else None)(
+        c.get_alias(FunctionName="shop-hello", Name="live")), timeout=15, what="the split to be undone")
+    assert alias["FunctionVersion"] == "1", alias
+    assert "stopped renewing its lease" in server.output()
+    for _ in range(5):
+        assert requests.get(server.http + "/hello/x").json() == {"message": "hello, x!"}
+    # A new deploy afterwards shifts as usual.
+    hello.write_text(hello.read_text().replace("v2!", "v3!"))
+    toml = app / "ondol.toml"
+    toml.write_text(toml.read_text().replace("canary 50% 60s", "all-at-once"))
+    server.cli("deploy", str(app))
+    assert requests.get(server.http + "/hello/x").json() == {"message": "hello, x v3!"}

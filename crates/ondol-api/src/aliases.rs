@@ -122,6 +122,7 @@ pub async fn create(
                 description: input.description.unwrap_or_default(),
                 weights,
                 revision_id: revision(),
+                lease: None,
             };
             rec.aliases.insert(name.clone(), a.clone());
             Ok(a)

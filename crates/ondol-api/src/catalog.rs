@@ -184,6 +184,7 @@ impl Api {
         }
         self.publish_front().await.map_err(|e| e.to_string())?;
         self.events.resume();
+        self.watch_leases(&all);
         Ok(all.len())
     }
 

@@ -12,6 +12,7 @@ mod event_config;
 mod eventstream;
 mod functions;
 mod invoke;
+mod lease;
 mod names;
 mod ondol;
 mod shapes;
@@ -53,6 +54,8 @@ pub struct Api {
     pub(crate) scheduler: Arc<ondol_events::Scheduler>,
     /// Management writes are applied one at a time: store and engine stay in step.
     pub(crate) writes: tokio::sync::Mutex<()>,
+    /// Aliases held by a deploy's shift lease (function, alias).
+    pub(crate) leases: parking_lot::Mutex<std::collections::BTreeSet<(String, String)>>,
 }
 
 /// What the API is built from.
@@ -84,6 +87,7 @@ impl Api {
             queue: p.queue,
             scheduler: p.scheduler,
             writes: tokio::sync::Mutex::new(()),
+            leases: Default::default(),
         })
     }
 }
@@ -122,6 +126,10 @@ pub fn router(api: Arc<Api>, auth: Auth) -> Router {
             get(aliases::get)
                 .put(aliases::update)
                 .delete(aliases::delete),
+        )
+        .route(
+            "/ondol/v1/functions/{fn}/aliases/{alias}/lease",
+            put(lease::put).delete(lease::delete),
         )
         .route(
             &format!("{f17}/{{name}}/concurrency"),

@@ -106,6 +106,17 @@ pub struct AliasRecord {
     /// Additional version → weight in [0, 1].
     pub weights: BTreeMap<String, f64>,
     pub revision_id: String,
+    /// Held by a deploy while it shifts traffic through this alias.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<ShiftLease>,
+}
+
+/// A deploy's hold on an alias during a traffic shift: unless renewed by
+/// `until_ms`, the server puts the alias back on `revert_to` (the deploy is gone).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShiftLease {
+    pub revert_to: String,
+    pub until_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -449,6 +449,7 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
             for sw in &switches {
                 if let Some(old) = &sw.old {
                     release::set_plain(endpoint, &sw.function, &sw.alias, old).await?;
+                    release::lease(endpoint, sw, None).await?;
                     back.push(format!("{} version {old}", sw.function));
                 }
             }

@@ -551,6 +551,12 @@ pub async fn shift(
     let (_, m) = call(endpoint, Method::GET, "/ondol/v1/metrics", None).await?;
     let base = version_counts(&m, &s.function, &s.new);
     let mut stop = stop_signals()?;
+    // Held while the alias is split: if this process dies, the server puts the
+    // alias back on the old version once the lease runs out.
+    if !steps.is_empty() {
+        lease(endpoint, s, Some(old)).await?;
+    }
+    let mut renewed = std::time::Instant::now();
     for (share, hold) in steps {
         progress.step(format!(
             "{}: {:.0}% on version {} for {:?}",
@@ -567,6 +573,7 @@ pub async fn shift(
                 signal = stop.recv() => {
                     // Cancelled (Ctrl-C, a CI job stopped): no half-shifted alias is left behind.
                     set_alias(endpoint, s, old, None).await?;
+                    lease(endpoint, s, None).await?;
                     progress.finish();
                     bail!(
                         "cancelled by {}: {} goes back to version {old}, and version {} gets no traffic",
@@ -578,8 +585,13 @@ pub async fn shift(
             }
             let (_, m) = call(endpoint, Method::GET, "/ondol/v1/metrics", None).await?;
             let window = version_counts(&m, &s.function, &s.new).since(&base);
+            if renewed.elapsed() >= LEASE_RENEW {
+                lease(endpoint, s, Some(old)).await?;
+                renewed = std::time::Instant::now();
+            }
             if let Some(why) = window.breach(&thresholds) {
                 set_alias(endpoint, s, old, None).await?;
+                lease(endpoint, s, None).await?;
                 progress.finish();
                 tracing::warn!(function = %s.function, version = %s.new, %why, "traffic shift rolled back");
                 bail!(
@@ -597,7 +609,30 @@ pub async fn shift(
         ));
     }
     set_alias(endpoint, s, &s.new, None).await?;
+    lease(endpoint, s, None).await?;
     progress.done(format!("{}: version {} serves", s.function, s.new));
+    Ok(())
+}
+
+/// How long the server waits for a renewal before it reverts a split alias, and
+/// how often a shifting deploy renews.
+const LEASE_TTL_MS: u64 = 5000;
+const LEASE_RENEW: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Takes or renews the shift lease on the switch's alias (`Some(old)`: go back to
+/// `old` if not renewed), or gives it up (`None`).
+pub async fn lease(endpoint: &str, s: &Switch, revert_to: Option<&str>) -> Result<()> {
+    let path = format!(
+        "/ondol/v1/functions/{}/aliases/{}/lease",
+        s.function, s.alias
+    );
+    match revert_to {
+        Some(v) => {
+            let body = json!({ "RevertTo": v, "TtlMs": LEASE_TTL_MS });
+            call(endpoint, Method::PUT, &path, Some(body)).await?
+        }
+        None => call(endpoint, Method::DELETE, &path, None).await?,
+    };
     Ok(())
 }
 
