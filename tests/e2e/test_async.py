@@ -69,8 +69,9 @@ def test_retries_then_dead_letter_same_request_id(make_server, tmp_path):
     assert rec["requestPayload"]["then_fail"] is True
     assert rec["responseContext"]["functionError"] == "Unhandled"
     assert rec["responsePayload"]["errorType"] == "RuntimeError"
-    starts = [e for e in server.logs(request_id=rid) if e["line"].startswith("START")]
-    assert len(starts) == 3, "the attempts are visible in the function's logs"
+    # Log lines reach the store in batches (every 20 ms): wait for the last one.
+    starts = lambda: [e for e in server.logs(request_id=rid) if e["line"].startswith("START")]
+    wait_until(lambda: len(starts()) == 3, timeout=5, what="the attempts in the function's logs")
     shown = server.cli("dlq", "show", "flaky", str(dlq[0]["id"])).stdout
     assert rid in shown and "RetriesExhausted" in shown
     time.sleep(0.5)

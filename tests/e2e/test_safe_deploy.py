@@ -240,3 +240,29 @@ def test_a_killed_deploy_leaves_no_split_alias(server, tmp_path):
     toml.write_text(toml.read_text().replace("canary 50% 60s", "all-at-once"))
     server.cli("deploy", str(app))
     assert requests.get(server.http + "/hello/x").json() == {"message": "hello, x v3!"}
+
+
+def test_a_shift_lease_survives_a_server_restart(make_server, tmp_path):
+    import signal
+    import subprocess
+    from conftest import BIN
+    data = tmp_path / "data"
+    s1 = make_server(data)
+    app = copy_app(tmp_path)
+    with_strategy(app, "canary 50% 60s")
+    s1.cli("deploy", str(app))
+    hello = app / "hello" / "app.py"
+    hello.write_text(hello.read_text().replace("!", " v2!"))
+    p = subprocess.Popen([BIN, "deploy", str(app), "--endpoint", s1.api],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    split = lambda s: s.client().get_alias(FunctionName="shop-hello", Name="live").get(
+        "RoutingConfig", {}).get("AdditionalVersionWeights")
+    wait_until(lambda: split(s1), timeout=20, what="the canary to start")
+    # Both the deploy and the server die while the alias is split.
+    p.send_signal(signal.SIGKILL)
+    s1.proc.send_signal(signal.SIGKILL)
+    p.wait(10)
+    s1.proc.wait(10)
+    s2 = make_server(data)
+    wait_until(lambda: not split(s2), timeout=15, what="the restarted server to undo the split")
+    assert s2.client().get_alias(FunctionName="shop-hello", Name="live")["FunctionVersion"] == "1"
