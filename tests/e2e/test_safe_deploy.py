@@ -266,3 +266,34 @@ def test_a_shift_lease_survives_a_server_restart(make_server, tmp_path):
     s2 = make_server(data)
     wait_until(lambda: not split(s2), timeout=15, what="the restarted server to undo the split")
     assert s2.client().get_alias(FunctionName="shop-hello", Name="live")["FunctionVersion"] == "1"
+
+
+def test_a_deploy_that_lost_its_lease_fails_instead_of_promoting(server, tmp_path):
+    import signal
+    import subprocess
+    import botocore.exceptions
+    from conftest import BIN
+    app = copy_app(tmp_path)
+    with_strategy(app, "canary 50% 30s")
+    server.cli("deploy", str(app))
+    hello = app / "hello" / "app.py"
+    hello.write_text(hello.read_text().replace("!", " v2!"))
+    p = subprocess.Popen([BIN, "deploy", str(app), "--endpoint", server.api],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    c = server.client()
+    wait_until(lambda: c.get_alias(FunctionName="shop-hello", Name="live")
+               .get("RoutingConfig", {}).get("AdditionalVersionWeights"), timeout=20, what="the canary to start")
+    # The alias a deploy is shifting cannot be deleted under it.
+    try:
+        c.delete_alias(FunctionName="shop-hello", Name="live")
+        raise AssertionError("deleted an alias mid-shift")
+    except botocore.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "ResourceConflictException", e.response
+    # A deploy that stalls past its lease finds the alias put back and fails.
+    p.send_signal(signal.SIGSTOP)
+    wait_until(lambda: not c.get_alias(FunctionName="shop-hello", Name="live")
+               .get("RoutingConfig", {}).get("AdditionalVersionWeights"), timeout=15, what="the server to undo the split")
+    p.send_signal(signal.SIGCONT)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode != 0 and "ran out" in err, (out, err)
+    assert c.get_alias(FunctionName="shop-hello", Name="live")["FunctionVersion"] == "1"

@@ -188,6 +188,11 @@ pub async fn delete(
     Path((fname, name)): Path<(String, String)>,
 ) -> Result<Response> {
     let (fname, _) = resolve(&fname, None)?;
+    if api.leased(&fname, &name) {
+        return Err(ApiError::Conflict(format!(
+            "{fname}:{name} is being shifted by a deploy; delete it once the deploy ends"
+        )));
+    }
     api.mutate(&fname, |rec| {
         rec.aliases
             .remove(&name)

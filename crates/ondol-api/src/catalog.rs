@@ -58,15 +58,22 @@ pub fn effective_limits(rec: &FunctionRecord, version: &str, cfg: &FunctionConfi
         .map(|(_, p)| p.requested)
         .max()
         .unwrap_or(0);
-    // `min_warm` keeps warm what serves traffic: the versions aliases point at, or
-    // `$LATEST` while there are no aliases; a superseded version scales to zero.
-    let served = if rec.aliases.is_empty() {
-        version == "$LATEST"
-    } else {
-        rec.aliases
-            .values()
-            .any(|a| a.function_version == version || a.weights.contains_key(version))
-    };
+    // `min_warm` keeps warm what serves traffic: the versions aliases point at (or
+    // weight) and a Function URL's target, or `$LATEST` while the function has
+    // neither aliases nor published versions; a superseded version scales to zero.
+    let by_alias = rec
+        .aliases
+        .values()
+        .any(|a| a.function_version == version || a.weights.contains_key(version));
+    let by_url = rec.urls.keys().any(|q| {
+        if q.is_empty() {
+            version == "$LATEST"
+        } else {
+            version_of(rec, q).as_deref() == Some(version)
+        }
+    });
+    let plain = version == "$LATEST" && rec.aliases.is_empty() && rec.versions.is_empty();
+    let served = by_alias || by_url || plain;
     let min_warm = if served { cfg.limits.min_warm } else { 0 };
     (max, min_warm.max(provisioned).min(max))
 }

@@ -55,7 +55,7 @@ pub struct Api {
     /// Management writes are applied one at a time: store and engine stay in step.
     pub(crate) writes: tokio::sync::Mutex<()>,
     /// Aliases held by a deploy's shift lease (function, alias).
-    pub(crate) leases: parking_lot::Mutex<std::collections::BTreeSet<(String, String)>>,
+    pub(crate) leases: lease::Leases,
 }
 
 /// What the API is built from.

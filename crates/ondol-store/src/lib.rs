@@ -111,12 +111,14 @@ pub struct AliasRecord {
     pub lease: Option<ShiftLease>,
 }
 
-/// A deploy's hold on an alias during a traffic shift: unless renewed by
-/// `until_ms`, the server puts the alias back on `revert_to` (the deploy is gone).
+/// A deploy's hold on an alias during a traffic shift: unless the deploy holding
+/// `token` keeps renewing it, the server puts the alias back on `revert_to`. Renewals
+/// live in memory; the store keeps the lease so a restart does not lose it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShiftLease {
     pub revert_to: String,
-    pub until_ms: i64,
+    #[serde(default)]
+    pub token: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -434,32 +434,74 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
                 .map(|(count, name, new)| release::warm(endpoint, name, new, *count, progress)),
         )
         .await?;
-        // Functions shift side by side; if one rolls back, the whole deploy does:
-        // every function goes back to the version it served before.
-        let shifted = futures_util::future::try_join_all(switches.iter().map(|sw| {
-            let f = d.functions.iter().find(|f| f.config.name == sw.function);
-            let (strategy, rollback) = f.map_or((Strategy::AllAtOnce, Rollback::default()), |f| {
-                (f.strategy, f.rollback)
-            });
-            release::shift(endpoint, sw, strategy, rollback, progress)
+        // Functions shift side by side; if one rolls back (or the deploy is
+        // cancelled), the others stop too and the whole deploy goes back: every
+        // function serves the version it served before.
+        let plan: Vec<(&Switch, Strategy, Rollback)> = switches
+            .iter()
+            .map(|sw| {
+                let f = d.functions.iter().find(|f| f.config.name == sw.function);
+                let (st, rb) = f.map_or((Strategy::AllAtOnce, Rollback::default()), |f| {
+                    (f.strategy, f.rollback)
+                });
+                (sw, st, rb)
+            })
+            .collect();
+        let gradual = plan
+            .iter()
+            .any(|(sw, st, _)| sw.old.is_some() && !release::steps_of(*st).is_empty());
+        let (stop_tx, stop_rx) = release::stop_channel(gradual)?;
+        let first_failure = std::sync::Mutex::new(None::<String>);
+        let outcomes = futures_util::future::join_all(plan.iter().map(|(sw, st, rb)| {
+            let (stop_tx, stop_rx, first_failure) = (&stop_tx, stop_rx.clone(), &first_failure);
+            async move {
+                let r = release::shift(endpoint, sw, *st, *rb, stop_rx, progress).await;
+                if let Err(e) = &r {
+                    let mut first = first_failure.lock().unwrap_or_else(|p| p.into_inner());
+                    if first.is_none() {
+                        *first = Some(e.to_string());
+                        stop_tx.send_if_modified(|why| {
+                            why.is_none()
+                                .then(|| {
+                                    *why = Some(format!(
+                                        "stopped because {} rolled back",
+                                        sw.function
+                                    ));
+                                })
+                                .is_some()
+                        });
+                    }
+                }
+                r
+            }
         }))
         .await;
-        if let Err(e) = shifted {
+        if outcomes.iter().any(Result::is_err) {
+            let root = first_failure
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_default();
             let mut back = Vec::new();
+            let mut trouble = Vec::new();
             for sw in &switches {
                 if let Some(old) = &sw.old {
-                    release::set_plain(endpoint, &sw.function, &sw.alias, old).await?;
-                    release::lease(endpoint, sw, None).await?;
-                    back.push(format!("{} version {old}", sw.function));
+                    match release::set_plain(endpoint, &sw.function, &sw.alias, old).await {
+                        Ok(()) => back.push(format!("{} version {old}", sw.function)),
+                        Err(e) => trouble.push(format!("{}: {e}", sw.function)),
+                    }
                 }
             }
+            let mut msg = root;
             if back.len() > 1 {
-                bail!(
-                    "{e}; the deploy was rolled back whole: {} serve again",
+                msg.push_str(&format!(
+                    "; the deploy was rolled back whole: {} serve again",
                     back.join(", ")
-                );
+                ));
             }
-            return Err(e);
+            if !trouble.is_empty() {
+                msg.push_str(&format!("; could not put back: {}", trouble.join("; ")));
+            }
+            bail!(msg);
         }
         put_event_configs(endpoint, d, &alias).await?;
         progress.step("applying routes".into());

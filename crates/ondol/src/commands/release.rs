@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
@@ -312,10 +313,13 @@ pub async fn rollback(a: RollbackArgs) -> Result<ExitCode> {
     let e = &a.endpoint;
     let stage = a.stage.as_str();
     let alias = stage_alias(stage);
-    let good: Vec<Value> = history_of(e, &app, Some(stage))
-        .await?
+    let all = history_of(e, &app, Some(stage)).await?;
+    if all.first().and_then(|d| d["outcome"].as_str()) == Some("removed") {
+        bail!("stage {stage} of {app} was removed; deploy it again instead");
+    }
+    let good: Vec<Value> = all
         .into_iter()
-        .filter(|d| !failed(d))
+        .filter(|d| !failed(d) && d["outcome"].as_str() != Some("removed"))
         .collect();
     let target = match a.to {
         Some(id) => good
@@ -481,27 +485,6 @@ impl Counts {
     }
 }
 
-/// SIGINT and SIGTERM, as a channel of their names.
-fn stop_signals() -> Result<tokio::sync::mpsc::Receiver<&'static str>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (tx, rx) = tokio::sync::mpsc::channel(2);
-    for (kind, name) in [
-        (SignalKind::interrupt(), "SIGINT"),
-        (SignalKind::terminate(), "SIGTERM"),
-    ] {
-        let mut sig = signal(kind)?;
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while sig.recv().await.is_some() {
-                if tx.send(name).await.is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    Ok(rx)
-}
-
 async fn set_alias(
     endpoint: &str,
     s: &Switch,
@@ -513,32 +496,56 @@ async fn set_alias(
         None => json!({}),
     };
     let body = json!({ "FunctionVersion": version, "RoutingConfig": { "AdditionalVersionWeights": weights } });
-    call(
+    let (status, _) = call(
         endpoint,
         Method::PUT,
         &format!("/2015-03-31/functions/{}/aliases/{}", s.function, s.alias),
         Some(body),
     )
     .await?;
+    if status == StatusCode::NOT_FOUND {
+        bail!(
+            "alias {}:{} was deleted while this deploy ran",
+            s.function,
+            s.alias
+        );
+    }
     Ok(())
 }
 
-/// Shifts traffic to the new version by a canary or linear strategy through the
-/// weighted stage alias, watching the new version's error rate and p99 duration;
-/// past a threshold it goes back to the old version at once and fails with the
-/// reason.
-pub async fn shift(
-    endpoint: &str,
-    s: &Switch,
-    strategy: ondol_core::manifest::Strategy,
-    thresholds: Rollback,
-    progress: &Progress,
-) -> Result<()> {
+/// Why shifts in progress should stop early: a signal, or another function of the
+/// same deploy rolled back. `None` while they may go on.
+pub type Stop = tokio::sync::watch::Receiver<Option<String>>;
+
+/// The stop channel of one deploy; with `signals`, SIGINT and SIGTERM set it.
+pub fn stop_channel(
+    signals: bool,
+) -> Result<(Arc<tokio::sync::watch::Sender<Option<String>>>, Stop)> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    let tx = Arc::new(tx);
+    if signals {
+        for (kind, name) in [
+            (SignalKind::interrupt(), "SIGINT"),
+            (SignalKind::terminate(), "SIGTERM"),
+        ] {
+            let mut sig = signal(kind)?;
+            let weak = Arc::downgrade(&tx);
+            tokio::spawn(async move {
+                while sig.recv().await.is_some() {
+                    let Some(tx) = weak.upgrade() else { return };
+                    tx.send_replace(Some(format!("cancelled by {name}")));
+                }
+            });
+        }
+    }
+    Ok((tx, rx))
+}
+
+/// The steps of a strategy: (share of traffic on the new version, how long).
+pub fn steps_of(strategy: ondol_core::manifest::Strategy) -> Vec<(f64, std::time::Duration)> {
     use ondol_core::manifest::Strategy;
-    let Some(old) = &s.old else {
-        return switch_all(endpoint, std::slice::from_ref(s), progress).await;
-    };
-    let steps: Vec<(f64, std::time::Duration)> = match strategy {
+    match strategy {
         Strategy::AllAtOnce => Vec::new(),
         Strategy::Canary { share, wait } => vec![(share, wait)],
         Strategy::Linear { step, every } => {
@@ -547,15 +554,34 @@ pub async fn shift(
                 .map(|i| ((step * i as f64).min(0.99), every))
                 .collect()
         }
+    }
+}
+
+/// Shifts traffic to the new version by a canary or linear strategy through the
+/// weighted stage alias, watching the new version's error rate and p99 duration;
+/// past a threshold, or when told to stop, it goes back to the old version at once
+/// and fails with the reason. While the alias is split it holds a lease the server
+/// enforces: if this process dies, the server puts the alias back.
+pub async fn shift(
+    endpoint: &str,
+    s: &Switch,
+    strategy: ondol_core::manifest::Strategy,
+    thresholds: Rollback,
+    mut stop: Stop,
+    progress: &Progress,
+) -> Result<()> {
+    let Some(old) = &s.old else {
+        return switch_all(endpoint, std::slice::from_ref(s), progress).await;
     };
+    let steps = steps_of(strategy);
+    if steps.is_empty() {
+        set_alias(endpoint, s, &s.new, None).await?;
+        progress.done(format!("{}: version {} serves", s.function, s.new));
+        return Ok(());
+    }
     let (_, m) = call(endpoint, Method::GET, "/ondol/v1/metrics", None).await?;
     let base = version_counts(&m, &s.function, &s.new);
-    let mut stop = stop_signals()?;
-    // Held while the alias is split: if this process dies, the server puts the
-    // alias back on the old version once the lease runs out.
-    if !steps.is_empty() {
-        lease(endpoint, s, Some(old)).await?;
-    }
+    let lease = Lease::take(endpoint, s, old).await?;
     let mut renewed = std::time::Instant::now();
     for (share, hold) in steps {
         progress.step(format!(
@@ -570,30 +596,29 @@ pub async fn shift(
         while std::time::Instant::now() < until {
             tokio::select! {
                 _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
-                signal = stop.recv() => {
-                    // Cancelled (Ctrl-C, a CI job stopped): no half-shifted alias is left behind.
-                    set_alias(endpoint, s, old, None).await?;
-                    lease(endpoint, s, None).await?;
-                    progress.finish();
-                    bail!(
-                        "cancelled by {}: {} goes back to version {old}, and version {} gets no traffic",
-                        signal.unwrap_or("a signal"),
-                        s.function,
-                        s.new
-                    );
-                }
+                _ = stop.changed() => {}
+            }
+            if let Some(why) = stop.borrow().clone() {
+                // No half-shifted alias is left behind.
+                set_alias(endpoint, s, old, None).await?;
+                lease.release().await?;
+                progress.finish();
+                bail!(
+                    "{why}: {} went back to version {old}, and version {} gets no traffic",
+                    s.function,
+                    s.new
+                );
+            }
+            if renewed.elapsed() >= LEASE_RENEW {
+                lease.renew().await?;
+                renewed = std::time::Instant::now();
             }
             let (_, m) = call(endpoint, Method::GET, "/ondol/v1/metrics", None).await?;
             let window = version_counts(&m, &s.function, &s.new).since(&base);
-            if renewed.elapsed() >= LEASE_RENEW {
-                lease(endpoint, s, Some(old)).await?;
-                renewed = std::time::Instant::now();
-            }
             if let Some(why) = window.breach(&thresholds) {
                 set_alias(endpoint, s, old, None).await?;
-                lease(endpoint, s, None).await?;
+                lease.release().await?;
                 progress.finish();
-                tracing::warn!(function = %s.function, version = %s.new, %why, "traffic shift rolled back");
                 bail!(
                     "rolled back {}: version {} {why}; version {old} serves again",
                     s.function,
@@ -609,7 +634,7 @@ pub async fn shift(
         ));
     }
     set_alias(endpoint, s, &s.new, None).await?;
-    lease(endpoint, s, None).await?;
+    lease.release().await?;
     progress.done(format!("{}: version {} serves", s.function, s.new));
     Ok(())
 }
@@ -619,21 +644,51 @@ pub async fn shift(
 const LEASE_TTL_MS: u64 = 5000;
 const LEASE_RENEW: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Takes or renews the shift lease on the switch's alias (`Some(old)`: go back to
-/// `old` if not renewed), or gives it up (`None`).
-pub async fn lease(endpoint: &str, s: &Switch, revert_to: Option<&str>) -> Result<()> {
-    let path = format!(
-        "/ondol/v1/functions/{}/aliases/{}/lease",
-        s.function, s.alias
-    );
-    match revert_to {
-        Some(v) => {
-            let body = json!({ "RevertTo": v, "TtlMs": LEASE_TTL_MS });
-            call(endpoint, Method::PUT, &path, Some(body)).await?
+/// This deploy's lease on a split alias.
+pub struct Lease<'a> {
+    endpoint: &'a str,
+    path: String,
+    token: String,
+    revert_to: String,
+}
+
+impl<'a> Lease<'a> {
+    pub async fn take(endpoint: &'a str, s: &Switch, revert_to: &str) -> Result<Lease<'a>> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let lease = Lease {
+            endpoint,
+            path: format!(
+                "/ondol/v1/functions/{}/aliases/{}/lease",
+                s.function, s.alias
+            ),
+            token: format!("{}-{nanos:x}", std::process::id()),
+            revert_to: revert_to.to_string(),
+        };
+        lease.put(false).await?;
+        Ok(lease)
+    }
+
+    /// Renews; fails if the lease ran out (the server already put the alias back).
+    pub async fn renew(&self) -> Result<()> {
+        self.put(true).await
+    }
+
+    async fn put(&self, renew: bool) -> Result<()> {
+        let body = json!({ "RevertTo": self.revert_to, "TtlMs": LEASE_TTL_MS, "Token": self.token, "Renew": renew });
+        let (status, _) = call(self.endpoint, Method::PUT, &self.path, Some(body)).await?;
+        if status == StatusCode::NOT_FOUND {
+            bail!("{}: the alias was deleted while this deploy ran", self.path);
         }
-        None => call(endpoint, Method::DELETE, &path, None).await?,
-    };
-    Ok(())
+        Ok(())
+    }
+
+    pub async fn release(&self) -> Result<()> {
+        let path = format!("{}?Token={}", self.path, self.token);
+        call(self.endpoint, Method::DELETE, &path, None).await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

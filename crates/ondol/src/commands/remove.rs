@@ -90,8 +90,16 @@ pub async fn run(a: RemoveArgs) -> Result<ExitCode> {
     let alias = stage_alias(stage);
     let mut gone = Vec::new();
     for f in &functions {
+        // The async settings first: a second run after a partial failure still
+        // finds them.
+        let mut config = format!("/2019-09-25/functions/{f}/event-invoke-config");
+        if stage != DEFAULT_STAGE {
+            config.push_str(&format!("?Qualifier={alias}"));
+        }
+        call(e, Method::DELETE, &config, None).await?;
         let (version, _) = release::alias_state(e, f, &alias).await?;
         let Some(version) = version else { continue };
+        // Refused (409) while a deploy is shifting traffic through the alias.
         call(
             e,
             Method::DELETE,
@@ -99,11 +107,6 @@ pub async fn run(a: RemoveArgs) -> Result<ExitCode> {
             None,
         )
         .await?;
-        let mut config = format!("/2019-09-25/functions/{f}/event-invoke-config");
-        if stage != DEFAULT_STAGE {
-            config.push_str(&format!("?Qualifier={alias}"));
-        }
-        call(e, Method::DELETE, &config, None).await?;
         progress.done(format!(
             "{f}: alias {alias} removed (it served version {version})"
         ));
