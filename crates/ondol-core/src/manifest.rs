@@ -109,13 +109,14 @@ pub struct StageDef {
     pub rollback: Option<RollbackDef>,
     /// Per-function settings in this stage (`[stages.prod.functions.hello]`).
     #[serde(default)]
-    pub functions: BTreeMap<String, StageFunctionDef>,
+    pub functions: BTreeMap<String, FunctionSettings>,
 }
 
-/// What a stage may set differently for one function.
+/// The settings of a function that a stage may set differently (the function's own
+/// are applied the same way).
 #[derive(Debug, Deserialize, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct StageFunctionDef {
+pub struct FunctionSettings {
     pub memory_mb: Option<u32>,
     pub timeout: Option<Dur>,
     pub min_warm: Option<u32>,
@@ -126,7 +127,7 @@ pub struct StageFunctionDef {
     pub environment: BTreeMap<String, String>,
 }
 
-impl StageFunctionDef {
+impl FunctionSettings {
     fn apply(&self, cfg: &mut FunctionConfig) {
         if let Some(m) = self.memory_mb {
             cfg.memory_mb = m;
@@ -217,7 +218,7 @@ pub struct Stage {
     pub strategy: Option<Strategy>,
     pub rollback: Option<Rollback>,
     /// Function key → its settings in this stage.
-    pub functions: BTreeMap<String, StageFunctionDef>,
+    pub functions: BTreeMap<String, FunctionSettings>,
 }
 
 /// The stage served at the root of every host.
@@ -564,25 +565,18 @@ impl Manifest {
             let mut cfg = FunctionConfig::new(name, f.runtime.clone());
             cfg.handler = f.handler.unwrap_or_default();
             cfg.description = f.description.unwrap_or_default();
-            cfg.environment = f.environment;
             cfg.command = f.command;
-            if let Some(m) = f.memory_mb {
-                cfg.memory_mb = m;
+            FunctionSettings {
+                memory_mb: f.memory_mb,
+                timeout: f.timeout,
+                min_warm: f.min_warm,
+                max_concurrency: f.max_concurrency,
+                idle_timeout: f.idle_timeout,
+                environment: f.environment,
             }
-            if let Some(t) = f.timeout {
-                cfg.timeout_ms = t.0.as_millis() as u64;
-            }
+            .apply(&mut cfg);
             let l: &mut Limits = &mut cfg.limits;
             let ms = |d: Dur| d.0.as_millis() as u64;
-            if let Some(v) = f.min_warm {
-                l.min_warm = v;
-            }
-            if let Some(v) = f.max_concurrency {
-                l.max_concurrency = v;
-            }
-            if let Some(v) = f.idle_timeout {
-                l.idle_timeout_ms = ms(v);
-            }
             if let Some(v) = f.init_timeout {
                 l.init_timeout_ms = ms(v);
             }
