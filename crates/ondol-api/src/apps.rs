@@ -176,7 +176,7 @@ pub async fn list(State(api): State<Arc<Api>>) -> Result<Response> {
 pub async fn delete(
     State(api): State<Arc<Api>>,
     Path(app): Path<String>,
-    axum::extract::Query(q): axum::extract::Query<DeploysQuery>,
+    axum::extract::Query(q): axum::extract::Query<StageQuery>,
 ) -> Result<Response> {
     let _w = api.writes.lock().await;
     let store = api.store.clone();
@@ -236,8 +236,9 @@ pub async fn add_deploy(
     Ok(ok_json(StatusCode::CREATED, json!({ "id": id })))
 }
 
+/// `?stage=S`: one stage of an app.
 #[derive(serde::Deserialize)]
-pub struct DeploysQuery {
+pub struct StageQuery {
     stage: Option<String>,
 }
 
@@ -246,7 +247,7 @@ pub struct DeploysQuery {
 pub async fn deploys(
     State(api): State<Arc<Api>>,
     Path(app): Path<String>,
-    axum::extract::Query(q): axum::extract::Query<DeploysQuery>,
+    axum::extract::Query(q): axum::extract::Query<StageQuery>,
 ) -> Result<Response> {
     let store = api.store.clone();
     let all = Api::blocking(move || Ok(store.deploys(&app, q.stage.as_deref(), 100)?)).await?;

@@ -306,8 +306,12 @@ async fn last_good(endpoint: &str, app: &str, stage: &str) -> Result<Option<Valu
 
 /// Each function's async settings for this stage: destinations are this stage's
 /// aliases of the app's functions.
-async fn put_event_configs(endpoint: &str, d: &Deployment, alias: &str) -> Result<()> {
-    let (_, info) = call(endpoint, Method::GET, "/ondol/v1/info", None).await?;
+async fn put_event_configs(
+    endpoint: &str,
+    d: &Deployment,
+    alias: &str,
+    info: &Value,
+) -> Result<()> {
     let (region, account) = (
         info["region"].as_str().unwrap_or("us-east-1"),
         info["account"].as_str().unwrap_or("000000000000"),
@@ -503,7 +507,9 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
             }
             bail!(msg);
         }
-        put_event_configs(endpoint, d, &alias).await?;
+        // The server's region and account (destination ARNs) and its front door.
+        let (_, info) = call(endpoint, Method::GET, "/ondol/v1/info", None).await?;
+        put_event_configs(endpoint, d, &alias, &info).await?;
         progress.step("applying routes".into());
         call(
             endpoint,
@@ -512,7 +518,6 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
             Some(serde_json::to_value(&d.http)?),
         )
         .await?;
-        let (_, info) = call(endpoint, Method::GET, "/ondol/v1/info", None).await?;
         report.http = info["http"].as_str().unwrap_or("").to_string();
         release::drain_old(endpoint, &switches, progress).await?;
         anyhow::Ok(fingerprints)

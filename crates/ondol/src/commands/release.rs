@@ -51,15 +51,33 @@ pub async fn alias_state(
 
 /// Points an alias at one version with no share elsewhere.
 pub async fn set_plain(endpoint: &str, name: &str, alias: &str, version: &str) -> Result<()> {
-    let body =
-        json!({ "FunctionVersion": version, "RoutingConfig": { "AdditionalVersionWeights": {} } });
-    call(
+    put_alias(endpoint, name, alias, version, None).await
+}
+
+/// Points an alias at `version`, giving `extra` = (another version, its share) if
+/// traffic is split.
+async fn put_alias(
+    endpoint: &str,
+    name: &str,
+    alias: &str,
+    version: &str,
+    extra: Option<(&str, f64)>,
+) -> Result<()> {
+    let weights = match extra {
+        Some((v, w)) => json!({ v: w }),
+        None => json!({}),
+    };
+    let body = json!({ "FunctionVersion": version, "RoutingConfig": { "AdditionalVersionWeights": weights } });
+    let (status, _) = call(
         endpoint,
         Method::PUT,
         &format!("/2015-03-31/functions/{name}/aliases/{alias}"),
         Some(body),
     )
     .await?;
+    if status == StatusCode::NOT_FOUND {
+        bail!("alias {name}:{alias} was deleted while this deploy ran");
+    }
     Ok(())
 }
 
@@ -217,11 +235,16 @@ pub fn failed(d: &Value) -> bool {
     d["outcome"].as_str().unwrap_or("").starts_with("failed")
 }
 
+/// `?stage=S` for the ondol API's per-stage requests (`$default` encoded), or nothing.
+pub fn stage_query(stage: Option<&str>) -> String {
+    stage
+        .map(|s| format!("?stage={}", client::encode_segment(s)))
+        .unwrap_or_default()
+}
+
 /// The app's history (or one stage's), newest first.
 pub async fn history_of(endpoint: &str, app: &str, stage: Option<&str>) -> Result<Vec<Value>> {
-    let query = stage
-        .map(|s| format!("?stage={}", s.replace('$', "%24")))
-        .unwrap_or_default();
+    let query = stage_query(stage);
     let (_, v) = call(
         endpoint,
         Method::GET,
@@ -298,7 +321,7 @@ pub struct RollbackArgs {
     endpoint: String,
 }
 
-fn strings(v: &Value) -> BTreeMap<String, String> {
+pub(crate) fn strings(v: &Value) -> BTreeMap<String, String> {
     v.as_object()
         .into_iter()
         .flatten()
@@ -485,34 +508,6 @@ impl Counts {
     }
 }
 
-async fn set_alias(
-    endpoint: &str,
-    s: &Switch,
-    version: &str,
-    extra: Option<(&str, f64)>,
-) -> Result<()> {
-    let weights = match extra {
-        Some((v, w)) => json!({ v: w }),
-        None => json!({}),
-    };
-    let body = json!({ "FunctionVersion": version, "RoutingConfig": { "AdditionalVersionWeights": weights } });
-    let (status, _) = call(
-        endpoint,
-        Method::PUT,
-        &format!("/2015-03-31/functions/{}/aliases/{}", s.function, s.alias),
-        Some(body),
-    )
-    .await?;
-    if status == StatusCode::NOT_FOUND {
-        bail!(
-            "alias {}:{} was deleted while this deploy ran",
-            s.function,
-            s.alias
-        );
-    }
-    Ok(())
-}
-
 /// Why shifts in progress should stop early: a signal, or another function of the
 /// same deploy rolled back. `None` while they may go on.
 pub type Stop = tokio::sync::watch::Receiver<Option<String>>;
@@ -575,7 +570,7 @@ pub async fn shift(
     };
     let steps = steps_of(strategy);
     if steps.is_empty() {
-        set_alias(endpoint, s, &s.new, None).await?;
+        put_alias(endpoint, &s.function, &s.alias, &s.new, None).await?;
         progress.done(format!("{}: version {} serves", s.function, s.new));
         return Ok(());
     }
@@ -591,7 +586,7 @@ pub async fn shift(
             s.new,
             hold
         ));
-        set_alias(endpoint, s, old, Some((&s.new, share))).await?;
+        put_alias(endpoint, &s.function, &s.alias, old, Some((&s.new, share))).await?;
         let until = std::time::Instant::now() + hold;
         while std::time::Instant::now() < until {
             tokio::select! {
@@ -600,7 +595,7 @@ pub async fn shift(
             }
             if let Some(why) = stop.borrow().clone() {
                 // No half-shifted alias is left behind.
-                set_alias(endpoint, s, old, None).await?;
+                put_alias(endpoint, &s.function, &s.alias, old, None).await?;
                 lease.release().await?;
                 progress.finish();
                 bail!(
@@ -616,7 +611,7 @@ pub async fn shift(
             let (_, m) = call(endpoint, Method::GET, "/ondol/v1/metrics", None).await?;
             let window = version_counts(&m, &s.function, &s.new).since(&base);
             if let Some(why) = window.breach(&thresholds) {
-                set_alias(endpoint, s, old, None).await?;
+                put_alias(endpoint, &s.function, &s.alias, old, None).await?;
                 lease.release().await?;
                 progress.finish();
                 bail!(
@@ -633,7 +628,7 @@ pub async fn shift(
             s.new
         ));
     }
-    set_alias(endpoint, s, &s.new, None).await?;
+    put_alias(endpoint, &s.function, &s.alias, &s.new, None).await?;
     lease.release().await?;
     progress.done(format!("{}: version {} serves", s.function, s.new));
     Ok(())

@@ -40,18 +40,9 @@ pub async fn run(a: RemoveArgs) -> Result<ExitCode> {
     let functions: BTreeSet<String> = release::history_of(e, &app, stage)
         .await?
         .iter()
-        .flat_map(|d| {
-            d["versions"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(f, _)| f.clone())
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|d| release::strings(&d["versions"]).into_keys())
         .collect();
-    let query = stage
-        .map(|s| format!("?stage={}", s.replace('$', "%24")))
-        .unwrap_or_default();
+    let query = release::stage_query(stage);
     let (routes, _) = call(
         e,
         Method::DELETE,
