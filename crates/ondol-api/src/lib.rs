@@ -5,6 +5,7 @@
 mod account;
 mod aliases;
 mod apps;
+mod body_cap;
 mod catalog;
 mod concurrency;
 mod error;
@@ -31,6 +32,7 @@ use ondol_engine::Engine;
 use ondol_store::{Blobs, Store};
 use ondol_telemetry::LogStore;
 
+pub use body_cap::{BodyCaps, MAX_INVOKE_REQUEST_BYTES};
 pub use error::ApiError;
 pub use sigv4::{Auth, Credentials};
 
@@ -56,6 +58,7 @@ pub struct Api {
     pub(crate) writes: tokio::sync::Mutex<()>,
     /// Aliases held by a deploy's shift lease (function, alias).
     pub(crate) leases: lease::Leases,
+    pub(crate) listeners: Vec<(&'static str, Arc<ondol_core::conn::ConnStats>)>,
 }
 
 /// What the API is built from.
@@ -70,6 +73,8 @@ pub struct Parts {
     pub events: Arc<ondol_events::Events>,
     pub queue: Arc<dyn ondol_store::EventQueue>,
     pub scheduler: Arc<ondol_events::Scheduler>,
+    /// Each listener's connection counters, by name, for the metrics.
+    pub listeners: Vec<(&'static str, Arc<ondol_core::conn::ConnStats>)>,
 }
 
 impl Api {
@@ -88,12 +93,14 @@ impl Api {
             scheduler: p.scheduler,
             writes: tokio::sync::Mutex::new(()),
             leases: Default::default(),
+            listeners: p.listeners,
         })
     }
 }
 
 /// The API's router; `auth` decides whether requests must be signed.
 pub fn router(api: Arc<Api>, auth: Auth) -> Router {
+    let caps = body_cap::BodyCaps::for_code_limit(api.max_code_bytes);
     let f = "/2015-03-31/functions";
     let f17 = "/2017-10-31/functions";
     let f19 = "/2019-09-30/functions";
@@ -197,7 +204,12 @@ pub fn router(api: Arc<Api>, auth: Auth) -> Router {
             Arc::new(auth),
             sigv4::require,
         ))
-        .layer(DefaultBodyLimit::max(256 * 1024 * 1024))
+        // Sizes are capped per operation, before the signature is read.
+        .layer(axum::middleware::from_fn_with_state(
+            caps,
+            body_cap::enforce,
+        ))
+        .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::map_response(request_id))
         .with_state(api)
 }

@@ -75,6 +75,7 @@ pub async fn metrics(State(api): State<Arc<Api>>) -> Result<Response> {
         "engine": api.engine.metrics().snapshot(),
         "memory_budget_mb": { "limit": limit, "used": used },
         "logs_dropped": api.logs.dropped(),
+        "listeners": api.listeners.iter().map(|(n, s)| (n.to_string(), s.snapshot())).collect::<serde_json::Map<_, _>>(),
         "pools": pools,
     }))
     .into_response())

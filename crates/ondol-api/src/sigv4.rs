@@ -186,20 +186,22 @@ pub struct SignedRequest<'a> {
     pub body: &'a [u8],
 }
 
-/// Checks one request's signature against `creds`.
-pub fn verify(
+/// What the headers alone prove: the key is ours, the date is fresh, the
+/// Authorization header is well-formed. Checked before any body byte is read.
+pub struct Claim<'a> {
+    amz_date: &'a str,
+    scope: String,
+    signed_headers: &'a str,
+    signature: Vec<u8>,
+}
+
+/// Checks everything a signature says that needs no body.
+pub fn check_headers<'a>(
     auth: &Auth,
     creds: &Credentials,
-    req: &SignedRequest<'_>,
+    headers: &'a HeaderMap,
     now: DateTime<Utc>,
-) -> Result<(), Refusal> {
-    let SignedRequest {
-        method,
-        raw_path,
-        raw_query,
-        headers,
-        body,
-    } = *req;
+) -> Result<Claim<'a>, Refusal> {
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     let authz = header("authorization").ok_or(Refusal::Missing)?;
     let p = parse_authorization(authz).ok_or_else(|| {
@@ -230,8 +232,31 @@ pub fn verify(
             "Credential scope date does not match X-Amz-Date".into(),
         ));
     }
-    let payload_hash = hex::encode(Sha256::digest(body));
-    if let Some(claimed) = header("x-amz-content-sha256") {
+    if !p.signed_headers.split(';').any(|h| h == "host") {
+        return Err(Refusal::Invalid("'Host' must be a signed header".into()));
+    }
+    let signature =
+        hex::decode(p.signature).map_err(|_| Refusal::Invalid("Signature is not hex".into()))?;
+    Ok(Claim {
+        amz_date,
+        scope: p.scope,
+        signed_headers: p.signed_headers,
+        signature,
+    })
+}
+
+/// Checks a claim's signature once the body's SHA-256 is known.
+pub fn check_signature(
+    creds: &Credentials,
+    claim: &Claim<'_>,
+    req: &SignedRequest<'_>,
+    payload_hash: &str,
+) -> Result<(), Refusal> {
+    if let Some(claimed) = req
+        .headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+    {
         if claimed != "UNSIGNED-PAYLOAD" && claimed != payload_hash {
             return Err(Refusal::Invalid(
                 "The provided x-amz-content-sha256 header does not match what was computed.".into(),
@@ -239,20 +264,26 @@ pub fn verify(
         }
     }
     let canonical = canonical_request(
-        method,
-        raw_path,
-        raw_query,
-        headers,
-        p.signed_headers,
-        &payload_hash,
+        req.method,
+        req.raw_path,
+        req.raw_query,
+        req.headers,
+        claim.signed_headers,
+        payload_hash,
     );
-    let given =
-        hex::decode(p.signature).map_err(|_| Refusal::Invalid("Signature is not hex".into()))?;
-    let expected = signature(&creds.secret_access_key, amz_date, &p.scope, &canonical);
+    let expected = signature(
+        &creds.secret_access_key,
+        claim.amz_date,
+        &claim.scope,
+        &canonical,
+    );
     // Compared in constant time.
     let mut mac = HmacSha256::new_from_slice(b"compare").expect("any key");
     mac.update(&expected);
-    if mac.verify_slice(&hmac(b"compare", &given)).is_err() {
+    if mac
+        .verify_slice(&hmac(b"compare", &claim.signature))
+        .is_err()
+    {
         return Err(Refusal::Invalid(
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".into(),
         ));
@@ -260,18 +291,64 @@ pub fn verify(
     Ok(())
 }
 
+/// Checks one whole request's signature against `creds`.
+pub fn verify(
+    auth: &Auth,
+    creds: &Credentials,
+    req: &SignedRequest<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), Refusal> {
+    let claim = check_headers(auth, creds, req.headers, now)?;
+    check_signature(creds, &claim, req, &hex::encode(Sha256::digest(req.body)))
+}
+
+/// Reads a body (already capped by `body_cap`) while hashing it.
+async fn read_hashed(body: Body) -> Result<(bytes::Bytes, String), Response> {
+    let mut hasher = Sha256::new();
+    let mut buf = bytes::BytesMut::new();
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                || e.to_string().contains("length limit exceeded");
+            if too_large {
+                crate::ApiError::RequestTooLarge(
+                    "Request body exceeds the limit for this operation".into(),
+                )
+                .into_response()
+            } else {
+                Refusal::Invalid("Could not read the request body".into()).into_response()
+            }
+        })?;
+        if let Ok(data) = frame.into_data() {
+            hasher.update(&data);
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok((buf.freeze(), hex::encode(hasher.finalize())))
+}
+
 /// Middleware: passes everything when no credentials are configured (loopback
-/// only), else only requests signed by them.
+/// only), else only requests signed by them. The headers are judged before any
+/// body byte is read, so an unsigned upload costs nothing.
 pub async fn require(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> Response {
     let Some(creds) = auth.credentials.clone() else {
         return next.run(req).await;
     };
     let (parts, body) = req.into_parts();
-    let bytes = match body.collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(_) => {
-            return Refusal::Invalid("Could not read the request body".into()).into_response()
+    let claim = match check_headers(&auth, &creds, &parts.headers, Utc::now()) {
+        Ok(c) => c,
+        Err(r) => {
+            let mut resp = r.into_response();
+            resp.headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            return resp;
         }
+    };
+    let (bytes, hash) = match read_hashed(body).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
     };
     let raw_path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().unwrap_or("").to_string();
@@ -282,9 +359,10 @@ pub async fn require(State(auth): State<Arc<Auth>>, req: Request, next: Next) ->
         headers: &parts.headers,
         body: &bytes,
     };
-    if let Err(r) = verify(&auth, &creds, &signed, Utc::now()) {
+    if let Err(r) = check_signature(&creds, &claim, &signed, &hash) {
         return r.into_response();
     }
+    drop(claim);
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
 }

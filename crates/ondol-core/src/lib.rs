@@ -3,6 +3,7 @@
 
 pub mod arn;
 pub mod config;
+pub mod conn;
 pub mod invoke;
 pub mod log;
 pub mod manifest;

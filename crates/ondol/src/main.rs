@@ -2,6 +2,8 @@
 
 mod client;
 mod commands;
+mod datadir;
+mod listener;
 mod package;
 
 use clap::{Parser, Subcommand};

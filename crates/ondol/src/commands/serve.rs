@@ -8,10 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use ondol_core::conn::ConnStats;
 use ondol_core::Arn;
 use ondol_engine::{Engine, EngineConfig};
 use ondol_store::{Blobs, SqliteStore, UnzipLimits};
 use ondol_telemetry::{LogStore, LogStoreConfig};
+
+use crate::datadir::{self, DataDirLock};
+use crate::listener::{self, ConnLimits};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -68,6 +72,19 @@ pub struct Args {
     /// Size cap of the function log store, in MB.
     #[arg(long, env = "ONDOL_LOG_MAX_MB", default_value_t = 512)]
     pub log_max_mb: u64,
+    /// How long a client may take to send a request's head (line and headers).
+    #[arg(long, env = "ONDOL_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+    /// How long a keep-alive connection may sit idle between requests.
+    #[arg(long, env = "ONDOL_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+    /// How long a request body may stall between two reads before it is cut off.
+    #[arg(long, env = "ONDOL_BODY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub body_timeout: Duration,
+    /// Open connections per listener; past it new ones are closed at once (default
+    /// 10000, lowered to fit the open-files limit).
+    #[arg(long, env = "ONDOL_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
 }
 
 /// Server logs (and the access log) go to stderr through a writer thread: a
@@ -92,16 +109,6 @@ pub fn init_tracing() {
     }
 }
 
-/// Responses go out as soon as they are written (no Nagle delay).
-fn nodelay(
-    l: TcpListener,
-) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
-    use axum::serve::ListenerExt;
-    l.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    })
-}
-
 /// A running server: its addresses, and what stopping it takes.
 pub struct Running {
     pub api_url: String,
@@ -109,6 +116,27 @@ pub struct Running {
     stop_tx: tokio::sync::watch::Sender<bool>,
     servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     grace: Duration,
+    /// Released when the server is dropped (or its process dies).
+    _lock: DataDirLock,
+}
+
+/// The connection bounds, the cap lowered so that both listeners together leave
+/// room in the open-files limit for instances, pipes and the stores.
+fn conn_limits(a: &Args) -> ConnLimits {
+    let fds = datadir::raise_fd_limit();
+    let fit = (fds.saturating_sub(512) / 3).max(16) as usize;
+    if a.max_connections > fit {
+        tracing::warn!(
+            requested = a.max_connections, max_connections = fit, open_files_limit = fds,
+            "connection cap lowered to fit the open-files limit (raise it with ulimit -n / LimitNOFILE)"
+        );
+    }
+    ConnLimits {
+        header_timeout: a.header_timeout,
+        idle_timeout: a.idle_timeout,
+        body_timeout: a.body_timeout,
+        max_connections: a.max_connections.min(fit),
+    }
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
@@ -146,13 +174,8 @@ impl Running {
 
 /// Opens the store, restores functions and starts both listeners.
 pub async fn start(a: Args) -> Result<Running> {
-    let credentials = match (&a.access_key_id, &a.secret_access_key) {
-        (Some(id), Some(secret)) => Some(ondol_api::Credentials {
-            access_key_id: id.clone(),
-            secret_access_key: secret.clone(),
-        }),
-        _ => None,
-    };
+    let credentials =
+        datadir::credentials(a.access_key_id.as_deref(), a.secret_access_key.as_deref())?;
     if !a.api.ip().is_loopback() && credentials.is_none() {
         bail!(
             "refusing to serve the management API on {} without credentials: anyone who reaches it could run code. \
@@ -167,6 +190,8 @@ pub async fn start(a: Args) -> Result<Running> {
     let mut a = a;
     a.data_dir = std::fs::canonicalize(&a.data_dir)
         .with_context(|| format!("resolving the data dir {}", a.data_dir.display()))?;
+    let lock = datadir::lock(&a.data_dir)?;
+    let limits = conn_limits(&a);
     let store = SqliteStore::open(&a.data_dir.join("ondol.db")).context("opening the store")?;
     let blobs = Blobs::open(&a.data_dir, UnzipLimits::default()).context("opening code storage")?;
     let logs = LogStore::open(
@@ -193,6 +218,7 @@ pub async fn start(a: Args) -> Result<Running> {
         .await
         .with_context(|| format!("binding the HTTP front door on {}", a.http))?;
     let gateway = ondol_gateway::Gateway::new(engine.clone());
+    let (api_stats, http_stats): (Arc<ConnStats>, Arc<ConnStats>) = Default::default();
     let store = Arc::new(store);
     let events = ondol_events::Events::start(
         store.clone(),
@@ -216,6 +242,7 @@ pub async fn start(a: Args) -> Result<Running> {
         events,
         queue: store,
         scheduler,
+        listeners: vec![("api", api_stats.clone()), ("http", http_stats.clone())],
     });
     let restored = api
         .restore()
@@ -236,28 +263,23 @@ pub async fn start(a: Args) -> Result<Running> {
     tracing::info!(functions = restored, data_dir = %a.data_dir.display(), "ready");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let api_server = tokio::spawn(async move {
-        axum::serve(
-            nodelay(api_listener),
-            ondol_api::router(api, ondol_api::Auth::new(credentials)),
-        )
-        .with_graceful_shutdown(stopped(stop_rx.clone()))
-        .await
-    });
-    let http_stop = stop_tx.subscribe();
-    let http_server = tokio::spawn(async move {
-        axum::serve(
-            http_listener,
-            gateway
-                .router()
-                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(stopped(http_stop))
-        .await
-    });
+    let api_router = ondol_api::router(api, ondol_api::Auth::new(credentials));
+    let api_server = tokio::spawn(listener::serve(
+        api_listener,
+        "api",
+        api_router,
+        limits,
+        api_stats,
+        stop_rx.clone(),
+    ));
+    let http_server = tokio::spawn(listener::serve(
+        http_listener,
+        "http",
+        gateway.router(),
+        limits,
+        http_stats,
+        stop_rx,
+    ));
 
     Ok(Running {
         api_url: format!("http://{api_addr}"),
@@ -265,5 +287,6 @@ pub async fn start(a: Args) -> Result<Running> {
         stop_tx,
         servers: vec![api_server, http_server],
         grace: a.shutdown_grace,
+        _lock: lock,
     })
 }

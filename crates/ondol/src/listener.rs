@@ -1,0 +1,330 @@
+//! Serving one listener with bounded connections. Each connection may take
+//! `header_timeout` to send a request head and sit `idle_timeout` between requests;
+//! a request body that stalls for `body_timeout` is cut off; past `max_connections`
+//! new connections are closed at accept (logged at most every 10 s, and counted).
+//! The timers are one sleep per connection that re-arms only when it fires: nothing
+//! is added to the per-request path but two atomic updates.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use ondol_core::conn::ConnStats;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tower::ServiceExt;
+
+/// How connections are bounded.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// Milliseconds since the first call: a cheap clock for the atomics below.
+fn now_ms() -> u64 {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    BASE.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+}
+
+/// One connection's state, shared by its socket, its requests and its watchdog.
+#[derive(Default)]
+struct Activity {
+    /// Requests in flight (until their response body is written or dropped).
+    busy: AtomicUsize,
+    /// When the connection last became idle.
+    idle_since: AtomicU64,
+    /// When the first byte of the next request head arrived (0: none yet).
+    head_started: AtomicU64,
+}
+
+enum Verdict {
+    Wait(Duration),
+    HeaderTimeout,
+    Idle,
+}
+
+impl Activity {
+    fn judge(&self, l: &ConnLimits) -> Verdict {
+        let recheck = l.header_timeout.min(l.idle_timeout);
+        if self.busy.load(Relaxed) > 0 {
+            return Verdict::Wait(recheck);
+        }
+        let now = now_ms();
+        let (since, limit, verdict) = match self.head_started.load(Relaxed) {
+            0 => (self.idle_since.load(Relaxed), l.idle_timeout, Verdict::Idle),
+            t => (t, l.header_timeout, Verdict::HeaderTimeout),
+        };
+        let waited = Duration::from_millis(now.saturating_sub(since));
+        if waited >= limit {
+            verdict
+        } else {
+            Verdict::Wait((limit - waited).max(Duration::from_millis(10)))
+        }
+    }
+}
+
+/// Marks a request in flight until dropped.
+struct Busy(Arc<Activity>);
+
+impl Busy {
+    fn new(a: &Arc<Activity>) -> Self {
+        a.busy.fetch_add(1, Relaxed);
+        a.head_started.store(0, Relaxed);
+        Self(a.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.idle_since.store(now_ms(), Relaxed);
+        self.0.busy.fetch_sub(1, Relaxed);
+    }
+}
+
+/// A response body that keeps its request in flight until it is done.
+struct Tracked {
+    inner: Body,
+    _busy: Busy,
+}
+
+impl http_body::Body for Tracked {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The socket, noting when a request head starts arriving on an idle connection.
+struct Watched {
+    tcp: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.tcp).poll_read(cx, buf);
+        let a = &self.activity;
+        if buf.filled().len() > before
+            && a.busy.load(Relaxed) == 0
+            && a.head_started.load(Relaxed) == 0
+        {
+            a.head_started.store(now_ms(), Relaxed);
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+}
+
+/// Logs at most once per period, with how many were not logged.
+struct RateLimited {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimited {
+    fn hit(&mut self) -> Option<u64> {
+        let due = self
+            .last
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
+        if due {
+            self.last = Some(Instant::now());
+            Some(std::mem::take(&mut self.suppressed))
+        } else {
+            self.suppressed += 1;
+            None
+        }
+    }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Serves `router` on `listener` until `stop` turns true, then lets open
+/// connections finish their requests.
+pub async fn serve(
+    listener: TcpListener,
+    name: &'static str,
+    router: Router,
+    limits: ConnLimits,
+    stats: Arc<ConnStats>,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    stats
+        .max_connections
+        .store(limits.max_connections as u64, Relaxed);
+    let (mut shed_log, mut err_log) = (
+        RateLimited {
+            last: None,
+            suppressed: 0,
+        },
+        RateLimited {
+            last: None,
+            suppressed: 0,
+        },
+    );
+    let stopping = stopped(stop.clone());
+    tokio::pin!(stopping);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = &mut stopping => break,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    stats.accept_errors.fetch_add(1, Relaxed);
+                    if let Some(more) = err_log.hit() {
+                        tracing::warn!(listener = name, error = %e, suppressed = more, "accept failed");
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            stats.shed.fetch_add(1, Relaxed);
+            if let Some(more) = shed_log.hit() {
+                tracing::warn!(
+                    listener = name, %peer, max_connections = limits.max_connections, suppressed = more,
+                    "connection refused: the listener is at its connection cap (raise it with --max-connections)"
+                );
+            }
+            drop(tcp);
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        stats.accepted.fetch_add(1, Relaxed);
+        stats.open.fetch_add(1, Relaxed);
+        let (router, stats, stop) = (router.clone(), stats.clone(), stop.clone());
+        tokio::spawn(async move {
+            connection(tcp, peer, router, limits, &stats, stop).await;
+            stats.open.fetch_sub(1, Relaxed);
+            drop(slot);
+        });
+    }
+    // Wait for open connections to finish (the caller bounds how long).
+    let _ = slots.acquire_many(limits.max_connections as u32).await;
+    Ok(())
+}
+
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    limits: ConnLimits,
+    stats: &ConnStats,
+    stop: watch::Receiver<bool>,
+) {
+    let activity = Arc::new(Activity::default());
+    // A new connection owes a request head: silence counts against header_timeout.
+    activity.idle_since.store(now_ms(), Relaxed);
+    activity.head_started.store(now_ms(), Relaxed);
+    let act = activity.clone();
+    let svc = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+        let busy = Busy::new(&act);
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let req = req.map(|b| {
+            Body::new(tower_http::timeout::TimeoutBody::new(
+                limits.body_timeout,
+                b,
+            ))
+        });
+        let call = router.clone().oneshot(req);
+        async move {
+            let resp = call.await.unwrap_or_else(|e: Infallible| match e {});
+            Ok::<_, Infallible>(resp.map(|inner| Tracked { inner, _busy: busy }))
+        }
+    });
+    let io = TokioIo::new(Watched {
+        tcp,
+        activity: activity.clone(),
+    });
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, svc);
+    tokio::pin!(conn);
+    let stopping = stopped(stop);
+    tokio::pin!(stopping);
+    let mut draining = false;
+    let mut wait = limits.header_timeout.min(limits.idle_timeout);
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = &mut stopping, if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = tokio::time::sleep(wait) => match activity.judge(&limits) {
+                Verdict::Wait(d) => wait = d,
+                Verdict::HeaderTimeout => {
+                    stats.header_timeouts.fetch_add(1, Relaxed);
+                    tracing::debug!(%peer, "closed: request head not received in time");
+                    return;
+                }
+                Verdict::Idle => {
+                    stats.idle_closed.fetch_add(1, Relaxed);
+                    return;
+                }
+            },
+        }
+    }
+}
