@@ -4,6 +4,7 @@
 
 mod cors;
 mod events;
+mod path;
 mod response;
 mod stream;
 mod table;
@@ -95,15 +96,36 @@ struct Served {
     cold: bool,
 }
 
+impl Served {
+    /// Before (or without) a route.
+    fn unrouted() -> Self {
+        Self {
+            route: "-".into(),
+            request_id: None,
+            cold: false,
+        }
+    }
+}
+
 async fn handle(
     State(gw): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
+    mut req: Request,
 ) -> Response {
     let begun = Instant::now();
     let method = req.method().to_string();
+    // The log keeps the path as sent; everything after this sees it normalised.
     let path = req.uri().path().to_string();
-    let (mut resp, mut served) = route(&gw, peer, req).await;
+    let (mut resp, mut served) = match path::normalize_uri(req.uri()) {
+        Some(uri) => {
+            *req.uri_mut() = uri;
+            route(&gw, peer, req).await
+        }
+        None => (
+            message(StatusCode::BAD_REQUEST, "Bad Request"),
+            Served::unrouted(),
+        ),
+    };
     let request_id = served
         .request_id
         .take()
@@ -134,11 +156,7 @@ fn host_of(h: &HeaderMap) -> String {
 }
 
 async fn route(gw: &Arc<Gateway>, peer: SocketAddr, req: Request) -> (Response, Served) {
-    let mut served = Served {
-        route: "-".into(),
-        request_id: None,
-        cold: false,
-    };
+    let mut served = Served::unrouted();
     let table = gw.table.read().clone();
     let host = host_of(req.headers());
     let method = req.method().as_str().to_string();
