@@ -96,12 +96,12 @@ def gw(tmp_path_factory):
     s.stop()
 
 
-def raw_get(gw, path):
+def raw_get(gw, path, host=None):
     """GET with the path sent exactly as written; the JSON answer."""
     u = urlsplit(gw.http)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers={"Host": host} if host else {})
         r = conn.getresponse()
         body = r.read()
         assert r.status == 200, (path, r.status, body)
@@ -200,3 +200,10 @@ def test_normalised_before_the_stage_prefix_is_stripped(gw):
     assert (out["who"], out["path"], out["prefix"]) == ("site", "/site/y", "/prod"), out
     out = raw_get(gw, "/prod/site/../../../etc/passwd")
     assert (out["who"], out["path"], out["prefix"]) == ("site", "/etc/passwd", None), out
+
+
+def test_function_url_paths_are_normalised(gw):
+    url = gw.client().create_function_url_config(FunctionName="paths-site", AuthType="NONE")["FunctionUrl"]
+    host = urlsplit(url).netloc
+    out = raw_get(gw, "/a/../../%2e%2e/etc/passwd?x=..", host=host)
+    assert (out["who"], out["path"]) == ("site", "/etc/passwd?x=.."), out
