@@ -43,6 +43,7 @@ nginx -c "$work/nginx.conf"
 
 # ondol with the benchmark app.
 cp -r bench/gateway-app "$work/app"
+mkdir -p "$work/app/rust" "$work/app/web"   # git keeps no empty directories
 cp target/release/bootstrap "$work/app/rust/bootstrap"
 cp target/release/ondol-bench "$work/app/web/ondol-bench"
 printf '#!/bin/sh\nexec "$(dirname "$0")/ondol-bench" echo-server\n' >"$work/app/web/echo-server"

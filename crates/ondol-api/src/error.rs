@@ -98,12 +98,21 @@ impl IntoResponse for ApiError {
         if let Self::Throttled { reason, .. } = &self {
             body["Reason"] = serde_json::Value::String((*reason).to_string());
         }
-        if status.is_server_error() {
+        // Ours, not the caller's: logged with the id the caller sees, to find it by.
+        let request_id = status.is_server_error().then(|| uuid::Uuid::new_v4().to_string());
+        if let Some(id) = &request_id {
             body["Type"] = "Service".into();
-            tracing::error!(%message, "management API error");
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                tracing::warn!(request_id = %id, %message, "management API unavailable");
+            } else {
+                tracing::error!(request_id = %id, %message, "management API error");
+            }
         }
         let mut resp = (status, axum::Json(body)).into_response();
         let h = resp.headers_mut();
+        if let Some(v) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+            h.insert("x-amzn-RequestId", v);
+        }
         h.insert("x-amzn-ErrorType", HeaderValue::from_static(kind));
         if matches!(self, Self::Throttled { .. }) {
             h.insert("Retry-After", HeaderValue::from_static("1"));
