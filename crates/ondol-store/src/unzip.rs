@@ -120,14 +120,20 @@ pub fn unpack(zip: &[u8], dest: &Path, limits: UnzipLimits) -> Result<()> {
 
 /// Opens the archive and applies the checks that need no entry read.
 fn open(zip: &[u8], limits: UnzipLimits) -> Result<Archive<'_>> {
+    let too_many = |n: u64| {
+        Error::BadArchive(format!(
+            "Archive has {n} entries; the limit is {}",
+            limits.max_entries
+        ))
+    };
+    let cap = limits.max_entries as u64;
+    if let Some(n) = central::declared_entries(zip).filter(|&n| n > cap) {
+        return Err(too_many(n));
+    }
     let archive = zip::ZipArchive::new(Cursor::new(zip))
         .map_err(|e| Error::BadArchive(format!("Could not unzip uploaded file: {e}")))?;
     if archive.len() > limits.max_entries {
-        return Err(Error::BadArchive(format!(
-            "Archive has {} entries; the limit is {}",
-            archive.len(),
-            limits.max_entries
-        )));
+        return Err(too_many(archive.len() as u64));
     }
     let start = archive.central_directory_start();
     if let Some(name) = central::exact_duplicate(zip, start, limits.max_entries + 1) {

@@ -209,6 +209,22 @@ fn implied_directories_count_against_the_entry_cap() {
 }
 
 #[test]
+fn a_declared_entry_count_over_the_cap_is_refused_before_parsing() {
+    let mut zip = TestZip::new().file("a", b"").build();
+    let end = zip.len() - 22;
+    for at in [end + 8, end + 10] {
+        zip[at..at + 2].copy_from_slice(&60_000u16.to_le_bytes());
+    }
+    let (dir, root) = scratch();
+    let e = unpack(&zip, &root, UnzipLimits::default()).unwrap_err();
+    assert!(
+        matches!(e, Error::BadArchive(ref m) if m.contains("60000 entries")),
+        "{e}"
+    );
+    drop(dir);
+}
+
+#[test]
 fn garbage_is_a_bad_archive() {
     let (dir, _) = scratch();
     let e = unpack(
