@@ -112,7 +112,7 @@ impl Tree {
         self.nodes[node].kind = Kind::Link(target);
     }
 
-    /// Every directory node, parents before children, as paths under the root.
+    /// Every directory node below the root, parents before children.
     pub fn dirs(&self) -> impl Iterator<Item = usize> + '_ {
         (1..self.nodes.len()).filter(|&n| self.nodes[n].kind == Kind::Dir)
     }
