@@ -18,6 +18,7 @@ use crate::memwatch::MemWatch;
 use crate::metrics::{inc, Metrics};
 use crate::pool::{Pool, Run};
 use crate::proxy::{ProxyError, ProxyOutcome};
+use crate::reaper::Reaper;
 use crate::routing::{AliasRoute, Routes};
 use crate::runtimes::Runtimes;
 use crate::sandbox::CgroupRoot;
@@ -38,6 +39,10 @@ pub struct EngineConfig {
     pub memwatch_interval: Duration,
     /// Limit instance memory with cgroups where the host allows (default true).
     pub use_cgroups: bool,
+    /// The program run as `<exe> reap <data-dir>` to kill the instances of a dead
+    /// server (the ondol binary); default none: instances then die with the server
+    /// only by their leader's parent-death signal.
+    pub reaper_exe: Option<PathBuf>,
 }
 
 impl EngineConfig {
@@ -49,6 +54,7 @@ impl EngineConfig {
             log_sink,
             memwatch_interval: Duration::from_millis(100),
             use_cgroups: true,
+            reaper_exe: None,
         }
     }
 }
@@ -68,6 +74,7 @@ pub(crate) struct Inner {
     pub metrics: Metrics,
     memwatch: Arc<MemWatch>,
     cgroups: Option<CgroupRoot>,
+    reaper: Option<Arc<Reaper>>,
     runtimes: Runtimes,
     sink: Arc<dyn LogSink>,
     arn: Arn,
@@ -111,6 +118,11 @@ impl Engine {
                 "no writable memory cgroup: instance memory limited by the RSS watchdog"
             ),
         }
+        // Before any instance starts: this also kills a previous run's leftovers.
+        let orphan_reaper = match &cfg.reaper_exe {
+            Some(exe) => Some(Arc::new(Reaper::start(exe, &cfg.data_dir)?)),
+            None => None,
+        };
         let inner = Arc::new(Inner {
             pools: RwLock::new(HashMap::new()),
             routes: Routes::default(),
@@ -118,6 +130,7 @@ impl Engine {
             metrics: Metrics::default(),
             memwatch: MemWatch::start(cfg.memwatch_interval),
             cgroups,
+            reaper: orphan_reaper,
             runtimes,
             sink: cfg.log_sink,
             arn: cfg.arn,
@@ -170,6 +183,7 @@ impl Engine {
             sink: inner.sink.clone(),
             memwatch: inner.memwatch.clone(),
             cgroups: inner.cgroups.clone(),
+            reaper: inner.reaper.clone(),
             web: cfg.web.clone(),
         };
         let pool = Pool::new(start, cfg.limits.clone(), Arc::downgrade(inner));

@@ -14,7 +14,9 @@ use parking_lot::Mutex;
 use tokio::sync::{oneshot, watch};
 
 use crate::capture::Capture;
+use crate::launcher;
 use crate::memwatch::{MemWatch, Watched};
+use crate::reaper::Reaper;
 use crate::report;
 use crate::runtime_api::{Dispatch, InitSignal, Reply, RuntimeApi};
 use crate::runtimes::Launch;
@@ -34,6 +36,8 @@ pub(crate) struct StartSpec {
     pub sink: Arc<dyn LogSink>,
     pub memwatch: Arc<MemWatch>,
     pub cgroups: Option<CgroupRoot>,
+    /// Told of every instance group, to kill them if the server dies.
+    pub reaper: Option<Arc<Reaper>>,
     /// Web mode: the instance is an HTTP server on `$PORT`.
     pub web: Option<ondol_core::WebOptions>,
 }
@@ -177,7 +181,12 @@ impl Instance {
         };
         env.push(("AWS_LAMBDA_INITIALIZATION_TYPE".into(), init_type.into()));
 
-        let mut child = match sandbox::spawn(&argv, &spec.code_dir, &env, write_end) {
+        let cgroup_dir = spec.cgroups.as_ref().map(|root| root.dir(&id));
+        let spawned = match sandbox::command(&argv, &spec.code_dir, &env, write_end) {
+            Ok(cmd) => launcher::spawn(cmd, cgroup_dir, spec.reaper.clone()).await,
+            Err(e) => Err(e),
+        };
+        let (mut child, tracked) = match spawned {
             Ok(c) => c,
             Err(e) => {
                 front.close();
@@ -190,7 +199,7 @@ impl Instance {
                 ));
             }
         };
-        let pgid = child.id().unwrap_or(0);
+        let pgid = tracked.pgid;
         let capture = Capture::new(
             read_end,
             spec.sink.clone(),
@@ -226,11 +235,14 @@ impl Instance {
 
         let (exit_tx, exit_rx) = watch::channel(None);
         {
-            let (front, mem) = (front.clone(), mem.clone());
+            let (front, mem, reaper) = (front.clone(), mem.clone(), spec.reaper.clone());
             tokio::spawn(async move {
                 let status = child.wait().await;
                 // Stragglers in the group (and any daemon in the cgroup) go with it.
                 kill_group(pgid, libc::SIGKILL);
+                if let Some(r) = reaper {
+                    launcher::forget(tracked, r);
+                }
                 front.close();
                 // Judge OOM before anyone is told of the exit, while the cgroup is here.
                 mem.exited.store(true, std::sync::atomic::Ordering::SeqCst);

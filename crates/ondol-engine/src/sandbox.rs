@@ -1,14 +1,15 @@
 //! Instance processes: spawned in their own process group with a clean Lambda
-//! environment, stdout+stderr on one pipe, and a memory cgroup where the host allows.
+//! environment, stdout+stderr on one pipe, a memory cgroup where the host allows,
+//! and a parent-death signal so none outlives the server.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
-/// Creates a pipe whose read end is non-blocking (both ends close-on-exec).
-pub(crate) fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+/// Creates a pipe, both ends blocking and close-on-exec.
+pub(crate) fn blocking_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two fresh fds into the array on success.
     let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
@@ -16,7 +17,12 @@ pub(crate) fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
         return Err(std::io::Error::last_os_error());
     }
     // SAFETY: both fds were just created and are owned by nobody else.
-    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Creates a pipe whose read end is non-blocking (both ends close-on-exec).
+pub(crate) fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = blocking_pipe()?;
     // SAFETY: fcntl on an fd we own.
     unsafe {
         let flags = libc::fcntl(r.as_raw_fd(), libc::F_GETFL);
@@ -25,13 +31,14 @@ pub(crate) fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok((r, w))
 }
 
-/// Starts `argv` in `cwd` with exactly `env`, output to `out`, in a new process group.
-pub(crate) fn spawn(
+/// How to start `argv` in `cwd` with exactly `env`, output to `out`, in a new
+/// process group whose leader dies with the server. Spawn it on the launcher thread.
+pub(crate) fn command(
     argv: &[String],
     cwd: &Path,
     env: &[(String, String)],
     out: OwnedFd,
-) -> std::io::Result<Child> {
+) -> std::io::Result<Command> {
     let err = out.try_clone()?;
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
@@ -43,7 +50,31 @@ pub(crate) fn spawn(
         .stderr(Stdio::from(err))
         .process_group(0)
         .kill_on_drop(false);
-    cmd.spawn()
+    let server = std::process::id();
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // async-signal-safe system calls (prctl, getppid), allocating nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            // SIGKILL when the thread that forked us dies: the launcher thread, which
+            // lives as long as the server.
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The server may have died before prctl: then nobody would signal us.
+            if libc::getppid() as u32 != server {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+    Ok(cmd)
 }
 
 /// Sends `sig` to the whole process group led by `pgid`.
@@ -89,12 +120,20 @@ impl CgroupRoot {
         None
     }
 
+    /// The directory of the group named `name` (which `attach` creates).
+    pub fn dir(&self, name: &str) -> PathBuf {
+        match self {
+            Self::V2(b) | Self::V1(b) => b.join(name),
+        }
+    }
+
     /// Creates a group for one instance limited to `bytes`, holding `pid`.
     pub fn attach(&self, name: &str, bytes: u64, pid: u32) -> std::io::Result<Cgroup> {
-        let (dir, limit_file) = match self {
-            Self::V2(b) => (b.join(name), "memory.max"),
-            Self::V1(b) => (b.join(name), "memory.limit_in_bytes"),
+        let limit_file = match self {
+            Self::V2(_) => "memory.max",
+            Self::V1(_) => "memory.limit_in_bytes",
         };
+        let dir = self.dir(name);
         std::fs::create_dir(&dir)?;
         let cg = Cgroup {
             dir,
@@ -145,29 +184,33 @@ impl Cgroup {
             })
             .unwrap_or(false)
     }
-
-    /// Kills every process left in the group (daemons that left the process group).
-    pub fn kill_all(&self) {
-        if let Ok(procs) = std::fs::read_to_string(self.dir.join("cgroup.procs")) {
-            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                // SAFETY: kill has no memory-safety preconditions.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                }
-            }
-        }
-    }
 }
 
 impl Drop for Cgroup {
     fn drop(&mut self) {
-        self.kill_all();
-        // The kernel refuses rmdir until the last process is gone; retry briefly.
-        for _ in 0..50 {
-            if std::fs::remove_dir(&self.dir).is_ok() {
-                return;
+        remove_cgroup(&self.dir);
+    }
+}
+
+/// Kills every process in an instance's cgroup (daemons that left its process
+/// group included), then removes the group.
+pub(crate) fn remove_cgroup(dir: &Path) {
+    // v2 kills the whole group at once, forks in flight included.
+    let _ = std::fs::write(dir.join("cgroup.kill"), "1");
+    // The kernel refuses rmdir until the last process is gone; kill and retry briefly.
+    for _ in 0..50 {
+        let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) else {
+            return;
+        };
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
             }
-            std::thread::sleep(std::time::Duration::from_millis(2));
         }
+        if std::fs::remove_dir(dir).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }

@@ -43,6 +43,12 @@ enum Command {
     Dlq(commands::dlq::Args),
     /// List schedules with their next firing and recent runs.
     Schedules(commands::schedules::Args),
+    /// Started by `serve`: kills the server's instances once it is gone.
+    #[command(name = ondol_engine::REAPER_COMMAND, hide = true)]
+    Reap {
+        /// The server's data dir (its record of live instances is kept there).
+        data_dir: std::path::PathBuf,
+    },
 }
 
 /// ondol's own threads: `ONDOL_WORKERS`, else half the cores (at least one). The
@@ -58,6 +64,10 @@ fn worker_threads() -> usize {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // The reaper is a plain blocking loop: no runtime, no threads.
+    if let Command::Reap { data_dir } = &cli.command {
+        return ondol_engine::run_reaper(data_dir);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(worker_threads())
         .enable_all()
@@ -76,6 +86,7 @@ fn main() -> std::process::ExitCode {
             Command::Logs(a) => commands::logs::run(a).await,
             Command::Dlq(a) => commands::dlq::run(a).await,
             Command::Schedules(a) => commands::schedules::run(a).await,
+            Command::Reap { .. } => unreachable!("handled before the runtime starts"),
         }
     });
     match res {

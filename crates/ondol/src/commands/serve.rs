@@ -210,6 +210,8 @@ pub async fn start(a: Args) -> Result<Running> {
     };
     cfg.memory_budget_mb = a.memory_budget_mb;
     cfg.use_cgroups = !a.no_cgroups;
+    // This binary, re-run as the reaper: instances never outlive this server.
+    cfg.reaper_exe = Some(std::env::current_exe().context("locating the ondol binary")?);
     let engine = Engine::start(cfg).context("starting the engine")?;
     let api_listener = TcpListener::bind(a.api)
         .await

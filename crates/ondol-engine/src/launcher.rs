@@ -1,0 +1,103 @@
+//! The launcher: one thread, alive as long as the process, forks every instance and
+//! tells the reaper about it. An instance's parent-death signal fires when the
+//! *thread* that forked it exits (prctl(2)), not the process: a tokio blocking
+//! thread exits after 10 s idle, and `block_in_place` can turn a worker into one,
+//! so forking anywhere else would kill instances at random. The reaper's notes are
+//! written here too, so a slow reaper never blocks a runtime thread.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
+
+use tokio::process::{Child, Command};
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+use crate::reaper::{proc_start_time, Reaper};
+
+/// An instance's process group, told apart from a later one with the same id by
+/// its leader's start time (clock ticks after boot, /proc/<pid>/stat field 22).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tracked {
+    pub pgid: u32,
+    pub start_time: u64,
+}
+
+enum Job {
+    Spawn {
+        cmd: Box<Command>,
+        runtime: Handle,
+        cgroup: Option<PathBuf>,
+        reaper: Option<Arc<Reaper>>,
+        reply: oneshot::Sender<std::io::Result<(Child, Tracked)>>,
+    },
+    Gone {
+        tracked: Tracked,
+        reaper: Arc<Reaper>,
+    },
+}
+
+/// The launcher's queue; its thread never exits (the sender is never dropped).
+fn jobs() -> &'static mpsc::Sender<Job> {
+    static JOBS: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
+    JOBS.get_or_init(|| {
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("ondol-launcher".into())
+            .spawn(move || run(&rx))
+            .expect("spawn the launcher thread");
+        tx
+    })
+}
+
+fn run(rx: &mpsc::Receiver<Job>) {
+    while let Ok(job) = rx.recv() {
+        match job {
+            Job::Spawn {
+                mut cmd,
+                runtime,
+                cgroup,
+                reaper,
+                reply,
+            } => {
+                // tokio registers the child with the runtime's process driver.
+                let _entered = runtime.enter();
+                let spawned = cmd.spawn().map(|child| {
+                    let pgid = child.id().unwrap_or(0);
+                    let start_time = proc_start_time(pgid).unwrap_or(0);
+                    let tracked = Tracked { pgid, start_time };
+                    if let Some(r) = &reaper {
+                        r.started(tracked, cgroup.as_deref());
+                    }
+                    (child, tracked)
+                });
+                let _ = reply.send(spawned);
+            }
+            Job::Gone { tracked, reaper } => reaper.gone(tracked),
+        }
+    }
+}
+
+/// Spawns `cmd` on the launcher thread and tells `reaper` of the new group.
+pub(crate) async fn spawn(
+    cmd: Command,
+    cgroup: Option<PathBuf>,
+    reaper: Option<Arc<Reaper>>,
+) -> std::io::Result<(Child, Tracked)> {
+    let (reply, rx) = oneshot::channel();
+    let job = Job::Spawn {
+        cmd: Box::new(cmd),
+        runtime: Handle::current(),
+        cgroup,
+        reaper,
+        reply,
+    };
+    let gone = || std::io::Error::other("the launcher thread is gone");
+    jobs().send(job).map_err(|_| gone())?;
+    rx.await.map_err(|_| gone())?
+}
+
+/// Tells `reaper` that an instance's group is gone (without waiting).
+pub(crate) fn forget(tracked: Tracked, reaper: Arc<Reaper>) {
+    let _ = jobs().send(Job::Gone { tracked, reaper });
+}
