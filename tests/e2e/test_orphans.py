@@ -4,8 +4,10 @@ flight at the crash is delivered again but never also completed by an orphan."""
 import json
 import os
 import signal
+import socket
 import time
 
+import pytest
 import requests
 
 from conftest import descendants, wait_until, zip_dir
@@ -41,7 +43,7 @@ CHILD = subprocess.Popen(["sleep", "1000"])
 
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        body = json.dumps({"pid": os.getpid(), "child": CHILD.pid}).encode()
+        body = json.dumps({"pid": os.getpid(), "child": CHILD.pid, "port": int(os.environ["PORT"])}).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
@@ -67,6 +69,28 @@ def handler(event, context):
 '''
 
 
+def start_time(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+@pytest.fixture
+def spawned():
+    """Pids the test saw started; any left alive (a failing run) are killed after it."""
+    pids = []
+    yield pids
+    for p, started in pids:
+        if started is not None and start_time(p) == started:
+            os.kill(p, signal.SIGKILL)
+
+
+def track(spawned, pids):
+    spawned += [(p, start_time(p)) for p in pids]
+
+
 def live(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -84,6 +108,17 @@ def all_gone(pids, timeout=2.0):
             return []
         time.sleep(0.02)
     return [p for p in pids if live(p)]
+
+
+def port_is_free(port):
+    with socket.socket() as s:
+        # As servers do: connections of the killed instance in TIME_WAIT don't count.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
 
 
 def kill_9(server):
@@ -122,7 +157,7 @@ def get_web(server, host):
     return r.json()
 
 
-def test_kill_9_takes_every_instance_and_descendant_with_it(make_server, tmp_path):
+def test_kill_9_takes_every_instance_and_descendant_with_it(make_server, tmp_path, spawned):
     data = tmp_path / "data"
     s1 = make_server(data)
     s1.create("forker", "python3.11", handler="app.handler", zip_bytes=zip_dir(None, {"app.py": FORKER}),
@@ -131,6 +166,7 @@ def test_kill_9_takes_every_instance_and_descendant_with_it(make_server, tmp_pat
     lam = s1.invoke("forker", {"daemon": True}).json()
     web = get_web(s1, host)
     grouped = [lam["pid"], lam["child"], web["pid"], web["child"]]
+    track(spawned, grouped + [lam["daemon"]])
     assert all(live(p) for p in grouped + [lam["daemon"]]), "everything is running before the crash"
     everything = descendants(s1.proc.pid)
 
@@ -139,26 +175,33 @@ def test_kill_9_takes_every_instance_and_descendant_with_it(make_server, tmp_pat
     if uses_cgroups(s1):
         assert all_gone([lam["daemon"]]) == [], "a daemon that left the group dies with its cgroup"
     assert all_gone([p for p in everything if p != lam["daemon"]]) == [], "no descendant of the server survives"
+    assert port_is_free(web["port"]), "the web instance's port is free again"
 
     s2 = make_server(data)
     again = get_web(s2, host)
     assert again["pid"] != web["pid"], "a new instance serves the web function after the restart"
 
 
-def test_restart_kills_what_a_dead_reaper_left_behind(make_server, tmp_path):
+def test_restart_kills_what_a_dead_reaper_left_behind(make_server, tmp_path, spawned):
     data = tmp_path / "data"
     s1 = make_server(data)
     s1.create("forker", "python3.11", handler="app.handler", zip_bytes=zip_dir(None, {"app.py": FORKER}),
               timeout=10)
+    host = deploy_web(s1)
     lam = s1.invoke("forker", {}).json()
-    # Both die at once, so nothing cleaned up: the child outlives its leader.
+    web = get_web(s1, host)
+    track(spawned, [lam["pid"], lam["child"], web["pid"], web["child"]])
+    # The reaper dies first, so nothing cleans up after the server.
     os.kill(reaper_of(s1), signal.SIGKILL)
     kill_9(s1)
-    assert all_gone([lam["pid"]]) == [], "the leader dies with the server (parent-death signal)"
-    assert live(lam["child"]), "with the reaper gone too, the child is left over"
+    # A web server never notices its server is gone: only its parent-death signal kills it.
+    assert all_gone([lam["pid"], web["pid"]]) == [], "the leaders die with the server"
+    assert live(lam["child"]) and live(web["child"]), "with the reaper gone too, their children are left over"
 
-    make_server(data)
-    assert not live(lam["child"]), "the restart killed the previous run's leftovers before serving"
+    s2 = make_server(data)
+    assert all_gone([lam["child"], web["child"]], timeout=0) == [], \
+        "the restart killed the previous run's leftovers before serving"
+    assert get_web(s2, host)["pid"] != web["pid"]
 
 
 def test_an_event_in_flight_at_a_crash_is_redelivered_never_finished_by_an_orphan(make_server, tmp_path):

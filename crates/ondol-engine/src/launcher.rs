@@ -101,3 +101,65 @@ pub(crate) async fn spawn(
 pub(crate) fn forget(tracked: Tracked, reaper: Arc<Reaper>) {
     let _ = jobs().send(Job::Gone { tracked, reaper });
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::sandbox;
+
+    fn sleeper() -> Command {
+        let (_r, w) = sandbox::blocking_pipe().unwrap();
+        let argv = ["/bin/sleep".to_string(), "30".into()];
+        sandbox::command(&argv, Path::new("/"), &[], w).unwrap()
+    }
+
+    fn alive(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    }
+
+    /// Spawns on a short-lived thread: with `direct`, forked by that thread itself.
+    fn from_a_thread_that_exits(direct: bool) -> (Child, u32) {
+        let rt = Handle::current();
+        std::thread::spawn(move || {
+            rt.block_on(async {
+                let child = if direct {
+                    sleeper().spawn().unwrap()
+                } else {
+                    spawn(sleeper(), None, None).await.unwrap().0
+                };
+                let pid = child.id().unwrap();
+                (child, pid)
+            })
+        })
+        .join()
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_leader_dies_with_the_thread_that_forked_it() {
+        let (mut child, _) = from_a_thread_that_exits(true);
+        let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+        assert!(status.is_ok(), "the parent-death signal killed it");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn an_instance_outlives_the_thread_that_asked_for_it() {
+        let (mut child, pid) = from_a_thread_that_exits(false);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            alive(pid),
+            "forked by the launcher thread, which never exits"
+        );
+        sandbox::kill_group(pid, libc::SIGKILL);
+        let _ = child.wait().await;
+    }
+}
