@@ -31,7 +31,7 @@ const RECORD: &str = "instances.pids";
 const LOCK: &str = "reaper.lock";
 /// How long a new reaper waits for the previous one to finish its cleanup.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
-/// Cgroup directories named in a record must lie under this.
+/// Instance cgroup directories lie under this.
 const CGROUP_FS: &str = "/sys/fs/cgroup";
 
 /// The server's end of its link to the reaper.
@@ -51,6 +51,7 @@ impl Reaper {
         let mut process = std::process::Command::new(exe)
             .arg(COMMAND)
             .arg(data_dir)
+            .env_clear()
             .stdin(Stdio::from(read))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -230,13 +231,22 @@ fn apply(live: &mut Groups, line: &str) {
     }
 }
 
-/// A cgroup directory from a note or the record, if it is one.
+/// An instance's cgroup directory from a note or the record, if it is one: the
+/// reaper kills what it holds, so nothing but `<cgroup fs>/.../ondol/<instance id>`.
 fn cgroup_dir(s: &str) -> Option<PathBuf> {
     let p = Path::new(s);
     let plain = p
         .components()
         .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
-    (plain && p.starts_with(CGROUP_FS) && p != Path::new(CGROUP_FS)).then(|| p.to_path_buf())
+    let in_ondol = p
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|n| n == "ondol");
+    let instance = p
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit()));
+    (plain && in_ondol && instance && p.starts_with(CGROUP_FS)).then(|| p.to_path_buf())
 }
 
 fn parse_record(text: &str) -> Groups {
@@ -301,6 +311,8 @@ fn group_is_ours(pgid: u32, start_time: u64) -> bool {
 mod tests {
     use super::*;
 
+    const ID: &str = "0123456789abcdef0123456789abcdef";
+
     #[test]
     fn parses_start_time_with_odd_names() {
         let s = "123 (a b) c) S 1 456 456 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 98765 1000 77 1";
@@ -311,29 +323,35 @@ mod tests {
     #[test]
     fn notes_add_and_remove_only_the_same_group() {
         let mut live = Groups::new();
-        apply(&mut live, "+ 10 500 /sys/fs/cgroup/memory/ondol/abc\n");
+        apply(
+            &mut live,
+            &format!("+ 10 500 /sys/fs/cgroup/memory/ondol/{ID}\n"),
+        );
         apply(&mut live, "+ 11 600 -\n");
         apply(&mut live, "- 11 599\n");
         assert_eq!(live.len(), 2, "a different start time is another group");
         apply(&mut live, "- 11 600\n");
         assert_eq!(
             live.get(&10).and_then(|e| e.cgroup.clone()),
-            Some(PathBuf::from("/sys/fs/cgroup/memory/ondol/abc"))
+            Some(PathBuf::from(format!("/sys/fs/cgroup/memory/ondol/{ID}")))
         );
         assert_eq!(live.len(), 1);
     }
 
     #[test]
-    fn record_names_only_cgroup_directories() {
-        let groups = parse_record(
-            "7 1 /etc\n8 2 /sys/fs/cgroup/../../etc\n9 3 /sys/fs/cgroup/ondol/x\nbad line\n",
+    fn record_names_only_instance_cgroups() {
+        let text = format!(
+            "1 1 /etc\n2 2 /sys/fs/cgroup/ondol/../../etc\n3 3 /sys/fs/cgroup/system.slice\n\
+             4 4 /sys/fs/cgroup/ondol/sshd\n5 5 /sys/fs/cgroup/ondol/{ID}\nbad line\n"
         );
-        assert_eq!(groups.len(), 3);
-        assert_eq!(groups[&7].cgroup, None);
-        assert_eq!(groups[&8].cgroup, None);
+        let groups = parse_record(&text);
+        assert_eq!(groups.len(), 5);
+        for pgid in 1..=4 {
+            assert_eq!(groups[&pgid].cgroup, None, "line {pgid}");
+        }
         assert_eq!(
-            groups[&9].cgroup,
-            Some(PathBuf::from("/sys/fs/cgroup/ondol/x"))
+            groups[&5].cgroup,
+            Some(PathBuf::from(format!("/sys/fs/cgroup/ondol/{ID}")))
         );
     }
 
@@ -343,7 +361,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(RECORD);
         let mut live = Groups::new();
-        apply(&mut live, "+ 42 4242 /sys/fs/cgroup/ondol/i\n");
+        apply(&mut live, &format!("+ 42 4242 /sys/fs/cgroup/ondol/{ID}\n"));
         apply(&mut live, "+ 43 4343 -\n");
         save(&path, &live);
         assert_eq!(parse_record(&std::fs::read_to_string(&path).unwrap()), live);
