@@ -1,6 +1,7 @@
 //! The execution core: function instances as OS processes, each with its own Runtime
 //! API listener, grouped in warm pools (one per function version) with concurrency,
 //! memory, timeout and payload limits, and log capture with START/END/REPORT lines.
+//! No instance outlives the server: see `launcher` and `reaper`.
 
 mod budget;
 mod capture;
