@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod environment;
+
 /// Memory bounds accepted for `memory_mb` (Lambda's range).
 pub const MEMORY_MB_RANGE: (u32, u32) = (128, 10_240);
 /// Timeout bounds accepted, in seconds. ondol has no 15-minute cap of its own: one day.
@@ -131,8 +133,16 @@ impl FunctionConfig {
         RuntimeKind::of(&self.runtime)
     }
 
-    /// Checks ranges; the error names the field and the rule.
+    /// Checks ranges, strings and limits; the error names the field and the rule.
     pub fn validate(&self) -> Result<(), String> {
+        self.check_sizes()?;
+        self.check_runtime()?;
+        self.check_strings()?;
+        environment::check(&self.environment)?;
+        self.check_limits()
+    }
+
+    fn check_sizes(&self) -> Result<(), String> {
         let (lo, hi) = MEMORY_MB_RANGE;
         if !(lo..=hi).contains(&self.memory_mb) {
             return Err(format!(
@@ -147,6 +157,10 @@ impl FunctionConfig {
                 self.timeout_ms as f64 / 1000.0
             ));
         }
+        Ok(())
+    }
+
+    fn check_runtime(&self) -> Result<(), String> {
         if self.runtime_kind().is_none() && self.command.is_none() {
             return Err(format!(
                 "Runtime '{}' is not supported: use python3.*, nodejs*, provided, provided.al2 or provided.al2023, or set a command",
@@ -174,13 +188,72 @@ impl FunctionConfig {
                 );
             }
         }
-        if self.limits.max_concurrency == 0 && self.limits.min_warm > 0 {
+        Ok(())
+    }
+
+    /// Strings that reach an argv, an environment or an HTTP request line.
+    fn check_strings(&self) -> Result<(), String> {
+        let token = |field: &str, v: &str, max: usize| {
+            if v.len() > max || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(format!(
+                    "{field} '{}' is not valid: it must be at most {max} characters without spaces or control characters",
+                    v.escape_debug()
+                ));
+            }
+            Ok(())
+        };
+        token("Runtime", &self.runtime, 64)?;
+        token("Handler", &self.handler, 128)?;
+        if self.description.chars().count() > 256 {
+            return Err("Description is too long: it must be at most 256 characters".into());
+        }
+        if let Some(cmd) = &self.command {
+            if cmd.first().is_some_and(String::is_empty) {
+                return Err("ImageConfig.EntryPoint: the program (first word) is empty".into());
+            }
+            if cmd.iter().any(|a| a.contains('\0')) {
+                return Err("ImageConfig.EntryPoint: an argument contains a NUL character, which no argv can hold".into());
+            }
+        }
+        if let Some(w) = &self.web {
+            let p = &w.readiness_path;
+            if !p.starts_with('/') || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(format!(
+                    "Ondol.ReadinessPath '{}' is not valid: it must be a path starting with '/', without spaces or control characters",
+                    p.escape_debug()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Limits that would make every start or every request fail.
+    fn check_limits(&self) -> Result<(), String> {
+        let l = &self.limits;
+        let max_ms = TIMEOUT_S_RANGE.1 * 1000;
+        if !(1..=max_ms).contains(&l.init_timeout_ms) {
+            return Err(format!(
+                "Ondol.InitTimeoutMs {} is out of range: it must be between 1 and {max_ms} ms (no instance could start in 0 ms)",
+                l.init_timeout_ms
+            ));
+        }
+        for (field, v) in [
+            ("Ondol.MaxRequestBytes", l.max_request_bytes),
+            ("Ondol.MaxResponseBytes", l.max_response_bytes),
+        ] {
+            if v == 0 {
+                return Err(format!(
+                    "{field} 0 is out of range: it must be at least 1 byte (0 refuses every payload)"
+                ));
+            }
+        }
+        if l.max_concurrency == 0 && l.min_warm > 0 {
             return Err("min_warm must be 0 when max_concurrency is 0".into());
         }
-        if self.limits.min_warm > self.limits.max_concurrency {
+        if l.min_warm > l.max_concurrency {
             return Err(format!(
                 "min_warm {} exceeds max_concurrency {}",
-                self.limits.min_warm, self.limits.max_concurrency
+                l.min_warm, l.max_concurrency
             ));
         }
         Ok(())
@@ -212,5 +285,57 @@ mod tests {
         c.memory_mb = 128;
         c.handler = "nodot".into();
         assert!(c.validate().unwrap_err().contains("Handler"));
+    }
+
+    #[test]
+    fn refuses_what_can_never_run() {
+        let ok = {
+            let mut c = FunctionConfig::new("f", "python3.11");
+            c.handler = "app.handler".into();
+            c
+        };
+        let fails = |f: &dyn Fn(&mut FunctionConfig), field: &str| {
+            let mut c = ok.clone();
+            f(&mut c);
+            let e = c.validate().unwrap_err();
+            assert!(e.contains(field), "{field}: {e}");
+        };
+        fails(&|c| c.limits.init_timeout_ms = 0, "Ondol.InitTimeoutMs");
+        fails(
+            &|c| c.limits.init_timeout_ms = u64::MAX,
+            "Ondol.InitTimeoutMs",
+        );
+        fails(&|c| c.limits.max_request_bytes = 0, "Ondol.MaxRequestBytes");
+        fails(
+            &|c| c.limits.max_response_bytes = 0,
+            "Ondol.MaxResponseBytes",
+        );
+        fails(&|c| c.handler = "app.handler\n".into(), "Handler");
+        fails(&|c| c.handler = "a.b c".into(), "Handler");
+        fails(&|c| c.runtime = "python3.11\0".into(), "Runtime");
+        fails(&|c| c.description = "d".repeat(257), "Description");
+        fails(&|c| c.command = Some(vec!["".into()]), "EntryPoint");
+        fails(
+            &|c| c.command = Some(vec!["py".into(), "a\0b".into()]),
+            "EntryPoint",
+        );
+        fails(
+            &|c| {
+                c.environment
+                    .insert("AWS_LAMBDA_RUNTIME_API".into(), "x".into());
+            },
+            "AWS_LAMBDA_RUNTIME_API",
+        );
+        fails(
+            &|c| {
+                c.runtime = "web".into();
+                c.command = Some(vec!["srv".into()]);
+                c.web = Some(WebOptions {
+                    readiness_path: "health".into(),
+                    instance_concurrency: 1,
+                });
+            },
+            "Ondol.ReadinessPath",
+        );
     }
 }
