@@ -7,8 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::config::{FunctionConfig, Limits, RuntimeKind};
+use crate::config::{environment, FunctionConfig, Limits, RuntimeKind};
 use crate::name::valid_name;
+
+mod front;
+pub use front::{check_host, check_http, parse_route, Invalid};
 
 /// A manifest error: `<file>: <key>: <what was expected>`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -410,6 +413,8 @@ pub struct Cors {
 /// A validated app, ready to apply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deployment {
+    /// The manifest file it was read from, as errors name it.
+    pub file: String,
     pub app: String,
     pub functions: Vec<DeployedFunction>,
     pub http: AppHttp,
@@ -507,9 +512,6 @@ pub trait FrontDoor: Send + Sync + 'static {
 }
 
 pub const DEFAULT_MAX_REQUEST_BODY: u64 = 10 * 1024 * 1024;
-const METHODS: [&str; 8] = [
-    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY",
-];
 
 impl Manifest {
     /// Parses manifest text; `file` names it in errors.
@@ -562,6 +564,7 @@ impl Manifest {
             let kind = RuntimeKind::of(&f.runtime).ok_or_else(|| {
                 err(at("runtime"), format!("expected python3.*, nodejs*, provided, provided.al2, provided.al2023 or web, got \"{}\"", f.runtime))
             })?;
+            check_function(&f).map_err(|(k, m)| err(at(k), m))?;
             let mut cfg = FunctionConfig::new(name, f.runtime.clone());
             cfg.handler = f.handler.unwrap_or_default();
             cfg.description = f.description.unwrap_or_default();
@@ -735,38 +738,54 @@ impl Manifest {
                 rate_limit,
             });
         }
-        for (i, a) in routes.iter().enumerate() {
-            if routes[..i]
-                .iter()
-                .any(|b| b.method == a.method && b.path == a.path && b.host == a.host)
-            {
-                return Err(err(
-                    format!("routes[{i}].route"),
-                    format!("\"{}\" is defined twice", a.key),
-                ));
-            }
-        }
         let schedules = resolve_schedules(self.schedules, &functions, file)?;
         let stages = resolve_stages(self.stages, &functions, file)?;
+        let http = AppHttp {
+            app: self.app.clone(),
+            stage: DEFAULT_STAGE.into(),
+            hosts: Vec::new(),
+            variables: BTreeMap::new(),
+            routes,
+            cors: self.http.cors,
+            max_request_body: self
+                .http
+                .max_request_body
+                .map_or(DEFAULT_MAX_REQUEST_BODY, |s| s.0),
+            schedules,
+        };
+        check_http(&http).map_err(|e| err(e.key, e.message))?;
         Ok(Deployment {
+            file: file.to_string(),
             app: self.app.clone(),
             functions,
             stages,
-            http: AppHttp {
-                app: self.app,
-                stage: DEFAULT_STAGE.into(),
-                hosts: Vec::new(),
-                variables: BTreeMap::new(),
-                routes,
-                cors: self.http.cors,
-                max_request_body: self
-                    .http
-                    .max_request_body
-                    .map_or(DEFAULT_MAX_REQUEST_BODY, |s| s.0),
-                schedules,
-            },
+            http,
         })
     }
+}
+
+/// What a function's own keys must hold beyond the configuration's rules, named by
+/// the manifest's keys (the configuration's messages use the API's names).
+fn check_function(f: &FunctionDef) -> Result<(), (&'static str, String)> {
+    environment::check(&f.environment).map_err(|m| ("environment", m))?;
+    if f.init_timeout.is_some_and(|d| d.0.is_zero()) {
+        return Err((
+            "init_timeout",
+            "expected a duration above 0 (no instance starts in 0 s)".into(),
+        ));
+    }
+    for (k, v) in [
+        ("max_request_bytes", f.max_request_bytes),
+        ("max_response_bytes", f.max_response_bytes),
+    ] {
+        if v.is_some_and(|s| s.0 == 0) {
+            return Err((
+                k,
+                "expected a size above 0 (0 refuses every payload)".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks `[stages.NAME]`: names usable as a path segment and an alias, hosts
@@ -798,12 +817,7 @@ fn resolve_stages(
         }
         for h in &sd.hosts {
             let h = h.trim().to_ascii_lowercase();
-            if h.is_empty() || h.contains('/') || h.contains(':') {
-                return Err(err(
-                    "hosts",
-                    format!("expected host names like \"api.example.com\", got \"{h}\""),
-                ));
-            }
+            check_host(&h).map_err(|m| err("hosts", m))?;
             if let Some(other) = hosts.insert(h.clone(), name.clone()) {
                 return Err(err(
                     "hosts",
@@ -822,17 +836,19 @@ fn resolve_stages(
                     .map_err(|(k, m)| err(&format!("rollback.{k}"), m))?,
             ),
         };
-        for (key, o) in &sd.functions {
-            let at = format!("functions.{key}");
-            let Some(f) = functions.iter().find(|f| &f.key == key) else {
-                return Err(err(
-                    &at,
-                    "expected one of the functions defined in this file".into(),
-                ));
-            };
-            let mut cfg = f.config.clone();
-            o.apply(&mut cfg);
-            cfg.validate().map_err(|m| err(&at, m))?;
+        if let Some(key) = sd
+            .functions
+            .keys()
+            .find(|k| !functions.iter().any(|f| &&f.key == k))
+        {
+            return Err(err(
+                &format!("functions.{key}"),
+                "expected one of the functions defined in this file".into(),
+            ));
+        }
+        environment::check(&sd.environment).map_err(|m| err("environment", m))?;
+        for f in functions {
+            stage_config(f, &sd).map_err(|(k, m)| err(&k, m))?;
         }
         out.insert(
             name,
@@ -851,6 +867,29 @@ fn resolve_stages(
         );
     }
     Ok(out)
+}
+
+/// A function's configuration in a stage (the stage's environment and its own
+/// settings over the function's), checked; an error names the stage's key.
+fn stage_config(f: &DeployedFunction, sd: &StageDef) -> Result<FunctionConfig, (String, String)> {
+    let mut cfg = f.config.clone();
+    for (k, v) in &sd.environment {
+        cfg.environment.insert(k.clone(), v.clone());
+    }
+    let own = sd.functions.get(&f.key);
+    if let Some(o) = own {
+        environment::check(&o.environment)
+            .map_err(|m| (format!("functions.{}.environment", f.key), m))?;
+        o.apply(&mut cfg);
+    }
+    cfg.validate().map_err(|m| {
+        let k = match own {
+            Some(_) => format!("functions.{}", f.key),
+            None => "environment".to_string(),
+        };
+        (k, format!("{m} (function {} in this stage)", f.key))
+    })?;
+    Ok(cfg)
 }
 
 /// A stage name is a path segment and an alias name: `[a-zA-Z0-9-_]`, not all
@@ -963,53 +1002,6 @@ fn resolve_schedules(
         });
     }
     Ok(schedules)
-}
-
-/// `METHOD /path` or `$default` → (method or None for ANY, path or None).
-fn parse_route(route: &str) -> Result<(Option<String>, Option<String>), String> {
-    let route = route.trim();
-    if route == "$default" {
-        return Ok((None, None));
-    }
-    let (method, path) = route
-        .split_once(' ')
-        .ok_or_else(|| format!("expected \"METHOD /path\" or \"$default\", got \"{route}\""))?;
-    let method = method.to_ascii_uppercase();
-    if !METHODS.contains(&method.as_str()) {
-        return Err(format!(
-            "expected a method among {METHODS:?}, got \"{method}\""
-        ));
-    }
-    let path = path.trim();
-    if !path.starts_with('/') {
-        return Err(format!(
-            "expected the path to start with '/', got \"{path}\""
-        ));
-    }
-    let segs: Vec<&str> = path.split('/').skip(1).collect();
-    for (i, s) in segs.iter().enumerate() {
-        if let Some(inner) = s.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
-            let (name, greedy) = match inner.strip_suffix('+') {
-                Some(n) => (n, true),
-                None => (inner, false),
-            };
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                return Err(format!(
-                    "expected a parameter name of [a-zA-Z0-9_] in \"{s}\""
-                ));
-            }
-            if greedy && i + 1 != segs.len() {
-                return Err(format!(
-                    "a greedy parameter \"{s}\" must be the last segment"
-                ));
-            }
-        } else if s.contains('{') || s.contains('}') {
-            return Err(format!(
-                "expected a whole-segment parameter like {{id}}, got \"{s}\""
-            ));
-        }
-    }
-    Ok(((method != "ANY").then_some(method), Some(path.to_string())))
 }
 
 #[cfg(test)]
@@ -1140,6 +1132,103 @@ max_request_body = "10MB"
         let e = error(&GOOD.replace("code = \"hello\"", "code = \"../elsewhere\""));
         assert!(
             e.starts_with("ondol.toml: functions.hello.code: expected a directory inside the app"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn refuses_what_can_never_work() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "environment = { GREETING = \"hi\" }",
+                "environment = { \"A=B\" = \"1\" }",
+                "functions.hello.environment: 1 validation error",
+            ),
+            (
+                "environment = { GREETING = \"hi\" }",
+                "environment = { \"\" = \"1\" }",
+                "functions.hello.environment: ",
+            ),
+            (
+                "environment = { GREETING = \"hi\" }",
+                "environment = { AWS_LAMBDA_RUNTIME_API = \"x\" }",
+                "functions.hello.environment: Lambda was unable",
+            ),
+            (
+                "environment = { GREETING = \"hi\" }",
+                "environment = { GREETING = \"a\\u0000b\" }",
+                "functions.hello.environment: Environment.Variables.GREETING",
+            ),
+            (
+                "max_request_bytes = \"1MB\"",
+                "max_request_bytes = \"0\"",
+                "functions.hello.max_request_bytes: expected a size above 0",
+            ),
+            (
+                "max_request_bytes = \"1MB\"",
+                "max_response_bytes = 0",
+                "functions.hello.max_response_bytes: expected a size above 0",
+            ),
+            (
+                "max_request_bytes = \"1MB\"",
+                "init_timeout = \"0s\"",
+                "functions.hello.init_timeout: expected a duration above 0",
+            ),
+            (
+                "payload = \"1.0\"",
+                "payload = \"1.0\"\nhost = \"\"",
+                "routes[0].host: expected a host name",
+            ),
+            (
+                "payload = \"1.0\"",
+                "payload = \"1.0\"\nhost = \"not a host!\"",
+                "routes[0].host: expected a host name",
+            ),
+            (
+                "GET /hello/{name}",
+                "GET /a?x=1",
+                "routes[0].route: expected a path without a query",
+            ),
+            (
+                "GET /hello/{name}",
+                "GET /{x}/{x}",
+                "routes[0].route: parameter {x} appears twice",
+            ),
+            (
+                "max_request_body = \"10MB\"",
+                "max_request_body = 0",
+                "http.max_request_body: expected a size above 0",
+            ),
+            (
+                "allow_origins = [\"*\"]",
+                "allow_origins = [\"a\\r\\nb\"]",
+                "http.cors.allow_origins[0]: ",
+            ),
+            (
+                "[http]",
+                "[stages.prod]\nhosts = [\"not a host!\"]\n[http]",
+                "stages.prod.hosts: expected a host name",
+            ),
+            (
+                "[http]",
+                "[stages.prod]\nenvironment = { _HANDLER = \"x\" }\n[http]",
+                "stages.prod.environment: Lambda was unable",
+            ),
+            (
+                "[http]",
+                "[stages.prod.functions.hello]\nmemory_mb = 1\n[http]",
+                "stages.prod.functions.hello: MemorySize 1",
+            ),
+        ];
+        for (from, to, want) in cases {
+            assert!(GOOD.contains(from), "{from}");
+            let e = error(&GOOD.replacen(from, to, 1));
+            assert!(e.starts_with(&format!("ondol.toml: {want}")), "{to}: {e}");
+        }
+        let twice = GOOD.replace("ANY /site/{proxy+}", "get /hello/{name}");
+        let e = error(&twice);
+        assert!(
+            e.starts_with("ondol.toml: routes[1].route: \"get /hello/{name}\" is defined twice"),
             "{e}"
         );
     }
