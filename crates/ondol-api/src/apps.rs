@@ -86,9 +86,9 @@ fn cors_of(v: &serde_json::Value) -> Option<ondol_core::manifest::Cors> {
     })
 }
 
-/// `PUT /ondol/v1/apps/{app}`: one stage of an app (named in the body), validated against the stored functions and every
-/// other app's routes before anything changes.
-/// An app's stage as sent: its name, stage and hosts checked, hosts lower-cased.
+/// An app's stage as sent, hosts lower-cased, checked by the manifest's own rules
+/// (any client can send one); errors are `key: message` with the manifest's keys,
+/// which `ondol deploy` prefixes with the file.
 fn parse_app(app: &str, body: &Bytes) -> Result<AppHttp> {
     let mut http: AppHttp = parse(body)?;
     if http.app != app {
@@ -99,21 +99,24 @@ fn parse_app(app: &str, body: &Bytes) -> Result<AppHttp> {
     }
     if http.stage != ondol_core::manifest::DEFAULT_STAGE {
         ondol_core::manifest::check_stage_name(&http.stage)
-            .map_err(|m| ApiError::InvalidParameter(format!("stage: {m}")))?;
-    } else if !http.hosts.is_empty() {
-        return Err(ApiError::InvalidParameter(
-            "hosts: the $default stage is served at the root of every host".into(),
-        ));
+            .map_err(|m| ApiError::InvalidParameter(format!("stages.{}: {m}", http.stage)))?;
     }
     for h in &mut http.hosts {
         *h = h.trim().to_ascii_lowercase();
-        if h.is_empty() || h.contains(['/', ':', ' ']) {
-            return Err(ApiError::InvalidParameter(format!(
-                "hosts: expected host names like \"api.example.com\", got \"{h}\""
-            )));
-        }
     }
+    ondol_core::manifest::check_http(&http)
+        .map_err(|e| ApiError::InvalidParameter(e.to_string()))?;
+    check_schedules(&http)?;
     Ok(http)
+}
+
+/// Each schedule's expression and time zone, keyed as in the manifest.
+fn check_schedules(http: &AppHttp) -> Result<()> {
+    for (i, s) in http.schedules.iter().enumerate() {
+        ondol_events::scheduler::validate(s)
+            .map_err(|e| ApiError::InvalidParameter(format!("schedules[{i}].{e}")))?;
+    }
+    Ok(())
 }
 
 /// `POST /ondol/v1/apps/{app}/check`: whether this stage of the app would be
@@ -125,10 +128,6 @@ pub async fn check(
     body: Bytes,
 ) -> Result<Response> {
     let http = parse_app(&app, &body)?;
-    for (i, s) in http.schedules.iter().enumerate() {
-        ondol_events::scheduler::validate(s)
-            .map_err(|e| ApiError::InvalidParameter(format!("schedules[{i}] ({}): {e}", s.name)))?;
-    }
     api.beside_the_rest(http).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -140,20 +139,18 @@ pub async fn put(
 ) -> Result<Response> {
     let http = parse_app(&app, &body)?;
     let _w = api.writes.lock().await;
-    for r in &http.routes {
+    for (i, r) in http.routes.iter().enumerate() {
         api.load(&r.function).await.map_err(|_| {
             ApiError::InvalidParameter(format!(
-                "route \"{}\" points at function {} which does not exist",
+                "routes[{i}].function: route \"{}\" points at function {} which does not exist",
                 r.key, r.function
             ))
         })?;
     }
     for (i, s) in http.schedules.iter().enumerate() {
-        ondol_events::scheduler::validate(s)
-            .map_err(|e| ApiError::InvalidParameter(format!("schedules[{i}] ({}): {e}", s.name)))?;
         api.load(&s.function).await.map_err(|_| {
             ApiError::InvalidParameter(format!(
-                "schedule {} points at function {} which does not exist",
+                "schedules[{i}].function: schedule {} points at function {} which does not exist",
                 s.name, s.function
             ))
         })?;

@@ -2,6 +2,7 @@
 //! `W`, `#`, ranges, lists, steps; day-of-week 1–7 = SUN–SAT), plain 5-field cron,
 //! and `rate(N unit)` (minutes, hours, days; ondol also takes seconds). Cron times
 //! are computed in the schedule's time zone, DST included (croner does the fields).
+//! An expression that can never fire (31 February, only past years) is refused.
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -86,9 +87,44 @@ const FIELDS: [&str; 6] = [
     "year",
 ];
 
+/// Longest rate accepted: beyond it a schedule would not fire in a server's life.
+const MAX_RATE_DAYS: i64 = 100 * 366;
+
+/// Refuses empty list items (`1,,2`, `1,`), which croner would read as absent.
+fn no_empty_items(fields: &[&str], names: &[&str]) -> Result<(), String> {
+    for (f, name) in fields.iter().zip(names) {
+        if f.split(',').any(str::is_empty) {
+            return Err(err(name, format!("\"{f}\" has an empty list item")));
+        }
+    }
+    Ok(())
+}
+
 impl Expr {
-    /// Parses `cron(...)`, `rate(...)` or a 5-field cron line; errors name the field.
+    /// Parses `cron(...)`, `rate(...)` or a 5-field cron line, refusing one that
+    /// never fires from now on; errors name the field.
     pub fn parse(s: &str) -> Result<Self, String> {
+        Self::parse_at(s, Utc::now())
+    }
+
+    /// [`Expr::parse`] as of `now`.
+    pub fn parse_at(s: &str, now: DateTime<Utc>) -> Result<Self, String> {
+        let e = Self::parse_fields(s)?;
+        if e.next_after(now, chrono_tz::UTC, now).is_some() {
+            return Ok(e);
+        }
+        match &e {
+            Expr::Cron { years: Some(y), .. } if y.iter().all(|&(_, hi, _)| hi < now.year()) => {
+                Err(err("year", "every year given is in the past"))
+            }
+            _ => Err(err(
+                "day-of-month",
+                "no date matches the day-of-month, month, day-of-week and year together (like 31 February)",
+            )),
+        }
+    }
+
+    fn parse_fields(s: &str) -> Result<Self, String> {
         let s = s.trim();
         if let Some(inner) = s.strip_prefix("rate(").and_then(|x| x.strip_suffix(')')) {
             return Self::rate(inner.trim());
@@ -101,6 +137,7 @@ impl Expr {
                     f.len()
                 ));
             }
+            no_empty_items(&f, &FIELDS)?;
             if f[2] != "?" && f[4] != "?" {
                 return Err(err(
                     "day-of-month",
@@ -122,6 +159,7 @@ impl Expr {
         if f.len() != 5 {
             return Err("expected cron(...), rate(...) or a 5-field cron expression".into());
         }
+        no_empty_items(&f, &FIELDS)?;
         let cron = Cron::new(s)
             .parse()
             .map_err(|e| Self::which_field(&f, e.to_string(), false))?;
@@ -171,13 +209,13 @@ impl Expr {
         // AWS's own units take the singular exactly for 1; seconds are ondol's, and
         // `rate(1 seconds)` reads as users write it.
         let d = if unit == "second" || unit == "seconds" {
-            Duration::seconds(n)
+            Duration::try_seconds(n)
         } else if one("minute") || many("minutes") {
-            Duration::minutes(n)
+            Duration::try_minutes(n)
         } else if one("hour") || many("hours") {
-            Duration::hours(n)
+            Duration::try_hours(n)
         } else if one("day") || many("days") {
-            Duration::days(n)
+            Duration::try_days(n)
         } else {
             return Err(err(
                 "rate",
@@ -186,7 +224,14 @@ impl Expr {
                 ),
             ));
         };
-        Ok(Expr::Rate(d))
+        // A huge N would overflow the time arithmetic (chrono panics on it).
+        match d.filter(|d| d.num_days() <= MAX_RATE_DAYS) {
+            Some(d) => Ok(Expr::Rate(d)),
+            None => Err(err(
+                "rate",
+                format!("\"{n} {unit}\" is longer than {MAX_RATE_DAYS} days"),
+            )),
+        }
     }
 
     /// The first slot strictly after `after`. Rates count from `anchor`.
@@ -235,7 +280,7 @@ mod tests {
 
     fn next(expr: &str, tz: &str, after: &str) -> String {
         let tz: Tz = tz.parse().unwrap();
-        let e = Expr::parse(expr).unwrap();
+        let e = Expr::parse_at(expr, utc("2026-01-01T00:00:00Z")).unwrap();
         e.next_after(utc(after), tz, utc("2026-01-01T00:00:00Z"))
             .unwrap()
             .to_rfc3339()
@@ -346,5 +391,28 @@ mod tests {
         );
         assert!(e("rate(0 minutes)").starts_with("rate:"));
         assert!(e("61 * * * *").starts_with("minutes:"));
+    }
+
+    #[test]
+    fn never_firing_expressions_are_refused() {
+        let now = utc("2026-03-01T00:00:00Z");
+        let e = |s: &str| Expr::parse_at(s, now).unwrap_err();
+        assert!(e("cron(0 0 31 2 ? *)").starts_with("day-of-month: no date"));
+        assert!(e("cron(0 0 30 2 ? *)").starts_with("day-of-month: no date"));
+        assert!(e("cron(0 0 31 4,6 ? *)").starts_with("day-of-month: no date"));
+        assert!(e("0 0 31 2 *").starts_with("day-of-month: no date"));
+        assert!(e("cron(0 0 1 1 ? 2020)").starts_with("year: every year given is in the past"));
+        assert!(e("cron(0 0 1 1 ? 2020-2025)").starts_with("year: every year"));
+        assert!(e("cron(1,,2 * * * ? *)").starts_with("minutes: \"1,,2\" has an empty list item"));
+        assert!(e("cron(1, * * * ? *)").starts_with("minutes:"));
+        assert!(e("cron(, * * * ? *)").starts_with("minutes:"));
+        assert!(e("0 1,,2 * * *").starts_with("hours:"));
+        assert!(e("rate(9223372036854775807 days)").starts_with("rate:"));
+        assert!(e("rate(9223372036854775807 seconds)").starts_with("rate:"));
+        // Still fine: this year's remaining dates, a leap day, the last day.
+        assert!(Expr::parse_at("cron(0 0 1 6 ? 2026)", now).is_ok());
+        assert!(Expr::parse_at("cron(0 0 29 2 ? *)", now).is_ok());
+        assert!(Expr::parse_at("cron(0 0 L 2 ? *)", now).is_ok());
+        assert!(Expr::parse_at("rate(36000 days)", now).is_ok());
     }
 }

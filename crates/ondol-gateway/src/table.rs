@@ -130,15 +130,19 @@ fn decode(s: &str) -> String {
         .into_owned()
 }
 
-/// Adds one route to a stage's routes; an error names the clash.
-fn insert(routes: &mut Routes, r: &Route, idx: usize, app: &str) -> Result<(), String> {
+/// Adds one route to a stage's routes; an error names the clash, keyed by the
+/// route's place in its app (`routes[i].route`, as in the manifest).
+fn insert(routes: &mut Routes, r: &Route, idx: usize, at: (&str, usize)) -> Result<(), String> {
+    let (app, i) = at;
     let host = match &r.host {
         Some(h) => routes.hosts.entry(h.clone()).or_default(),
         None => &mut routes.all,
     };
     let Some(path) = &r.path else {
         if host.default.replace(idx).is_some() {
-            return Err(format!("app {app}: $default is defined twice"));
+            return Err(format!(
+                "routes[{i}].route: app {app}: $default is defined twice"
+            ));
         }
         return Ok(());
     };
@@ -148,7 +152,7 @@ fn insert(routes: &mut Routes, r: &Route, idx: usize, app: &str) -> Result<(), S
     };
     router.insert(to_matchit(path), idx).map_err(|e| {
         format!(
-            "app {app}: route \"{}\" clashes with another route: {e}",
+            "routes[{i}].route: app {app}: route \"{}\" clashes with another route: {e}",
             r.key
         )
     })
@@ -173,7 +177,7 @@ impl Table {
             let cors = app.cors.clone().map(Arc::new);
             let stage: Arc<str> = Arc::from(app.stage.as_str());
             let variables = (!app.variables.is_empty()).then(|| Arc::new(app.variables.clone()));
-            for r in &app.routes {
+            for (i, r) in app.routes.iter().enumerate() {
                 let idx = t.targets.len();
                 t.targets.push(Target {
                     route: r.clone(),
@@ -193,7 +197,7 @@ impl Table {
                 } else {
                     &mut t.root
                 };
-                insert(routes, r, idx, &app.app)?;
+                insert(routes, r, idx, (&app.app, i))?;
                 // A stage's own hosts serve only the apps that claim them.
                 if r.host.is_none() {
                     for h in &app.hosts {
@@ -201,7 +205,7 @@ impl Table {
                             t.host_routes.entry(h.clone()).or_default(),
                             r,
                             idx,
-                            &app.app,
+                            (&app.app, i),
                         )?;
                     }
                 }
