@@ -17,6 +17,7 @@ use ondol_core::manifest::{
 };
 use serde_json::{json, Value};
 
+use super::latest::{self, Saved};
 use super::release::{self, Switch};
 use crate::client::{self, DEFAULT_ENDPOINT};
 use crate::package::package;
@@ -162,6 +163,24 @@ pub async fn call(
     Ok((r.status, v))
 }
 
+/// Sends the stage's HTTP side to an app endpoint (`check` or the app itself). The
+/// server's refusals are `key: what` with the manifest's keys, so they are given
+/// back prefixed with the manifest file.
+async fn app_call(endpoint: &str, method: Method, path: &str, d: &Deployment) -> Result<()> {
+    let url = format!("{}{path}", endpoint.trim_end_matches('/'));
+    let body = Bytes::from(serde_json::to_vec(&d.http)?);
+    let r = client::call(method, &url, &[], body).await?;
+    if r.status == StatusCode::BAD_REQUEST {
+        let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        let msg = v["message"].as_str().unwrap_or_default();
+        bail!("{}: {msg}", d.file);
+    }
+    if !r.status.is_success() {
+        bail!("{path}: {}", client::error_message(&r));
+    }
+    Ok(())
+}
+
 /// The CreateFunction/UpdateFunctionConfiguration members for a function.
 fn config_json(f: &DeployedFunction) -> Value {
     let c = &f.config;
@@ -208,14 +227,14 @@ fn fingerprint(f: &DeployedFunction, code_sha256: &str) -> String {
     hex::encode(&h.finalize()[..12])
 }
 
-/// Makes `$LATEST` the function's code and configuration; returns its RevisionId
-/// and whether code was uploaded.
+/// Makes `$LATEST` the function's code and configuration; returns its RevisionId,
+/// whether code was uploaded, and `$LATEST` as it was (`None`: just created).
 async fn put_latest(
     endpoint: &str,
     f: &DeployedFunction,
     pkg: &crate::package::Package,
     progress: &Progress,
-) -> Result<(String, bool)> {
+) -> Result<(String, bool, Option<Saved>)> {
     let name = &f.config.name;
     let b64 = base64::engine::general_purpose::STANDARD.encode(&pkg.zip);
     let kb = pkg.zip.len().div_ceil(1024);
@@ -229,8 +248,9 @@ async fn put_latest(
         body["Code"] = json!({ "ZipFile": b64 });
         let (_, v) = call(endpoint, Method::POST, "/2015-03-31/functions", Some(body)).await?;
         progress.done(format!("{name}: created, code uploaded ({kb} KB)"));
-        return Ok((v["RevisionId"].as_str().unwrap_or("").into(), true));
+        return Ok((v["RevisionId"].as_str().unwrap_or("").into(), true, None));
     }
+    let saved = Saved::of(name, &current);
     progress.step(format!("configuring {name}"));
     // Each change names the revision it follows, so a concurrent deploy of another
     // stage cannot slip its configuration or code in between.
@@ -266,7 +286,11 @@ async fn put_latest(
     } else {
         progress.done(format!("{name}: configured, code unchanged"));
     }
-    Ok((v["RevisionId"].as_str().unwrap_or("").into(), uploaded))
+    Ok((
+        v["RevisionId"].as_str().unwrap_or("").into(),
+        uploaded,
+        Some(saved),
+    ))
 }
 
 /// Publishes `$LATEST` as exactly what was just put there (a concurrent deploy of
@@ -368,13 +392,16 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
         http: String::new(),
         live: BTreeMap::new(),
     };
+    // `$LATEST` of each function changed, put back if no new version comes to serve.
+    let mut saved: Vec<Saved> = Vec::new();
+    let mut serving_new = false;
     let result = async {
         // Routes that would clash are refused before anything changes.
-        call(
+        app_call(
             endpoint,
             Method::POST,
             &format!("/ondol/v1/apps/{}/check", d.app),
-            Some(serde_json::to_value(&d.http)?),
+            d,
         )
         .await?;
         let last = last_good(endpoint, &d.app, stage).await?;
@@ -405,7 +432,11 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
                 report.live.insert(name.clone(), v);
                 continue;
             }
-            let (revision, uploaded) = put_latest(endpoint, f, &pkg, progress).await?;
+            let (revision, uploaded, before) = put_latest(endpoint, f, &pkg, progress).await?;
+            if let Some(mut b) = before {
+                b.revision.clone_from(&revision);
+                saved.push(b);
+            }
             if uploaded {
                 report.uploaded.push(name.clone());
             } else {
@@ -507,15 +538,16 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
             }
             bail!(msg);
         }
+        serving_new = true;
         // The server's region and account (destination ARNs) and its front door.
         let (_, info) = call(endpoint, Method::GET, "/ondol/v1/info", None).await?;
         put_event_configs(endpoint, d, &alias, &info).await?;
         progress.step("applying routes".into());
-        call(
+        app_call(
             endpoint,
             Method::PUT,
             &format!("/ondol/v1/apps/{}", d.app),
-            Some(serde_json::to_value(&d.http)?),
+            d,
         )
         .await?;
         report.http = info["http"].as_str().unwrap_or("").to_string();
@@ -539,6 +571,11 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
         }
         Err(e) => {
             progress.finish();
+            let e = if serving_new || saved.is_empty() {
+                e
+            } else {
+                put_back(endpoint, e, &saved).await
+            };
             let first = e.to_string().lines().next().unwrap_or_default().to_string();
             let _ = release::record(
                 endpoint,
@@ -551,6 +588,20 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
             .await;
             Err(e)
         }
+    }
+}
+
+/// Puts `$LATEST` back where this deploy changed it, saying so after `e`.
+async fn put_back(endpoint: &str, e: anyhow::Error, saved: &[Saved]) -> anyhow::Error {
+    let trouble = latest::restore_all(endpoint, saved).await;
+    let names: Vec<&str> = saved.iter().map(|s| s.name.as_str()).collect();
+    if trouble.is_empty() {
+        anyhow::anyhow!(
+            "{e:#}\n$LATEST of {} is back as it was before this deploy.",
+            names.join(", ")
+        )
+    } else {
+        anyhow::anyhow!("{e:#}\ncould not put back: {}", trouble.join("; "))
     }
 }
 

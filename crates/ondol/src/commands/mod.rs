@@ -4,6 +4,7 @@ pub mod deploy;
 pub mod dev;
 pub mod dlq;
 pub mod invoke;
+pub mod latest;
 pub mod logs;
 pub mod release;
 pub mod remove;
