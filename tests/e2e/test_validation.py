@@ -162,6 +162,12 @@ def test_deploy_refuses_manifests_that_can_never_work(server, tmp_path):
         r = server.cli("deploy", str(app), check=False)
         assert r.returncode != 0, (new, r.stdout)
         assert f"{toml}: {key}" in r.stderr, (new, r.stderr)
+        if (old, new, key) in BAD_MANIFESTS:
+            assert "(line " in r.stderr, (new, r.stderr)
+    toml.write_text(MANIFEST.replace("GET /hello", "GET /a?x=1"))
+    r = server.cli("deploy", str(app), check=False)
+    assert "routes[0].route: expected a path without a query" in r.stderr
+    assert "(line 10)" in r.stderr, r.stderr
     assert server.client().list_functions()["Functions"] == [], "nothing was deployed"
     toml.write_text(MANIFEST)
     server.cli("deploy", str(app))

@@ -11,6 +11,7 @@ use crate::config::{environment, FunctionConfig, Limits, RuntimeKind};
 use crate::name::valid_name;
 
 mod front;
+mod locate;
 pub use front::{check_host, check_http, parse_route, Invalid};
 
 /// A manifest error: `<file>: <key>: <what was expected>`.
@@ -535,6 +536,19 @@ impl Manifest {
                 message,
             }
         })
+    }
+
+    /// Parses and resolves manifest text; a resolve error also gives the line of
+    /// its key (or of the nearest written parent).
+    pub fn load(text: &str, base: &Path, file: &str) -> Result<Deployment, ManifestError> {
+        Self::parse(text, file)?
+            .resolve(base, file)
+            .map_err(|mut e| {
+                if let Some(line) = locate::line_of(text, &e.key) {
+                    e.message = format!("{} (line {line})", e.message);
+                }
+                e
+            })
     }
 
     /// Validates and resolves against `base` (the manifest's directory).

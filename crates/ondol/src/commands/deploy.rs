@@ -59,7 +59,7 @@ pub fn load_all(dir: &Path) -> Result<Deployment> {
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {file}"))?;
     let base =
         std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
-    let d = Manifest::parse(&text, &file)?.resolve(&base, &file)?;
+    let d = Manifest::load(&text, &base, &file)?;
     for f in &d.functions {
         if !f.code_dir.is_dir() {
             bail!(
