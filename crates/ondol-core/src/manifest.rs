@@ -38,6 +38,13 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
+impl Dur {
+    /// Milliseconds, saturating: a cast would wrap a huge duration into range.
+    pub fn ms(self) -> u64 {
+        u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
 /// A size written as `"10MB"`, `"512KB"` or a number of bytes (KB/MB/GB are 1024-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Size(pub u64);
@@ -137,7 +144,7 @@ impl FunctionSettings {
             cfg.memory_mb = m;
         }
         if let Some(t) = self.timeout {
-            cfg.timeout_ms = t.0.as_millis() as u64;
+            cfg.timeout_ms = t.ms();
         }
         if let Some(v) = self.min_warm {
             cfg.limits.min_warm = v;
@@ -146,7 +153,7 @@ impl FunctionSettings {
             cfg.limits.max_concurrency = v;
         }
         if let Some(v) = self.idle_timeout {
-            cfg.limits.idle_timeout_ms = v.0.as_millis() as u64;
+            cfg.limits.idle_timeout_ms = v.ms();
         }
         for (k, v) in &self.environment {
             cfg.environment.insert(k.clone(), v.clone());
@@ -208,7 +215,7 @@ impl RollbackDef {
             }
             r.min_invocations = n;
         }
-        r.p99_ms = self.p99.map(|d| d.0.as_millis().max(1) as u64);
+        r.p99_ms = self.p99.map(|d| d.ms().max(1));
         Ok(r)
     }
 }
@@ -593,7 +600,7 @@ impl Manifest {
             }
             .apply(&mut cfg);
             let l: &mut Limits = &mut cfg.limits;
-            let ms = |d: Dur| d.0.as_millis() as u64;
+            let ms = Dur::ms;
             if let Some(v) = f.init_timeout {
                 l.init_timeout_ms = ms(v);
             }
@@ -748,7 +755,7 @@ impl Manifest {
                 function: f.config.name.clone(),
                 qualifier: None,
                 payload,
-                timeout_ms: r.timeout.map(|d| d.0.as_millis() as u64),
+                timeout_ms: r.timeout.map(Dur::ms),
                 rate_limit,
             });
         }
@@ -1267,6 +1274,18 @@ max_request_body = "10MB"
         );
         assert!(Strategy::parse("canary 0% 5m").is_err());
         assert!(Strategy::parse("blue-green").is_err());
+    }
+
+    #[test]
+    fn huge_durations_do_not_wrap_into_range() {
+        // 2^64 ms + 3 s would be 3 s after a plain cast.
+        let d = Dur(std::time::Duration::from_millis(u64::MAX) + std::time::Duration::from_secs(3));
+        assert_eq!(d.ms(), u64::MAX);
+        let e = error(&GOOD.replace("timeout = \"3s\"", "timeout = \"584942417y 130d\""));
+        assert!(
+            e.contains("functions.hello") && e.contains("Timeout"),
+            "{e}"
+        );
     }
 
     #[test]
