@@ -209,6 +209,12 @@ def test_app_endpoints_check_what_any_client_sends(server):
         (app(schedules=[{"name": "s", "function": "f", "expression": "cron(0 0 30 2 ? *)",
                          "timezone": "UTC", "input": None, "catch_up": "none", "overlap": "allow"}]),
          "schedules[0].expression: day-of-month"),
+        (app(schedules=[{"name": "s", "function": "f", "expression": "rate(1 day)",
+                         "timezone": "UTC", "input": None, "catch_up": "everything", "overlap": "allow"}]),
+         "schedules[0].catch_up: "),
+        (app(schedules=[{"name": "a b", "function": "f", "expression": "rate(1 day)",
+                         "timezone": "UTC", "input": None, "catch_up": "none", "overlap": "allow"}]),
+         "schedules[0].name: "),
     ]
     for body, key in cases:
         for method, path in (("POST", "/ondol/v1/apps/raw/check"), ("PUT", "/ondol/v1/apps/raw")):

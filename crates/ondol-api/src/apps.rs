@@ -110,11 +110,30 @@ fn parse_app(app: &str, body: &Bytes) -> Result<AppHttp> {
     Ok(http)
 }
 
-/// Each schedule's expression and time zone, keyed as in the manifest.
+/// Each schedule's name, expression, time zone and policies, keyed as in the
+/// manifest.
 fn check_schedules(http: &AppHttp) -> Result<()> {
+    let bad = |m: String| ApiError::InvalidParameter(m);
     for (i, s) in http.schedules.iter().enumerate() {
-        ondol_events::scheduler::validate(s)
-            .map_err(|e| ApiError::InvalidParameter(format!("schedules[{i}].{e}")))?;
+        if !ondol_core::name::valid_name(&s.name)
+            || http.schedules[..i].iter().any(|o| o.name == s.name)
+        {
+            return Err(bad(format!(
+                "schedules[{i}].name: expected a unique name of [a-zA-Z0-9-_], got {:?}",
+                s.name
+            )));
+        }
+        ondol_events::scheduler::validate(s).map_err(|e| bad(format!("schedules[{i}].{e}")))?;
+        for (k, v, allowed) in [
+            ("catch_up", &s.catch_up, &["none", "last", "all"][..]),
+            ("overlap", &s.overlap, &["allow", "skip"][..]),
+        ] {
+            if !allowed.contains(&v.as_str()) {
+                return Err(bad(format!(
+                    "schedules[{i}].{k}: expected one of {allowed:?}, got {v:?}"
+                )));
+            }
+        }
     }
     Ok(())
 }
