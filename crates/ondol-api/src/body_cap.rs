@@ -14,7 +14,7 @@ use crate::error::ApiError;
 
 /// Largest request body an invocation may have, whatever a function's own
 /// `max_request_bytes` says (the function's limit still applies below it).
-pub const MAX_INVOKE_REQUEST_BYTES: u64 = 256 * 1024 * 1024;
+pub const MAX_INVOKE_REQUEST_BYTES: u64 = ondol_core::config::MAX_PAYLOAD_BYTES;
 
 /// Largest body of any other operation (apps, aliases, configuration...).
 pub const MAX_OTHER_REQUEST_BYTES: u64 = 6 * 1024 * 1024;

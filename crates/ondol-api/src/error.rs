@@ -99,7 +99,9 @@ impl IntoResponse for ApiError {
             body["Reason"] = serde_json::Value::String((*reason).to_string());
         }
         // Ours, not the caller's: logged with the id the caller sees, to find it by.
-        let request_id = status.is_server_error().then(|| uuid::Uuid::new_v4().to_string());
+        let request_id = status
+            .is_server_error()
+            .then(|| uuid::Uuid::new_v4().to_string());
         if let Some(id) = &request_id {
             body["Type"] = "Service".into();
             if status == StatusCode::SERVICE_UNAVAILABLE {

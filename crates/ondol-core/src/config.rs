@@ -14,6 +14,10 @@ pub const TIMEOUT_S_RANGE: (u64, u64) = (1, 86_400);
 /// Lambda's synchronous payload limit, 6 MB.
 pub const DEFAULT_PAYLOAD_BYTES: u64 = 6 * 1024 * 1024;
 
+/// The most a function's `max_request_bytes` / `max_response_bytes` may be: payloads
+/// are held in memory, and the API refuses larger bodies before reading them.
+pub const MAX_PAYLOAD_BYTES: u64 = 256 * 1024 * 1024;
+
 /// How an instance is started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RuntimeKind {
@@ -246,6 +250,11 @@ impl FunctionConfig {
                     "{field} 0 is out of range: it must be at least 1 byte (0 refuses every payload)"
                 ));
             }
+            if v > MAX_PAYLOAD_BYTES {
+                return Err(format!(
+                    "{field} {v} is out of range: it must be at most {MAX_PAYLOAD_BYTES} bytes (payloads are held in memory)"
+                ));
+            }
         }
         if l.max_concurrency == 0 && l.min_warm > 0 {
             return Err("min_warm must be 0 when max_concurrency is 0".into());
@@ -306,6 +315,10 @@ mod tests {
             "Ondol.InitTimeoutMs",
         );
         fails(&|c| c.limits.max_request_bytes = 0, "Ondol.MaxRequestBytes");
+        fails(
+            &|c| c.limits.max_request_bytes = MAX_PAYLOAD_BYTES + 1,
+            "Ondol.MaxRequestBytes",
+        );
         fails(
             &|c| c.limits.max_response_bytes = 0,
             "Ondol.MaxResponseBytes",
