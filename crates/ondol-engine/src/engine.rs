@@ -3,19 +3,20 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use ondol_core::{
     Arn, FunctionConfig, FunctionError, InvokeError, InvokeOutcome, InvokeRequest, LogSink,
 };
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 
-use crate::budget::{host_memory_mb, Budget};
+use crate::budget::host_memory_mb;
 use crate::instance::{Instance, StartSpec};
 use crate::memwatch::MemWatch;
 use crate::metrics::{inc, Metrics};
+use crate::node::{Node, STOP_GRACE};
 use crate::pool::{Pool, Run};
 use crate::proxy::{ProxyError, ProxyOutcome};
 use crate::reaper::Reaper;
@@ -67,20 +68,17 @@ pub struct FunctionSpec {
     pub code_dir: PathBuf,
 }
 
-pub(crate) struct Inner {
+struct Inner {
     pools: RwLock<HashMap<String, HashMap<String, Arc<Pool>>>>,
     routes: Routes,
-    pub budget: Budget,
-    pub metrics: Metrics,
+    node: Arc<Node>,
     memwatch: Arc<MemWatch>,
     cgroups: Option<CgroupRoot>,
     reaper: Option<Arc<Reaper>>,
     runtimes: Runtimes,
     sink: Arc<dyn LogSink>,
     arn: Arn,
-    instances: Mutex<Vec<Weak<Instance>>>,
     shutting_down: AtomicBool,
-    inflight: AtomicUsize,
 }
 
 /// Cheap to clone; all clones share one engine.
@@ -88,17 +86,6 @@ pub(crate) struct Inner {
 pub struct Engine {
     inner: Arc<Inner>,
 }
-
-/// Counts an invocation in flight for the drain.
-struct InflightGuard(Arc<Inner>);
-
-impl Drop for InflightGuard {
-    fn drop(&mut self) {
-        self.0.inflight.fetch_sub(1, SeqCst);
-    }
-}
-
-const STOP_GRACE: Duration = Duration::from_secs(2);
 
 impl Engine {
     /// Starts the engine: bootstraps installed, watchdog and reaper running.
@@ -126,17 +113,14 @@ impl Engine {
         let inner = Arc::new(Inner {
             pools: RwLock::new(HashMap::new()),
             routes: Routes::default(),
-            budget: Budget::new(budget_mb),
-            metrics: Metrics::default(),
+            node: Node::new(budget_mb),
             memwatch: MemWatch::start(cfg.memwatch_interval),
             cgroups,
             reaper: orphan_reaper,
             runtimes,
             sink: cfg.log_sink,
             arn: cfg.arn,
-            instances: Mutex::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
-            inflight: AtomicUsize::new(0),
         });
         tokio::spawn(reaper(Arc::downgrade(&inner)));
         // Resolve interpreters now so the first cold start doesn't pay for it.
@@ -154,12 +138,12 @@ impl Engine {
     }
 
     pub fn metrics(&self) -> &Metrics {
-        &self.inner.metrics
+        &self.inner.node.metrics
     }
 
     /// (limit, used) of the node memory budget, in MB.
     pub fn memory_budget(&self) -> (u64, u64) {
-        (self.inner.budget.limit_mb(), self.inner.budget.used_mb())
+        (self.inner.node.budget.limit_mb(), self.inner.node.budget.used_mb())
     }
 
     /// Installs (or replaces) the pool of one function version. A replaced pool's
@@ -186,7 +170,7 @@ impl Engine {
             reaper: inner.reaper.clone(),
             web: cfg.web.clone(),
         };
-        let pool = Pool::new(start, cfg.limits.clone(), Arc::downgrade(inner));
+        let pool = Pool::new(start, cfg.limits.clone(), inner.node.clone());
         let old = inner
             .pools
             .write()
@@ -202,7 +186,7 @@ impl Engine {
     /// Changes a version's concurrency limit and warm floor without restarting it.
     pub fn set_limits(&self, name: &str, version: &str, max_concurrency: u32, min_warm: u32) {
         if let Some(p) = self.pool(name, version) {
-            p.set_limits(&self.inner, max_concurrency, min_warm);
+            p.set_limits(max_concurrency, min_warm);
         }
     }
 
@@ -248,8 +232,8 @@ impl Engine {
     }
 
     fn retire(&self, pool: &Arc<Pool>) {
-        for inst in pool.retire(&self.inner) {
-            self.inner.stop_later(inst);
+        for inst in pool.retire() {
+            self.inner.node.stop_later(inst);
         }
     }
 
@@ -294,8 +278,7 @@ impl Engine {
         if self.inner.shutting_down.load(SeqCst) {
             return Err(InvokeError::ShuttingDown);
         }
-        self.inner.inflight.fetch_add(1, SeqCst);
-        let guard = InflightGuard(self.inner.clone());
+        let guard = self.inner.node.begin();
         let not_found = || InvokeError::NotFound(format!("{name}:{version}"));
         let first = self.pool(name, version).ok_or_else(not_found)?;
         if first.spec.web.is_some() {
@@ -305,7 +288,7 @@ impl Engine {
         }
         let size = req.payload.len() as u64;
         if size > first.limits.max_request_bytes {
-            inc(&self.inner.metrics.payload_too_large);
+            inc(&self.inner.node.metrics.payload_too_large);
             return Err(InvokeError::RequestTooLarge {
                 size,
                 limit: first.limits.max_request_bytes,
@@ -352,7 +335,7 @@ impl Engine {
         let timeout = timeout.unwrap_or(Duration::from_millis(pool.spec.timeout_ms));
         let mut req = Some(req);
         loop {
-            if let Some(out) = pool.proxy(&self.inner, &mut req, timeout).await? {
+            if let Some(out) = pool.proxy(&mut req, timeout).await? {
                 return Ok(out);
             }
             pool = self.pool(name, version).ok_or_else(not_found)?;
@@ -371,8 +354,8 @@ impl Engine {
         let ready = pool.view().ready;
         let starts: Vec<_> = (ready..count)
             .map(|_| {
-                let (p, inner) = (pool.clone(), self.inner.clone());
-                tokio::spawn(async move { p.warm_one(&inner).await })
+                let p = pool.clone();
+                tokio::spawn(async move { p.warm_one().await })
             })
             .collect();
         let mut first_error = None;
@@ -388,8 +371,8 @@ impl Engine {
     /// busy ones finish their work first. The version stays invocable.
     pub fn drain_version(&self, name: &str, version: &str) {
         if let Some(p) = self.pool(name, version) {
-            for inst in p.drain_idle(&self.inner) {
-                self.inner.stop_later(inst);
+            for inst in p.drain_idle() {
+                self.inner.node.stop_later(inst);
             }
         }
     }
@@ -421,7 +404,7 @@ impl Engine {
         let inner = &self.inner;
         inner.shutting_down.store(true, SeqCst);
         let deadline = Instant::now() + grace;
-        while inner.inflight.load(SeqCst) > 0 && Instant::now() < deadline {
+        while inner.node.inflight() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let pools: Vec<Arc<Pool>> = inner
@@ -431,14 +414,9 @@ impl Engine {
             .flat_map(|(_, m)| m.into_values())
             .collect();
         for p in &pools {
-            p.retire(inner);
+            p.retire();
         }
-        let all: Vec<Arc<Instance>> = inner
-            .instances
-            .lock()
-            .drain(..)
-            .filter_map(|w| w.upgrade())
-            .collect();
+        let all: Vec<Arc<Instance>> = inner.node.take_instances();
         let stops = all.iter().map(|i| i.stop(STOP_GRACE));
         futures_join_all(stops).await;
     }
@@ -452,70 +430,6 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterat
     }
     for f in set {
         f.await;
-    }
-}
-
-impl Inner {
-    /// Counts a proxied request in flight (the drain waits for it).
-    pub fn begin_inflight(&self) {
-        self.inflight.fetch_add(1, SeqCst);
-    }
-
-    pub fn end_inflight(&self) {
-        self.inflight.fetch_sub(1, SeqCst);
-    }
-
-    pub fn register(&self, inst: &Arc<Instance>) {
-        let mut all = self.instances.lock();
-        all.retain(|w| w.strong_count() > 0);
-        all.push(Arc::downgrade(inst));
-    }
-
-    /// Stops an instance in the background; its memory is already released.
-    pub fn stop_later(self: &Arc<Self>, inst: Arc<Instance>) {
-        let me = self.clone();
-        tokio::spawn(async move {
-            inst.stop(STOP_GRACE).await;
-            me.memory_freed();
-        });
-    }
-
-    /// Evicts idle instances of other pools until `mb` fits in the budget.
-    pub async fn evict_idle(self: &Arc<Self>, mb: u64, except: &Arc<Pool>) -> bool {
-        let pools: Vec<Arc<Pool>> = self
-            .pools
-            .read()
-            .values()
-            .flat_map(|m| m.values().cloned())
-            .filter(|p| !Arc::ptr_eq(p, except))
-            .collect();
-        let mut evicted = false;
-        for p in pools {
-            while self.budget.limit_mb() < self.budget.used_mb() + mb {
-                let Some(inst) = p.take_oldest_idle(self) else {
-                    break;
-                };
-                inc(&self.metrics.evictions);
-                tracing::info!(instance = %inst.id, "evicting an idle instance to free node memory");
-                inst.kill();
-                evicted = true;
-            }
-        }
-        evicted
-    }
-
-    /// Lets pools waiting on node memory try again.
-    pub fn memory_freed(&self) {
-        let pools: Vec<Arc<Pool>> = self
-            .pools
-            .read()
-            .values()
-            .flat_map(|m| m.values().cloned())
-            .filter(|p| p.has_waiters())
-            .collect();
-        for p in pools {
-            p.on_memory_freed(self);
-        }
     }
 }
 
@@ -538,19 +452,19 @@ async fn reaper(weak: Weak<Inner>) {
             .collect();
         let mut freed = false;
         for p in pools {
-            for inst in p.reap(now, &inner) {
+            for inst in p.reap(now) {
                 freed = true;
                 tracing::info!(function = %p.spec.function, instance = %inst.id, "idle instance stopped (idle_timeout)");
                 let i = inst.clone();
                 tokio::spawn(async move { i.stop(STOP_GRACE).await });
             }
             for _ in 0..p.warm_deficit(now) {
-                let (p, inner) = (p.clone(), inner.clone());
-                tokio::spawn(async move { p.start_warm(&inner).await });
+                let p = p.clone();
+                tokio::spawn(async move { p.start_warm().await });
             }
         }
         if freed {
-            inner.memory_freed();
+            inner.node.memory_freed();
         }
     }
 }

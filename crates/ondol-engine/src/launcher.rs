@@ -13,15 +13,7 @@ use tokio::process::{Child, Command};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
-use crate::reaper::{proc_start_time, Reaper};
-
-/// An instance's process group, told apart from a later one with the same id by
-/// its leader's start time (clock ticks after boot, /proc/<pid>/stat field 22).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Tracked {
-    pub pgid: u32,
-    pub start_time: u64,
-}
+use crate::reaper::{proc_start_time, Reaper, Tracked};
 
 enum Job {
     Spawn {

@@ -10,6 +10,7 @@ mod instance;
 mod launcher;
 mod memwatch;
 mod metrics;
+mod node;
 mod pool;
 mod proxy;
 mod reaper;

@@ -3,16 +3,16 @@
 //! memory budget; at a limit requests wait in a bounded FIFO, then are throttled.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ondol_core::{FunctionError, InvokeError, InvokeOutcome, InvokeRequest, Limits};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use crate::engine::Inner;
 use crate::instance::{Death, Instance, StartSpec};
 use crate::metrics::inc;
+use crate::node::{Node, Tenant};
 
 /// How an invocation came back: whole, or as a stream still being sent.
 pub enum Run {
@@ -53,7 +53,7 @@ pub(crate) struct Pool {
     invocations: std::sync::atomic::AtomicU64,
     errors: std::sync::atomic::AtomicU64,
     durations: crate::metrics::Histogram,
-    engine: Weak<Inner>,
+    pub(crate) node: Arc<Node>,
     state: Mutex<State>,
 }
 
@@ -82,14 +82,14 @@ pub struct PoolView {
 }
 
 impl Pool {
-    pub fn new(spec: StartSpec, limits: Limits, engine: Weak<Inner>) -> Arc<Self> {
-        Arc::new(Self {
+    pub fn new(spec: StartSpec, limits: Limits, node: Arc<Node>) -> Arc<Self> {
+        let pool = Arc::new(Self {
             spec,
             invocations: Default::default(),
             errors: Default::default(),
             durations: Default::default(),
             limits: limits.clone(),
-            engine,
+            node,
             state: Mutex::new(State {
                 max_concurrency: limits.max_concurrency,
                 min_warm: limits.min_warm,
@@ -102,7 +102,10 @@ impl Pool {
                 retry_at: None,
                 last_failure: None,
             }),
-        })
+        });
+        let tenant: Arc<dyn Tenant> = pool.clone();
+        pool.node.admit(Arc::downgrade(&tenant));
+        pool
     }
 
     pub fn view(&self) -> PoolView {
@@ -139,9 +142,6 @@ impl Pool {
 
     /// Runs one invocation; `Ok(None)` means the pool was retired: look up again.
     pub async fn invoke(self: &Arc<Self>, req: InvokeRequest) -> Result<Option<Run>, InvokeError> {
-        let Some(engine) = self.engine.upgrade() else {
-            return Err(InvokeError::ShuttingDown);
-        };
         let request_id: Arc<str> = match &req.request_id {
             Some(id) => id.as_str().into(),
             None => uuid::Uuid::new_v4().to_string().into(),
@@ -154,14 +154,14 @@ impl Pool {
             cold_start: true,
             duration_ms: 0.0,
         };
-        let (inst, cold) = match self.acquire(&engine).await? {
+        let (inst, cold) = match self.acquire().await? {
             Grant::Retired => return Ok(None),
             Grant::BackingOff(e) => {
                 self.count_failure();
                 return Ok(Some(Run::Done(failed(e))));
             }
             Grant::Warm(i) => (i, false),
-            Grant::Spawn => match self.cold_start(&engine, false).await {
+            Grant::Spawn => match self.cold_start(false).await {
                 Ok(i) => (i, true),
                 Err(e) => {
                     self.count_failure();
@@ -169,29 +169,29 @@ impl Pool {
                 }
             },
         };
-        inc(&engine.metrics.invocations);
+        inc(&self.node.metrics.invocations);
         let mut ran = inst.invoke(req, request_id.clone(), &self.spec).await;
         if let Some(start) = ran.stream.take() {
             return Ok(Some(Run::Streaming(crate::stream::hand_out(
-                self, &engine, inst, request_id, start, cold,
+                self, inst, request_id, start, cold,
             ))));
         }
         self.count(ran.duration_ms, ran.result.is_err());
         if ran.result.is_err() {
-            inc(&engine.metrics.function_errors);
+            inc(&self.node.metrics.function_errors);
         }
         match ran.death {
-            None => self.release(inst, &engine),
+            None => self.release(inst),
             Some(d) => {
                 inc(match d {
-                    Death::Timeout => &engine.metrics.timeouts,
-                    Death::Crash => &engine.metrics.crashes,
-                    Death::OutOfMemory => &engine.metrics.out_of_memory,
+                    Death::Timeout => &self.node.metrics.timeouts,
+                    Death::Crash => &self.node.metrics.crashes,
+                    Death::OutOfMemory => &self.node.metrics.out_of_memory,
                 });
                 if d == Death::Crash {
                     self.note_failure(ran.result.clone().err());
                 }
-                self.discard(&inst, &engine);
+                self.discard(&inst);
             }
         }
         Ok(Some(Run::Done(InvokeOutcome {
@@ -205,9 +205,7 @@ impl Pool {
     }
 
     pub(crate) async fn acquire(
-        self: &Arc<Self>,
-        engine: &Arc<Inner>,
-    ) -> Result<Grant, InvokeError> {
+        self: &Arc<Self>) -> Result<Grant, InvokeError> {
         let mut evicted_once = false;
         loop {
             let blocked = {
@@ -220,7 +218,7 @@ impl Pool {
                 while let Some(inst) = st.idle.last().cloned() {
                     if !inst.is_alive() {
                         st.idle.pop();
-                        self.forget(&mut st, &inst, engine);
+                        self.forget(&mut st, &inst);
                         continue;
                     }
                     if inst.take_slot() {
@@ -233,7 +231,7 @@ impl Pool {
                 }
                 if st.running >= st.max_concurrency {
                     Blocked::Concurrency(st.max_concurrency)
-                } else if engine.budget.try_reserve(self.mem_mb()) {
+                } else if self.node.budget.try_reserve(self.mem_mb()) {
                     st.running += 1;
                     return Ok(Grant::Spawn);
                 } else {
@@ -242,11 +240,11 @@ impl Pool {
             };
             if matches!(blocked, Blocked::Memory) && !evicted_once {
                 evicted_once = true;
-                if engine.evict_idle(self.mem_mb(), self).await {
+                if self.node.evict_idle(self.mem_mb(), self.as_ref()) {
                     continue;
                 }
             }
-            return self.wait(blocked, engine).await;
+            return self.wait(blocked).await;
         }
     }
 
@@ -274,12 +272,12 @@ impl Pool {
         })
     }
 
-    async fn wait(&self, blocked: Blocked, engine: &Arc<Inner>) -> Result<Grant, InvokeError> {
+    async fn wait(&self, blocked: Blocked) -> Result<Grant, InvokeError> {
         let rx = {
             let mut st = self.state.lock();
             st.waiters.retain(|w| !w.is_closed());
             if st.max_concurrency == 0 {
-                inc(&engine.metrics.throttled_concurrency);
+                inc(&self.node.metrics.throttled_concurrency);
                 return Err(InvokeError::Throttled {
                     reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
                     message: format!(
@@ -289,7 +287,7 @@ impl Pool {
                 });
             }
             if st.waiters.len() >= self.limits.queue_depth as usize {
-                inc(&engine.metrics.throttled_queue_full);
+                inc(&self.node.metrics.throttled_queue_full);
                 return Err(self.throttle(&blocked, true));
             }
             let (tx, rx) = oneshot::channel();
@@ -300,8 +298,8 @@ impl Pool {
             Ok(Ok(grant)) => Ok(grant),
             _ => {
                 inc(match blocked {
-                    Blocked::Concurrency(_) => &engine.metrics.throttled_concurrency,
-                    Blocked::Memory => &engine.metrics.throttled_memory,
+                    Blocked::Concurrency(_) => &self.node.metrics.throttled_concurrency,
+                    Blocked::Memory => &self.node.metrics.throttled_memory,
                 });
                 Err(self.throttle(&blocked, false))
             }
@@ -338,24 +336,20 @@ impl Pool {
     }
 
     /// Starts an instance in a reserved slot; on failure the slot is given back.
-    pub async fn cold_start(
-        self: &Arc<Self>,
-        engine: &Arc<Inner>,
-        provisioned: bool,
-    ) -> Result<Arc<Instance>, FunctionError> {
-        inc(&engine.metrics.cold_starts);
+    pub async fn cold_start(self: &Arc<Self>, provisioned: bool) -> Result<Arc<Instance>, FunctionError> {
+        inc(&self.node.metrics.cold_starts);
         self.state.lock().starting += 1;
         let started = Instance::start(&self.spec, provisioned).await;
         self.state.lock().starting -= 1;
         match started {
             Ok(i) => {
-                engine.register(&i);
+                self.node.register(&i);
                 Ok(i)
             }
             Err(e) => {
-                inc(&engine.metrics.init_failures);
+                inc(&self.node.metrics.init_failures);
                 self.note_failure(Some(e.clone()));
-                self.discard_slot(engine);
+                self.discard_slot();
                 Err(e)
             }
         }
@@ -389,10 +383,10 @@ impl Pool {
     }
 
     /// Counts an instance out of the pool once: its slot and memory are free.
-    fn forget(&self, st: &mut State, inst: &Instance, engine: &Inner) -> bool {
+    fn forget(&self, st: &mut State, inst: &Instance) -> bool {
         if inst.mark_gone() {
             st.running -= 1;
-            engine.budget.release(self.mem_mb());
+            self.node.budget.release(self.mem_mb());
             true
         } else {
             false
@@ -401,14 +395,14 @@ impl Pool {
 
     /// A finished request's slot goes to the first waiter, else back to the
     /// instance (which rejoins the idle stack, most recently used, if it had left).
-    pub(crate) fn release(&self, inst: Arc<Instance>, engine: &Arc<Inner>) {
+    pub(crate) fn release(&self, inst: Arc<Instance>) {
         let mut st = self.state.lock();
         st.failures = 0;
         st.retry_at = None;
         if st.retired {
-            if inst.give_slot_back() == 0 && self.forget(&mut st, &inst, engine) {
+            if inst.give_slot_back() == 0 && self.forget(&mut st, &inst) {
                 drop(st);
-                engine.stop_later(inst);
+                self.node.stop_later(inst);
             }
             return;
         }
@@ -428,31 +422,31 @@ impl Pool {
     }
 
     /// A start that failed: its reserved slot and memory go to a waiter if any.
-    fn discard_slot(&self, engine: &Arc<Inner>) {
+    fn discard_slot(&self) {
         let mut st = self.state.lock();
         st.running -= 1;
-        engine.budget.release(self.mem_mb());
-        self.grant_spawns(&mut st, engine);
+        self.node.budget.release(self.mem_mb());
+        self.grant_spawns(&mut st);
         drop(st);
-        engine.memory_freed();
+        self.node.memory_freed();
     }
 
     /// An instance died: out of the pool, its capacity to a waiter if any.
-    pub(crate) fn discard(&self, inst: &Arc<Instance>, engine: &Arc<Inner>) {
+    pub(crate) fn discard(&self, inst: &Arc<Instance>) {
         let mut st = self.state.lock();
         inst.give_slot_back();
         st.idle.retain(|i| !Arc::ptr_eq(i, inst));
-        if self.forget(&mut st, inst, engine) {
-            self.grant_spawns(&mut st, engine);
+        if self.forget(&mut st, inst) {
+            self.grant_spawns(&mut st);
             drop(st);
-            engine.memory_freed();
+            self.node.memory_freed();
         }
     }
 
     /// Hands freed capacity to waiters as cold-start slots.
-    fn grant_spawns(&self, st: &mut State, engine: &Inner) {
+    fn grant_spawns(&self, st: &mut State) {
         while !st.waiters.is_empty() && st.running < st.max_concurrency && !st.retired {
-            if !engine.budget.try_reserve(self.mem_mb()) {
+            if !self.node.budget.try_reserve(self.mem_mb()) {
                 return;
             }
             st.running += 1;
@@ -465,34 +459,30 @@ impl Pool {
             }
             if !given {
                 st.running -= 1;
-                engine.budget.release(self.mem_mb());
+                self.node.budget.release(self.mem_mb());
                 return;
             }
         }
     }
 
     /// Called when node memory was freed elsewhere.
-    pub fn on_memory_freed(&self, engine: &Inner) {
+    pub fn on_memory_freed(&self) {
         let mut st = self.state.lock();
-        self.grant_spawns(&mut st, engine);
-    }
-
-    pub fn has_waiters(&self) -> bool {
-        !self.state.lock().waiters.is_empty()
+        self.grant_spawns(&mut st);
     }
 
     /// Takes the least recently used unused idle instance for eviction.
-    pub fn take_oldest_idle(&self, engine: &Inner) -> Option<Arc<Instance>> {
+    pub fn take_oldest_idle(&self) -> Option<Arc<Instance>> {
         let mut st = self.state.lock();
         let pos = st.idle.iter().position(|i| i.in_use() == 0)?;
         let inst = st.idle.remove(pos);
-        self.forget(&mut st, &inst, engine);
+        self.forget(&mut st, &inst);
         Some(inst)
     }
 
     /// Stops unused idle instances beyond `min_warm` idle longer than
     /// `idle_timeout`, and removes idle instances that died.
-    pub fn reap(&self, now: Instant, engine: &Inner) -> Vec<Arc<Instance>> {
+    pub fn reap(&self, now: Instant) -> Vec<Arc<Instance>> {
         let mut st = self.state.lock();
         let timeout = Duration::from_millis(self.limits.idle_timeout_ms);
         let mut out = Vec::new();
@@ -506,7 +496,7 @@ impl Pool {
                 inst.in_use() == 0 && now.duration_since(*inst.last_used.lock()) >= timeout;
             if dead || (expired && removable > 0) {
                 removable = removable.saturating_sub(1);
-                self.forget(&mut st, &inst, engine);
+                self.forget(&mut st, &inst);
                 out.push(inst);
             } else {
                 keep.push(inst);
@@ -521,11 +511,11 @@ impl Pool {
     }
 
     /// Changes the concurrency limit and warm floor in place; instances stay.
-    pub fn set_limits(&self, engine: &Inner, max_concurrency: u32, min_warm: u32) {
+    pub fn set_limits(&self, max_concurrency: u32, min_warm: u32) {
         let mut st = self.state.lock();
         st.max_concurrency = max_concurrency;
         st.min_warm = min_warm.min(max_concurrency);
-        self.grant_spawns(&mut st, engine);
+        self.grant_spawns(&mut st);
     }
 
     /// How many provisioned instances to start now to reach `min_warm`.
@@ -539,43 +529,43 @@ impl Pool {
     }
 
     /// Starts one provisioned instance into the idle stack.
-    pub async fn start_warm(self: &Arc<Self>, engine: &Arc<Inner>) {
+    pub async fn start_warm(self: &Arc<Self>) {
         {
             let mut st = self.state.lock();
-            if st.running >= st.max_concurrency || !engine.budget.try_reserve(self.mem_mb()) {
+            if st.running >= st.max_concurrency || !self.node.budget.try_reserve(self.mem_mb()) {
                 return;
             }
             st.running += 1;
         }
-        let res = self.cold_start(engine, true).await;
+        let res = self.cold_start(true).await;
         if let Ok(inst) = res {
-            self.release(inst, engine);
+            self.release(inst);
         }
     }
 
     /// Starts one provisioned instance and waits for its init; at the concurrency
     /// limit there is nothing to start.
-    pub async fn warm_one(self: &Arc<Self>, engine: &Arc<Inner>) -> Result<(), FunctionError> {
+    pub async fn warm_one(self: &Arc<Self>) -> Result<(), FunctionError> {
         {
             let mut st = self.state.lock();
-            if st.running >= st.max_concurrency || !engine.budget.try_reserve(self.mem_mb()) {
+            if st.running >= st.max_concurrency || !self.node.budget.try_reserve(self.mem_mb()) {
                 return Ok(());
             }
             st.running += 1;
         }
-        let inst = self.cold_start(engine, true).await?;
-        self.release(inst, engine);
+        let inst = self.cold_start(true).await?;
+        self.release(inst);
         Ok(())
     }
 
     /// Stops every unused idle instance now and keeps none warm (traffic moved on).
-    pub fn drain_idle(&self, engine: &Inner) -> Vec<Arc<Instance>> {
+    pub fn drain_idle(&self) -> Vec<Arc<Instance>> {
         let mut st = self.state.lock();
         st.min_warm = 0;
         let idle = std::mem::take(&mut st.idle);
         let mut out = Vec::new();
         for inst in idle {
-            if inst.in_use() == 0 && self.forget(&mut st, &inst, engine) {
+            if inst.in_use() == 0 && self.forget(&mut st, &inst) {
                 out.push(inst);
             } else if inst.in_use() > 0 {
                 st.idle.push(inst);
@@ -586,7 +576,7 @@ impl Pool {
 
     /// Marks the pool replaced: unused idle instances are returned for stopping,
     /// busy ones stop when they finish, waiters look the function up again.
-    pub fn retire(&self, engine: &Inner) -> Vec<Arc<Instance>> {
+    pub fn retire(&self) -> Vec<Arc<Instance>> {
         let mut st = self.state.lock();
         st.retired = true;
         for w in st.waiters.drain(..) {
@@ -594,7 +584,21 @@ impl Pool {
         }
         let idle = std::mem::take(&mut st.idle);
         idle.into_iter()
-            .filter(|i| i.in_use() == 0 && self.forget(&mut st, i, engine))
+            .filter(|i| i.in_use() == 0 && self.forget(&mut st, i))
             .collect()
+    }
+}
+
+impl Tenant for Pool {
+    fn evict_one(&self) -> Option<Arc<Instance>> {
+        self.take_oldest_idle()
+    }
+
+    fn has_waiters(&self) -> bool {
+        !self.state.lock().waiters.is_empty()
+    }
+
+    fn memory_freed(&self) {
+        self.on_memory_freed();
     }
 }

@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use ondol_core::{FunctionError, InvokeError};
 
-use crate::engine::Inner;
+use crate::node::{Inflight, Node};
 use crate::instance::{Front, Instance};
 use crate::metrics::inc;
 use crate::pool::{Grant, Pool};
@@ -44,7 +44,7 @@ pub enum ProxyError {
 /// One request's hold on an instance slot, until its response has been sent.
 pub(crate) struct Checkout {
     pub pool: Arc<Pool>,
-    pub engine: Arc<Inner>,
+    pub inflight: Option<Inflight>,
     pub inst: Arc<Instance>,
     pub request_id: Arc<str>,
     pub begun: Instant,
@@ -58,16 +58,15 @@ pub(crate) struct Checkout {
 impl Checkout {
     pub fn new(
         pool: Arc<Pool>,
-        engine: Arc<Inner>,
+        node: &Arc<Node>,
         inst: Arc<Instance>,
         request_id: Arc<str>,
         begun: Instant,
         init_ms: Option<f64>,
     ) -> Self {
-        engine.begin_inflight();
         Self {
             pool,
-            engine,
+            inflight: Some(node.begin()),
             inst,
             request_id,
             begun,
@@ -102,12 +101,12 @@ impl Drop for Checkout {
                 ),
             );
         }
-        self.engine.end_inflight();
+        self.inflight.take();
         if self.inst.is_alive() {
-            self.pool.release(self.inst.clone(), &self.engine);
+            self.pool.release(self.inst.clone());
         } else {
-            inc(&self.engine.metrics.crashes);
-            self.pool.discard(&self.inst, &self.engine);
+            inc(&self.pool.node.metrics.crashes);
+            self.pool.discard(&self.inst);
         }
     }
 }
@@ -151,18 +150,17 @@ impl Pool {
     /// Sends one HTTP request to an instance; `Ok(None)`: the pool was retired.
     pub(crate) async fn proxy(
         self: &Arc<Self>,
-        engine: &Arc<Inner>,
         req: &mut Option<Request<ProxyBody>>,
         timeout: Duration,
     ) -> Result<Option<ProxyOutcome>, ProxyError> {
-        let (inst, cold) = match self.acquire(engine).await.map_err(ProxyError::Refused)? {
+        let (inst, cold) = match self.acquire().await.map_err(ProxyError::Refused)? {
             Grant::Retired => return Ok(None),
             Grant::BackingOff(e) => {
                 self.count_failure();
                 return Err(ProxyError::Init(e));
             }
             Grant::Warm(i) => (i, false),
-            Grant::Spawn => match self.cold_start(engine, false).await {
+            Grant::Spawn => match self.cold_start(false).await {
                 Ok(i) => {
                     self.share(&i);
                     (i, true)
@@ -176,12 +174,12 @@ impl Pool {
         let Some(req) = req.take() else {
             return Err(ProxyError::Unreachable("request already sent".into()));
         };
-        inc(&engine.metrics.invocations);
+        inc(&self.node.metrics.invocations);
         let request_id: Arc<str> = uuid::Uuid::new_v4().to_string().into();
         let init_ms = if cold { inst.take_init_ms() } else { None };
         let mut checkout = Checkout::new(
             self.clone(),
-            engine.clone(),
+            &self.node,
             inst.clone(),
             request_id.clone(),
             Instant::now(),
@@ -207,12 +205,12 @@ impl Pool {
             }
             Ok(Err(e)) => {
                 checkout.failed = true;
-                inc(&engine.metrics.function_errors);
+                inc(&self.node.metrics.function_errors);
                 Err(ProxyError::Unreachable(e.to_string()))
             }
             Err(_) => {
                 checkout.failed = true;
-                inc(&engine.metrics.timeouts);
+                inc(&self.node.metrics.timeouts);
                 let line = format!(
                     "{} Request timed out after {:.2} seconds",
                     request_id,

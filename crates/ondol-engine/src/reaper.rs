@@ -20,7 +20,6 @@ use std::process::{ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use crate::launcher::Tracked;
 use crate::sandbox::{blocking_pipe, remove_cgroup};
 
 /// The hidden subcommand that runs the reaper (`ondol reap <data-dir>`).
@@ -33,6 +32,14 @@ const LOCK: &str = "reaper.lock";
 const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// Instance cgroup directories lie under this.
 const CGROUP_FS: &str = "/sys/fs/cgroup";
+
+/// An instance's process group, told apart from a later one with the same id by
+/// its leader's start time (clock ticks after boot, /proc/<pid>/stat field 22).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tracked {
+    pub pgid: u32,
+    pub start_time: u64,
+}
 
 /// The server's end of its link to the reaper.
 pub(crate) struct Reaper {

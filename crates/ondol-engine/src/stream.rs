@@ -13,7 +13,6 @@ use http_body_util::BodyExt;
 use ondol_core::FunctionError;
 use tokio::sync::mpsc;
 
-use crate::engine::Inner;
 use crate::instance::{Instance, StreamStart};
 use crate::pool::Pool;
 use crate::proxy::Checkout;
@@ -95,7 +94,6 @@ impl Body for RuntimeStream {
 /// Wraps a runtime's stream so the instance returns to its pool when it ends.
 pub(crate) fn hand_out(
     pool: &Arc<Pool>,
-    engine: &Arc<Inner>,
     inst: Arc<Instance>,
     request_id: Arc<str>,
     start: StreamStart,
@@ -103,7 +101,7 @@ pub(crate) fn hand_out(
 ) -> StreamingOutcome {
     let mut checkout = Checkout::new(
         pool.clone(),
-        engine.clone(),
+        &pool.node,
         inst.clone(),
         request_id.clone(),
         start.begun,
