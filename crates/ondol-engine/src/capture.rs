@@ -103,6 +103,17 @@ impl Capture {
         st.request = current;
     }
 
+    /// Writes END and REPORT for `request` after its output so far, with nothing
+    /// read in between, leaving the attribution of later output as it was.
+    pub fn end_request(&self, request: &Arc<str>, end: String, report: String) {
+        let mut st = self.state.lock();
+        self.read_available(&mut st);
+        let current = st.request.replace(request.clone());
+        self.emit(&mut st, end);
+        self.emit(&mut st, report);
+        st.request = current;
+    }
+
     /// Reads whatever output is pending now.
     pub fn drain(&self) {
         let mut st = self.state.lock();

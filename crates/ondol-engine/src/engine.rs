@@ -14,11 +14,12 @@ use parking_lot::RwLock;
 
 use crate::budget::host_memory_mb;
 use crate::instance::{Instance, StartSpec};
+use crate::invoke::{self, Run};
 use crate::memwatch::MemWatch;
 use crate::metrics::{inc, Metrics};
 use crate::node::{Node, STOP_GRACE};
-use crate::pool::{Pool, Run};
-use crate::proxy::{ProxyError, ProxyOutcome};
+use crate::pool::Pool;
+use crate::proxy::{self, ProxyError, ProxyOutcome};
 use crate::reaper::Reaper;
 use crate::routing::{AliasRoute, Routes};
 use crate::runtimes::Runtimes;
@@ -143,7 +144,10 @@ impl Engine {
 
     /// (limit, used) of the node memory budget, in MB.
     pub fn memory_budget(&self) -> (u64, u64) {
-        (self.inner.node.budget.limit_mb(), self.inner.node.budget.used_mb())
+        (
+            self.inner.node.budget.limit_mb(),
+            self.inner.node.budget.used_mb(),
+        )
     }
 
     /// Installs (or replaces) the pool of one function version. A replaced pool's
@@ -302,7 +306,7 @@ impl Engine {
             let _guard = guard;
             let mut pool = first;
             loop {
-                if let Some(outcome) = pool.invoke(req.clone()).await? {
+                if let Some(outcome) = invoke::run(&pool, req.clone()).await? {
                     return Ok(outcome);
                 }
                 pool = engine
@@ -335,7 +339,7 @@ impl Engine {
         let timeout = timeout.unwrap_or(Duration::from_millis(pool.spec.timeout_ms));
         let mut req = Some(req);
         loop {
-            if let Some(out) = pool.proxy(&mut req, timeout).await? {
+            if let Some(out) = proxy::send(&pool, &mut req, timeout).await? {
                 return Ok(out);
             }
             pool = self.pool(name, version).ok_or_else(not_found)?;

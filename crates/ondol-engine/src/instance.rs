@@ -88,21 +88,12 @@ pub(crate) struct Instance {
     gone: AtomicBool,
 }
 
-/// What one invocation on an instance produced.
+/// What one invocation on an instance produced (END/REPORT come with its checkout).
 pub(crate) struct Ran {
     pub result: Result<Bytes, FunctionError>,
     pub death: Option<Death>,
-    pub log_tail: Option<String>,
-    pub duration_ms: f64,
     /// Set when the runtime streams its response: the invocation goes on.
-    pub stream: Option<StreamStart>,
-}
-
-/// A streamed response just begun, and what its REPORT will need.
-pub(crate) struct StreamStart {
-    pub streamed: crate::runtime_api::Streamed,
-    pub begun: Instant,
-    pub init_ms: Option<f64>,
+    pub stream: Option<crate::runtime_api::Streamed>,
 }
 
 fn describe(status: std::process::ExitStatus) -> String {
@@ -351,14 +342,12 @@ impl Instance {
         }
     }
 
-    /// Runs one invocation. Lines between START and REPORT belong to `request_id`.
+    /// Runs one invocation. Lines from START on belong to `request_id`.
     pub async fn invoke(&self, req: InvokeRequest, request_id: Arc<str>, spec: &StartSpec) -> Ran {
-        let init_ms = self.init_ms.lock().take();
         self.capture.begin(request_id.clone(), req.want_log_tail);
         // `begin` just read the pipe: START needs no second read.
         self.capture
             .platform_now(report::start(&request_id, &spec.version));
-        let begun = Instant::now();
         let (tx, rx) = oneshot::channel();
         let dispatched = match &self.front {
             Front::Runtime { dispatch, .. } => dispatch
@@ -400,37 +389,10 @@ impl Instance {
                 }
             }
         };
-        if let Some(streamed) = streamed {
-            // END and REPORT come when the stream ends (see `stream`).
-            return Ran {
-                result,
-                death,
-                log_tail: None,
-                duration_ms: 0.0,
-                stream: Some(StreamStart {
-                    streamed,
-                    begun,
-                    init_ms,
-                }),
-            };
-        }
-        let duration_ms = begun.elapsed().as_secs_f64() * 1000.0;
-        self.capture.platform(report::end(&request_id));
-        self.capture.platform_now(report::report(
-            &request_id,
-            duration_ms,
-            spec.memory_mb,
-            self.mem.peak_mb(),
-            init_ms,
-        ));
-        let log_tail = self.capture.finish();
-        *self.last_used.lock() = Instant::now();
         Ran {
             result,
             death,
-            log_tail,
-            duration_ms,
-            stream: None,
+            stream: streamed,
         }
     }
 

@@ -5,8 +5,10 @@
 
 mod budget;
 mod capture;
+mod checkout;
 mod engine;
 mod instance;
+mod invoke;
 mod launcher;
 mod memwatch;
 mod metrics;
@@ -23,8 +25,8 @@ mod stream;
 mod web;
 
 pub use engine::{Engine, EngineConfig, FunctionSpec, PoolStats};
+pub use invoke::Run;
 pub use metrics::Metrics;
-pub use pool::Run;
 pub use proxy::{ProxyError, ProxyOutcome};
 pub use reaper::{run as run_reaper, COMMAND as REAPER_COMMAND};
 pub use routing::AliasRoute;

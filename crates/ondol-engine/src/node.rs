@@ -73,7 +73,11 @@ impl Node {
     }
 
     fn tenants(&self) -> Vec<Arc<dyn Tenant>> {
-        self.tenants.lock().iter().filter_map(Weak::upgrade).collect()
+        self.tenants
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect()
     }
 
     /// Notes a started instance, to be stopped at shutdown.

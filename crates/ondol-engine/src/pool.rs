@@ -6,18 +6,22 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ondol_core::{FunctionError, InvokeError, InvokeOutcome, InvokeRequest, Limits};
+use ondol_core::{FunctionError, InvokeError, Limits};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use crate::checkout::{Checkout, Lender, Settled};
 use crate::instance::{Death, Instance, StartSpec};
 use crate::metrics::inc;
 use crate::node::{Node, Tenant};
 
-/// How an invocation came back: whole, or as a stream still being sent.
-pub enum Run {
-    Done(InvokeOutcome),
-    Streaming(crate::stream::StreamingOutcome),
+/// What a request gets from its pool.
+pub(crate) enum Lease {
+    Out(Checkout),
+    /// The pool was replaced; look the function up again.
+    Retired,
+    /// No instance would start (counted): the init error, or a crash loop's.
+    Failed(FunctionError),
 }
 
 /// What a waiting request is handed.
@@ -122,7 +126,7 @@ impl Pool {
     }
 
     /// Counts one finished invocation of this version (what a canary is judged on).
-    pub(crate) fn count(&self, duration_ms: f64, failed: bool) {
+    fn count(&self, duration_ms: f64, failed: bool) {
         inc(&self.invocations);
         if failed {
             inc(&self.errors);
@@ -131,7 +135,7 @@ impl Pool {
     }
 
     /// Counts an invocation that failed before it ran (no instance would start).
-    pub(crate) fn count_failure(&self) {
+    fn count_failure(&self) {
         inc(&self.invocations);
         inc(&self.errors);
     }
@@ -140,72 +144,41 @@ impl Pool {
         u64::from(self.spec.memory_mb)
     }
 
-    /// Runs one invocation; `Ok(None)` means the pool was retired: look up again.
-    pub async fn invoke(self: &Arc<Self>, req: InvokeRequest) -> Result<Option<Run>, InvokeError> {
-        let request_id: Arc<str> = match &req.request_id {
-            Some(id) => id.as_str().into(),
-            None => uuid::Uuid::new_v4().to_string().into(),
-        };
-        let failed = |e: FunctionError| InvokeOutcome {
-            request_id: request_id.to_string(),
-            executed_version: self.spec.version.to_string(),
-            result: Err(e),
-            log_tail: None,
-            cold_start: true,
-            duration_ms: 0.0,
-        };
+    /// Checks an instance out for one request (`report`: a Lambda runtime's, with
+    /// END/REPORT). Waits for capacity, or throttles; a failed start is counted.
+    pub async fn checkout(
+        self: &Arc<Self>,
+        request_id: Arc<str>,
+        report: bool,
+    ) -> Result<Lease, InvokeError> {
         let (inst, cold) = match self.acquire().await? {
-            Grant::Retired => return Ok(None),
+            Grant::Retired => return Ok(Lease::Retired),
             Grant::BackingOff(e) => {
                 self.count_failure();
-                return Ok(Some(Run::Done(failed(e))));
+                return Ok(Lease::Failed(e));
             }
             Grant::Warm(i) => (i, false),
             Grant::Spawn => match self.cold_start(false).await {
-                Ok(i) => (i, true),
+                Ok(i) => {
+                    self.share(&i);
+                    (i, true)
+                }
                 Err(e) => {
                     self.count_failure();
-                    return Ok(Some(Run::Done(failed(e))));
+                    return Ok(Lease::Failed(e));
                 }
             },
         };
         inc(&self.node.metrics.invocations);
-        let mut ran = inst.invoke(req, request_id.clone(), &self.spec).await;
-        if let Some(start) = ran.stream.take() {
-            return Ok(Some(Run::Streaming(crate::stream::hand_out(
-                self, inst, request_id, start, cold,
-            ))));
-        }
-        self.count(ran.duration_ms, ran.result.is_err());
-        if ran.result.is_err() {
-            inc(&self.node.metrics.function_errors);
-        }
-        match ran.death {
-            None => self.release(inst),
-            Some(d) => {
-                inc(match d {
-                    Death::Timeout => &self.node.metrics.timeouts,
-                    Death::Crash => &self.node.metrics.crashes,
-                    Death::OutOfMemory => &self.node.metrics.out_of_memory,
-                });
-                if d == Death::Crash {
-                    self.note_failure(ran.result.clone().err());
-                }
-                self.discard(&inst);
-            }
-        }
-        Ok(Some(Run::Done(InvokeOutcome {
-            request_id: request_id.to_string(),
-            executed_version: self.spec.version.to_string(),
-            result: ran.result,
-            log_tail: ran.log_tail,
-            cold_start: cold,
-            duration_ms: ran.duration_ms,
-        })))
+        let memory_mb = report.then_some(self.spec.memory_mb);
+        let lender: Arc<dyn Lender> = self.clone();
+        let inflight = self.node.begin();
+        Ok(Lease::Out(Checkout::new(
+            lender, inst, request_id, cold, memory_mb, inflight,
+        )))
     }
 
-    pub(crate) async fn acquire(
-        self: &Arc<Self>) -> Result<Grant, InvokeError> {
+    async fn acquire(self: &Arc<Self>) -> Result<Grant, InvokeError> {
         let mut evicted_once = false;
         loop {
             let blocked = {
@@ -336,7 +309,10 @@ impl Pool {
     }
 
     /// Starts an instance in a reserved slot; on failure the slot is given back.
-    pub async fn cold_start(self: &Arc<Self>, provisioned: bool) -> Result<Arc<Instance>, FunctionError> {
+    async fn cold_start(
+        self: &Arc<Self>,
+        provisioned: bool,
+    ) -> Result<Arc<Instance>, FunctionError> {
         inc(&self.node.metrics.cold_starts);
         self.state.lock().starting += 1;
         let started = Instance::start(&self.spec, provisioned).await;
@@ -373,7 +349,7 @@ impl Pool {
     }
 
     /// Offers a just-started instance's free slots to other requests at once.
-    pub(crate) fn share(&self, inst: &Arc<Instance>) {
+    fn share(&self, inst: &Arc<Instance>) {
         if inst.in_use() < inst.capacity {
             let mut st = self.state.lock();
             if !st.retired {
@@ -395,7 +371,7 @@ impl Pool {
 
     /// A finished request's slot goes to the first waiter, else back to the
     /// instance (which rejoins the idle stack, most recently used, if it had left).
-    pub(crate) fn release(&self, inst: Arc<Instance>) {
+    fn release(&self, inst: Arc<Instance>) {
         let mut st = self.state.lock();
         st.failures = 0;
         st.retry_at = None;
@@ -432,7 +408,7 @@ impl Pool {
     }
 
     /// An instance died: out of the pool, its capacity to a waiter if any.
-    pub(crate) fn discard(&self, inst: &Arc<Instance>) {
+    fn discard(&self, inst: &Arc<Instance>) {
         let mut st = self.state.lock();
         inst.give_slot_back();
         st.idle.retain(|i| !Arc::ptr_eq(i, inst));
@@ -600,5 +576,24 @@ impl Tenant for Pool {
 
     fn memory_freed(&self) {
         self.on_memory_freed();
+    }
+}
+
+impl Lender for Pool {
+    fn settle(&self, inst: Arc<Instance>, s: Settled) {
+        self.count(s.duration_ms, s.failed);
+        let Some(death) = s.death else {
+            *inst.last_used.lock() = Instant::now();
+            return self.release(inst);
+        };
+        inc(match death {
+            Death::Timeout => &self.node.metrics.timeouts,
+            Death::Crash => &self.node.metrics.crashes,
+            Death::OutOfMemory => &self.node.metrics.out_of_memory,
+        });
+        if let (Death::Crash, Some(e)) = (death, s.crash_error) {
+            self.note_failure(Some(e));
+        }
+        self.discard(&inst);
     }
 }

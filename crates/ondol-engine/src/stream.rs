@@ -3,7 +3,6 @@
 //! held, and its timeout enforced, until the stream ends.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -13,11 +12,10 @@ use http_body_util::BodyExt;
 use ondol_core::FunctionError;
 use tokio::sync::mpsc;
 
-use crate::instance::{Instance, StreamStart};
-use crate::pool::Pool;
-use crate::proxy::Checkout;
+use crate::checkout::Checkout;
+use crate::instance::StartSpec;
 use crate::report;
-use crate::runtime_api::StreamItem;
+use crate::runtime_api::{StreamItem, Streamed};
 use crate::web::ProxyBody;
 
 /// A response still being streamed by a runtime.
@@ -66,18 +64,15 @@ impl Body for RuntimeStream {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(StreamItem::Data(d))) => Poll::Ready(Some(Ok(Frame::data(d)))),
             Poll::Ready(Some(StreamItem::Error { error_type, body })) => {
-                if let Some(c) = &self.checkout {
+                if let Some(mut c) = self.checkout.take() {
                     let line = format!(
                         "{} Stream error: {error_type}: {}",
                         c.request_id,
                         String::from_utf8_lossy(&body)
                     );
-                    c.inst.capture.platform_for(&c.request_id, line);
-                }
-                if let Some(c) = &mut self.checkout {
+                    c.instance().capture.platform_for(&c.request_id, line);
                     c.failed = true;
                 }
-                self.checkout.take();
                 Poll::Ready(Some(Err(Box::new(StreamError(FunctionError {
                     error_type,
                     body,
@@ -91,26 +86,16 @@ impl Body for RuntimeStream {
     }
 }
 
-/// Wraps a runtime's stream so the instance returns to its pool when it ends.
+/// Wraps a runtime's stream so the instance returns to its pool when it ends; a
+/// watchdog kills the instance if the stream outlives the function's timeout.
 pub(crate) fn hand_out(
-    pool: &Arc<Pool>,
-    inst: Arc<Instance>,
-    request_id: Arc<str>,
-    start: StreamStart,
-    cold: bool,
+    mut checkout: Checkout,
+    streamed: Streamed,
+    spec: &StartSpec,
 ) -> StreamingOutcome {
-    let mut checkout = Checkout::new(
-        pool.clone(),
-        &pool.node,
-        inst.clone(),
-        request_id.clone(),
-        start.begun,
-        start.init_ms,
-    );
-    let timeout = Duration::from_millis(pool.spec.timeout_ms);
-    let deadline = start.begun + timeout;
-    let (watched, rid) = (inst.clone(), request_id.clone());
-    let timeout_ms = pool.spec.timeout_ms;
+    let timeout_ms = spec.timeout_ms;
+    let deadline = checkout.begun + Duration::from_millis(timeout_ms);
+    let (watched, rid) = (checkout.instance().clone(), checkout.request_id.clone());
     checkout.watchdog = Some(
         tokio::spawn(async move {
             tokio::time::sleep_until(deadline.into()).await;
@@ -122,12 +107,12 @@ pub(crate) fn hand_out(
         .abort_handle(),
     );
     StreamingOutcome {
-        request_id: request_id.to_string(),
-        executed_version: pool.spec.version.to_string(),
-        cold_start: cold,
-        content_type: start.streamed.content_type,
+        request_id: checkout.request_id.to_string(),
+        executed_version: spec.version.to_string(),
+        cold_start: checkout.cold,
+        content_type: streamed.content_type,
         body: RuntimeStream {
-            chunks: start.streamed.chunks,
+            chunks: streamed.chunks,
             checkout: Some(checkout),
         }
         .boxed_unsync(),
