@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use ondol_core::FunctionError;
 
-use crate::instance::{Death, Instance};
+use crate::front::Death;
+use crate::instance::Instance;
 use crate::node::Inflight;
 use crate::report;
 

@@ -13,7 +13,8 @@ use ondol_core::{
 use parking_lot::RwLock;
 
 use crate::budget::host_memory_mb;
-use crate::instance::{Instance, StartSpec};
+use crate::front::ProxyBody;
+use crate::instance::Instance;
 use crate::invoke::{self, Run};
 use crate::memwatch::MemWatch;
 use crate::metrics::{inc, Metrics};
@@ -24,7 +25,7 @@ use crate::reaper::Reaper;
 use crate::routing::{AliasRoute, Routes};
 use crate::runtimes::Runtimes;
 use crate::sandbox::CgroupRoot;
-use crate::web::ProxyBody;
+use crate::spec::StartSpec;
 use http::Request;
 
 pub use crate::pool::PoolView as PoolStats;

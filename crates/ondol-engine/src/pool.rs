@@ -11,9 +11,11 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use crate::checkout::{Checkout, Lender, Settled};
-use crate::instance::{Death, Instance, StartSpec};
+use crate::front::Death;
+use crate::instance::Instance;
 use crate::metrics::inc;
 use crate::node::{Node, Tenant};
+use crate::spec::StartSpec;
 
 /// What a request gets from its pool.
 pub(crate) enum Lease {

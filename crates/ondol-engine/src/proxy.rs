@@ -15,10 +15,9 @@ use hyper::body::Incoming;
 use ondol_core::{FunctionError, InvokeError};
 
 use crate::checkout::Checkout;
-use crate::instance::Front;
+use crate::front::ProxyBody;
 use crate::metrics::inc;
 use crate::pool::{Lease, Pool};
-use crate::web::ProxyBody;
 
 /// A proxied response and what the access log wants to know of it.
 pub struct ProxyOutcome {
@@ -93,10 +92,7 @@ pub(crate) async fn send(
         return Err(ProxyError::Unreachable("request already sent".into()));
     };
     let inst = checkout.instance().clone();
-    let Front::Web(target) = &inst.front else {
-        return Err(ProxyError::Unreachable("not a web instance".into()));
-    };
-    match tokio::time::timeout(timeout, target.send(req)).await {
+    match tokio::time::timeout(timeout, inst.front.send(req)).await {
         Ok(Ok(resp)) => {
             let (parts, body) = resp.into_parts();
             checkout.failed = parts.status.is_server_error();
@@ -115,7 +111,7 @@ pub(crate) async fn send(
         Ok(Err(e)) => {
             checkout.failed = true;
             inc(&pool.node.metrics.function_errors);
-            Err(ProxyError::Unreachable(e.to_string()))
+            Err(ProxyError::Unreachable(e))
         }
         Err(_) => {
             checkout.failed = true;

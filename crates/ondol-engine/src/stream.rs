@@ -13,10 +13,10 @@ use ondol_core::FunctionError;
 use tokio::sync::mpsc;
 
 use crate::checkout::Checkout;
-use crate::instance::StartSpec;
+use crate::front::ProxyBody;
 use crate::report;
 use crate::runtime_api::{StreamItem, Streamed};
-use crate::web::ProxyBody;
+use crate::spec::StartSpec;
 
 /// A response still being streamed by a runtime.
 pub struct StreamingOutcome {

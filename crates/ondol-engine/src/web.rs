@@ -2,11 +2,11 @@
 //! the function's command with its port in `$PORT`. It is ready once its readiness
 //! path answers; requests reach it over kept-alive loopback connections.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response, Uri};
-use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -14,20 +14,33 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use ondol_core::FunctionError;
 
-use crate::instance::{Instance, StartSpec};
+use crate::front::{BoxFuture, Front, Opened, ProxyBody};
+use crate::process::Process;
+use crate::spec::StartSpec;
 
-/// A request or response body as the proxy carries it.
-pub type ProxyBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+/// Picks the instance's port and puts it in `$PORT` and the command.
+pub(crate) fn open(spec: &StartSpec) -> std::io::Result<Opened> {
+    let port = free_port()?;
+    let capacity = spec
+        .web
+        .as_ref()
+        .map_or(1, |w| w.instance_concurrency.max(1));
+    Ok(Opened {
+        front: Arc::new(WebTarget::new(port, capacity)),
+        env: vec![("PORT".into(), port.to_string())],
+        argv: substitute_port(&spec.launch.argv, port),
+    })
+}
 
 /// A free loopback port for a new instance.
-pub(crate) fn free_port() -> std::io::Result<u16> {
+fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
 /// `$PORT` and `${PORT}` in the command become the instance's port.
-pub(crate) fn substitute_port(argv: &[String], port: u16) -> Vec<String> {
+fn substitute_port(argv: &[String], port: u16) -> Vec<String> {
     let p = port.to_string();
     argv.iter()
         .map(|a| a.replace("${PORT}", &p).replace("$PORT", &p))
@@ -35,20 +48,24 @@ pub(crate) fn substitute_port(argv: &[String], port: u16) -> Vec<String> {
 }
 
 /// Where an instance listens, with a keep-alive client to it.
-#[derive(Clone)]
 pub(crate) struct WebTarget {
     client: Client<HttpConnector, ProxyBody>,
     port: u16,
+    capacity: u32,
 }
 
 impl WebTarget {
-    pub fn new(port: u16) -> Self {
+    fn new(port: u16, capacity: u32) -> Self {
         let mut conn = HttpConnector::new();
         conn.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(conn);
-        Self { client, port }
+        Self {
+            client,
+            port,
+            capacity,
+        }
     }
 
     fn uri(&self, path_and_query: &str) -> Uri {
@@ -69,7 +86,7 @@ impl WebTarget {
     }
 
     /// Sends a request to the instance (its URI is rewritten to the instance).
-    pub async fn send(
+    async fn send_to(
         &self,
         mut req: Request<ProxyBody>,
     ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
@@ -81,36 +98,32 @@ impl WebTarget {
         *req.uri_mut() = self.uri(&pq);
         self.client.request(req).await
     }
-}
 
-impl Instance {
     /// Polls the readiness path until it answers, the process exits, or the init
     /// timeout passes. The wait is the Init Duration.
-    pub(crate) async fn await_ready(
+    async fn await_ready(
         &self,
-        begun: Instant,
+        process: &Process,
         spec: &StartSpec,
+        begun: Instant,
     ) -> Result<f64, FunctionError> {
-        let crate::instance::Front::Web(target) = &self.front else {
-            return Ok(0.0);
-        };
         let path = spec.web.as_ref().map_or("/", |w| w.readiness_path.as_str());
         let deadline = begun + spec.init_timeout;
         let mut pause = Duration::from_millis(2);
         loop {
-            if target.probe(path).await {
-                self.mem.sample_leader();
+            if self.probe(path).await {
+                process.mem.sample_leader();
                 return Ok(begun.elapsed().as_secs_f64() * 1000.0);
             }
-            if let Some(why) = self.exit.borrow().clone() {
-                self.capture.drain();
+            if let Some(why) = process.exit.borrow().clone() {
+                process.capture.drain();
                 return Err(FunctionError::platform(
                     "Runtime.ExitError",
                     format!("Web server exited before it was ready: {why}"),
                 ));
             }
             if Instant::now() >= deadline {
-                self.kill();
+                process.kill();
                 return Err(FunctionError::platform(
                     "Sandbox.Timedout",
                     format!(
@@ -122,6 +135,25 @@ impl Instance {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(25));
         }
+    }
+}
+
+impl Front for WebTarget {
+    fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    fn ready<'a>(
+        &'a self,
+        process: &'a Process,
+        spec: &'a StartSpec,
+        begun: Instant,
+    ) -> BoxFuture<'a, Result<f64, FunctionError>> {
+        Box::pin(self.await_ready(process, spec, begun))
+    }
+
+    fn send(&self, req: Request<ProxyBody>) -> BoxFuture<'_, Result<Response<Incoming>, String>> {
+        Box::pin(async move { self.send_to(req).await.map_err(|e| e.to_string()) })
     }
 }
 

@@ -1,0 +1,30 @@
+//! What a pool needs to start instances of one function version, fixed at deploy.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ondol_core::LogSink;
+
+use crate::memwatch::MemWatch;
+use crate::reaper::Reaper;
+use crate::runtimes::Launch;
+use crate::sandbox::CgroupRoot;
+
+pub(crate) struct StartSpec {
+    pub launch: Launch,
+    pub code_dir: PathBuf,
+    pub function: Arc<str>,
+    pub version: Arc<str>,
+    pub memory_mb: u32,
+    pub timeout_ms: u64,
+    pub init_timeout: Duration,
+    pub max_response: u64,
+    pub sink: Arc<dyn LogSink>,
+    pub memwatch: Arc<MemWatch>,
+    pub cgroups: Option<CgroupRoot>,
+    /// Told of every instance group, to kill them if the server dies.
+    pub reaper: Option<Arc<Reaper>>,
+    /// Web mode: the instance is an HTTP server on `$PORT`.
+    pub web: Option<ondol_core::WebOptions>,
+}
