@@ -1,16 +1,16 @@
-//! The engine: pools by function and version, the node memory budget, the reaper
-//! that scales to zero and keeps `min_warm`, and the drain on shutdown.
+//! The engine, the crate's facade: deploys and removes pools, resolves a request's
+//! target once and runs it (invoke, stream or proxy), warms versions ahead of
+//! traffic, and drains on shutdown. Capacity lives in `node`, pools in `pools`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ondol_core::{
     Arn, FunctionConfig, FunctionError, InvokeError, InvokeOutcome, InvokeRequest, LogSink,
 };
-use parking_lot::RwLock;
 
 use crate::budget::host_memory_mb;
 use crate::front::ProxyBody;
@@ -20,15 +20,17 @@ use crate::memwatch::MemWatch;
 use crate::metrics::{inc, Metrics};
 use crate::node::{Node, STOP_GRACE};
 use crate::pool::Pool;
+use crate::pools::{scale, Pools};
 use crate::proxy::{self, ProxyError, ProxyOutcome};
 use crate::reaper::Reaper;
 use crate::routing::{AliasRoute, Routes};
 use crate::runtimes::Runtimes;
 use crate::sandbox::CgroupRoot;
 use crate::spec::StartSpec;
+use crate::target::Target;
 use http::Request;
 
-pub use crate::pool::PoolView as PoolStats;
+pub use crate::metrics::PoolView as PoolStats;
 
 /// Node-level settings.
 pub struct EngineConfig {
@@ -71,7 +73,7 @@ pub struct FunctionSpec {
 }
 
 struct Inner {
-    pools: RwLock<HashMap<String, HashMap<String, Arc<Pool>>>>,
+    pools: Arc<Pools>,
     routes: Routes,
     node: Arc<Node>,
     memwatch: Arc<MemWatch>,
@@ -80,7 +82,7 @@ struct Inner {
     runtimes: Runtimes,
     sink: Arc<dyn LogSink>,
     arn: Arn,
-    shutting_down: AtomicBool,
+    shutting_down: Arc<AtomicBool>,
 }
 
 /// Cheap to clone; all clones share one engine.
@@ -113,7 +115,7 @@ impl Engine {
             None => None,
         };
         let inner = Arc::new(Inner {
-            pools: RwLock::new(HashMap::new()),
+            pools: Arc::default(),
             routes: Routes::default(),
             node: Node::new(budget_mb),
             memwatch: MemWatch::start(cfg.memwatch_interval),
@@ -122,9 +124,13 @@ impl Engine {
             runtimes,
             sink: cfg.log_sink,
             arn: cfg.arn,
-            shutting_down: AtomicBool::new(false),
+            shutting_down: Arc::default(),
         });
-        tokio::spawn(reaper(Arc::downgrade(&inner)));
+        tokio::spawn(scale(
+            Arc::downgrade(&inner.pools),
+            inner.node.clone(),
+            inner.shutting_down.clone(),
+        ));
         // Resolve interpreters now so the first cold start doesn't pay for it.
         let warm = inner.clone();
         tokio::spawn(async move {
@@ -176,12 +182,7 @@ impl Engine {
             web: cfg.web.clone(),
         };
         let pool = Pool::new(start, cfg.limits.clone(), inner.node.clone());
-        let old = inner
-            .pools
-            .write()
-            .entry(cfg.name.clone())
-            .or_default()
-            .insert(spec.version.clone(), pool);
+        let old = inner.pools.insert(&cfg.name, &spec.version, pool);
         if let Some(old) = old {
             self.retire(&old);
         }
@@ -212,25 +213,10 @@ impl Engine {
 
     /// Removes one version's pool, or every version of the function.
     pub fn remove(&self, name: &str, version: Option<&str>) {
-        let removed: Vec<Arc<Pool>> = {
-            let mut pools = self.inner.pools.write();
-            match version {
-                Some(v) => {
-                    let p = pools.get_mut(name).and_then(|m| m.remove(v));
-                    if pools.get(name).is_some_and(HashMap::is_empty) {
-                        pools.remove(name);
-                    }
-                    p.into_iter().collect()
-                }
-                None => {
-                    self.inner.routes.remove(name);
-                    pools
-                        .remove(name)
-                        .map(|m| m.into_values().collect())
-                        .unwrap_or_default()
-                }
-            }
-        };
+        if version.is_none() {
+            self.inner.routes.remove(name);
+        }
+        let removed = self.inner.pools.remove(name, version);
         for p in removed {
             self.retire(&p);
         }
@@ -243,7 +229,7 @@ impl Engine {
     }
 
     fn pool(&self, name: &str, version: &str) -> Option<Arc<Pool>> {
-        self.inner.pools.read().get(name)?.get(version).cloned()
+        self.inner.pools.get(name, version)
     }
 
     /// The request payload limit of a version, or `None` if it isn't deployed.
@@ -272,6 +258,18 @@ impl Engine {
         }
     }
 
+    /// The target of a request to `name:qualifier`, resolved once: the version
+    /// routing picks and its pool. `None` if the function or qualifier doesn't exist.
+    pub fn resolve(&self, name: &str, qualifier: Option<&str>) -> Option<Target> {
+        let version = self.inner.routes.pick(name, qualifier)?;
+        self.target(name, &version)
+    }
+
+    /// The target `name` at `version`, if deployed.
+    pub fn target(&self, name: &str, version: &str) -> Option<Target> {
+        self.pool(name, version).map(|pool| Target { pool })
+    }
+
     /// Runs one invocation; a runtime that streams its response is handed back as
     /// a stream (the instance is held until it ends).
     pub async fn invoke_stream(
@@ -283,33 +281,43 @@ impl Engine {
         if self.inner.shutting_down.load(SeqCst) {
             return Err(InvokeError::ShuttingDown);
         }
-        let guard = self.inner.node.begin();
         let not_found = || InvokeError::NotFound(format!("{name}:{version}"));
-        let first = self.pool(name, version).ok_or_else(not_found)?;
-        if first.spec.web.is_some() {
+        let target = self.target(name, version).ok_or_else(not_found)?;
+        self.invoke_to(&target, req).await
+    }
+
+    /// [`Engine::invoke_stream`] to a resolved target.
+    pub async fn invoke_to(&self, target: &Target, req: InvokeRequest) -> Result<Run, InvokeError> {
+        if self.inner.shutting_down.load(SeqCst) {
+            return Err(InvokeError::ShuttingDown);
+        }
+        let guard = self.inner.node.begin();
+        let name = target.function().to_string();
+        if target.is_web() {
             return Err(InvokeError::WrongMode(format!(
                 "function '{name}' runs in web mode: call it over HTTP through the front door"
             )));
         }
-        let size = req.payload.len() as u64;
-        if size > first.limits.max_request_bytes {
+        let (size, limit) = (req.payload.len() as u64, target.request_limit());
+        if size > limit {
             inc(&self.inner.node.metrics.payload_too_large);
             return Err(InvokeError::RequestTooLarge {
                 size,
-                limit: first.limits.max_request_bytes,
-                function: name.to_string(),
+                limit,
+                function: name,
             });
         }
         let engine = self.clone();
-        let (name, version) = (name.to_string(), version.to_string());
+        let mut pool = target.pool.clone();
         // A task of its own: a caller that goes away never strands an instance.
         let task = tokio::spawn(async move {
             let _guard = guard;
-            let mut pool = first;
             loop {
                 if let Some(outcome) = invoke::run(&pool, req.clone()).await? {
                     return Ok(outcome);
                 }
+                // Retired by a redeploy: the same version's new pool.
+                let version = pool.spec.version.clone();
                 pool = engine
                     .pool(&name, &version)
                     .ok_or_else(|| InvokeError::NotFound(format!("{name}:{version}")))?;
@@ -331,12 +339,28 @@ impl Engine {
             return Err(ProxyError::Refused(InvokeError::ShuttingDown));
         }
         let not_found = || ProxyError::Refused(InvokeError::NotFound(format!("{name}:{version}")));
-        let mut pool = self.pool(name, version).ok_or_else(not_found)?;
-        if pool.spec.web.is_none() {
+        let target = self.target(name, version).ok_or_else(not_found)?;
+        self.proxy_to(&target, req, timeout).await
+    }
+
+    /// [`Engine::proxy`] to a resolved target.
+    pub async fn proxy_to(
+        &self,
+        target: &Target,
+        req: Request<ProxyBody>,
+        timeout: Option<Duration>,
+    ) -> Result<ProxyOutcome, ProxyError> {
+        if self.inner.shutting_down.load(SeqCst) {
+            return Err(ProxyError::Refused(InvokeError::ShuttingDown));
+        }
+        let (name, version) = (target.function(), target.version());
+        if !target.is_web() {
             return Err(ProxyError::Refused(InvokeError::WrongMode(format!(
                 "function '{name}' is a Lambda function: it takes events, not HTTP"
             ))));
         }
+        let not_found = || ProxyError::Refused(InvokeError::NotFound(format!("{name}:{version}")));
+        let mut pool = target.pool.clone();
         let timeout = timeout.unwrap_or(Duration::from_millis(pool.spec.timeout_ms));
         let mut req = Some(req);
         loop {
@@ -394,13 +418,7 @@ impl Engine {
 
     /// Idle/running/waiting counts per version of `name`.
     pub fn pool_stats(&self, name: &str) -> Vec<(String, PoolStats)> {
-        let pools = self.inner.pools.read();
-        let mut out: Vec<_> = pools
-            .get(name)
-            .map(|m| m.iter().map(|(v, p)| (v.clone(), p.view())).collect())
-            .unwrap_or_default();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
+        self.inner.pools.stats(name)
     }
 
     /// Drains: no new invocations, in-flight ones get up to `grace`, then every
@@ -412,12 +430,7 @@ impl Engine {
         while inner.node.inflight() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let pools: Vec<Arc<Pool>> = inner
-            .pools
-            .write()
-            .drain()
-            .flat_map(|(_, m)| m.into_values())
-            .collect();
+        let pools = inner.pools.drain();
         for p in &pools {
             p.retire();
         }
@@ -435,41 +448,5 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterat
     }
     for f in set {
         f.await;
-    }
-}
-
-/// Scales idle pools to zero (beyond `min_warm`) and tops `min_warm` up.
-async fn reaper(weak: Weak<Inner>) {
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tick.tick().await;
-        let Some(inner) = weak.upgrade() else { return };
-        if inner.shutting_down.load(SeqCst) {
-            return;
-        }
-        let now = Instant::now();
-        let pools: Vec<Arc<Pool>> = inner
-            .pools
-            .read()
-            .values()
-            .flat_map(|m| m.values().cloned())
-            .collect();
-        let mut freed = false;
-        for p in pools {
-            for inst in p.reap(now) {
-                freed = true;
-                tracing::info!(function = %p.spec.function, instance = %inst.id, "idle instance stopped (idle_timeout)");
-                let i = inst.clone();
-                tokio::spawn(async move { i.stop(STOP_GRACE).await });
-            }
-            for _ in 0..p.warm_deficit(now) {
-                let p = p.clone();
-                tokio::spawn(async move { p.start_warm().await });
-            }
-        }
-        if freed {
-            inner.node.memory_freed();
-        }
     }
 }

@@ -1,4 +1,5 @@
-//! Engine counters, cheap to bump from the invocation path.
+//! Engine counters, cheap to bump from the invocation path: the node's, and each
+//! version's (with its pool's public view).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -60,6 +61,56 @@ impl Histogram {
                 (n > 0).then(|| ((Self::upper_ms(i) * 1000.0).round() / 1000.0, n))
             })
             .collect()
+    }
+}
+
+/// Public view of a pool's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolView {
+    pub idle: u32,
+    /// Instances alive or starting.
+    pub running: u32,
+    /// Instances started and ready to serve (idle or busy).
+    pub ready: u32,
+    pub waiting: u32,
+    /// Invocations this version ran, and how many of them failed (function
+    /// errors, timeouts, crashes): what a canary is judged on.
+    pub invocations: u64,
+    pub errors: u64,
+    /// Invocation durations: (bucket upper bound in ms, count), non-empty buckets.
+    pub durations: Vec<(f64, u64)>,
+}
+
+/// One version's invocations, failures and durations (what a canary is judged on).
+#[derive(Default)]
+pub(crate) struct VersionCounters {
+    invocations: AtomicU64,
+    errors: AtomicU64,
+    pub durations: Histogram,
+}
+
+impl VersionCounters {
+    /// Counts one finished invocation.
+    pub fn count(&self, duration_ms: f64, failed: bool) {
+        inc(&self.invocations);
+        if failed {
+            inc(&self.errors);
+        }
+        self.durations.record(duration_ms);
+    }
+
+    /// Counts an invocation that failed before it ran (no instance would start).
+    pub fn count_failure(&self) {
+        inc(&self.invocations);
+        inc(&self.errors);
+    }
+
+    pub fn invocations(&self) -> u64 {
+        self.invocations.load(Relaxed)
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Relaxed)
     }
 }
 

@@ -13,9 +13,10 @@ use tokio::sync::oneshot;
 use crate::checkout::{Checkout, Lender, Settled};
 use crate::front::Death;
 use crate::instance::Instance;
-use crate::metrics::inc;
+use crate::metrics::{inc, PoolView, VersionCounters};
 use crate::node::{Node, Tenant};
 use crate::spec::StartSpec;
+use crate::throttle;
 
 /// What a request gets from its pool.
 pub(crate) enum Lease {
@@ -56,9 +57,7 @@ struct State {
 pub(crate) struct Pool {
     pub spec: StartSpec,
     pub limits: Limits,
-    invocations: std::sync::atomic::AtomicU64,
-    errors: std::sync::atomic::AtomicU64,
-    durations: crate::metrics::Histogram,
+    counters: VersionCounters,
     pub(crate) node: Arc<Node>,
     state: Mutex<State>,
 }
@@ -70,30 +69,11 @@ enum Blocked {
     Memory,
 }
 
-/// Public view of a pool's state.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PoolView {
-    pub idle: u32,
-    /// Instances alive or starting.
-    pub running: u32,
-    /// Instances started and ready to serve (idle or busy).
-    pub ready: u32,
-    pub waiting: u32,
-    /// Invocations this version ran, and how many of them failed (function
-    /// errors, timeouts, crashes): what a canary is judged on.
-    pub invocations: u64,
-    pub errors: u64,
-    /// Invocation durations: (bucket upper bound in ms, count), non-empty buckets.
-    pub durations: Vec<(f64, u64)>,
-}
-
 impl Pool {
     pub fn new(spec: StartSpec, limits: Limits, node: Arc<Node>) -> Arc<Self> {
         let pool = Arc::new(Self {
             spec,
-            invocations: Default::default(),
-            errors: Default::default(),
-            durations: Default::default(),
+            counters: VersionCounters::default(),
             limits: limits.clone(),
             node,
             state: Mutex::new(State {
@@ -120,26 +100,11 @@ impl Pool {
             idle: st.idle.len() as u32,
             running: st.running,
             ready: st.running.saturating_sub(st.starting),
-            invocations: self.invocations.load(std::sync::atomic::Ordering::Relaxed),
-            errors: self.errors.load(std::sync::atomic::Ordering::Relaxed),
-            durations: self.durations.snapshot(),
+            invocations: self.counters.invocations(),
+            errors: self.counters.errors(),
+            durations: self.counters.durations.snapshot(),
             waiting: st.waiters.iter().filter(|w| !w.is_closed()).count() as u32,
         }
-    }
-
-    /// Counts one finished invocation of this version (what a canary is judged on).
-    fn count(&self, duration_ms: f64, failed: bool) {
-        inc(&self.invocations);
-        if failed {
-            inc(&self.errors);
-        }
-        self.durations.record(duration_ms);
-    }
-
-    /// Counts an invocation that failed before it ran (no instance would start).
-    fn count_failure(&self) {
-        inc(&self.invocations);
-        inc(&self.errors);
     }
 
     fn mem_mb(&self) -> u64 {
@@ -156,7 +121,7 @@ impl Pool {
         let (inst, cold) = match self.acquire().await? {
             Grant::Retired => return Ok(Lease::Retired),
             Grant::BackingOff(e) => {
-                self.count_failure();
+                self.counters.count_failure();
                 return Ok(Lease::Failed(e));
             }
             Grant::Warm(i) => (i, false),
@@ -166,7 +131,7 @@ impl Pool {
                     (i, true)
                 }
                 Err(e) => {
-                    self.count_failure();
+                    self.counters.count_failure();
                     return Ok(Lease::Failed(e));
                 }
             },
@@ -225,26 +190,12 @@ impl Pool {
 
     /// During a crash loop's backoff, new starts fail fast with the last error.
     fn backing_off(&self, st: &State) -> Option<FunctionError> {
-        let until = st.retry_at?;
-        let left = until.checked_duration_since(Instant::now())?;
-        let last = st.last_failure.clone().unwrap_or_else(|| {
-            FunctionError::platform("Runtime.ExitError", "Runtime exited with error".into())
-        });
-        let mut body: serde_json::Value =
-            serde_json::from_slice(&last.body).unwrap_or_else(|_| serde_json::json!({}));
-        let msg = body["errorMessage"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        body["errorMessage"] = serde_json::Value::String(format!(
-            "{msg} (crash loop: {} consecutive failures; the next start is in {} ms)",
+        let left = st.retry_at?.checked_duration_since(Instant::now())?;
+        Some(throttle::backing_off(
+            st.last_failure.clone(),
             st.failures,
-            left.as_millis()
-        ));
-        Some(FunctionError {
-            error_type: last.error_type,
-            body: body.to_string().into(),
-        })
+            left,
+        ))
     }
 
     async fn wait(&self, blocked: Blocked) -> Result<Grant, InvokeError> {
@@ -253,13 +204,7 @@ impl Pool {
             st.waiters.retain(|w| !w.is_closed());
             if st.max_concurrency == 0 {
                 inc(&self.node.metrics.throttled_concurrency);
-                return Err(InvokeError::Throttled {
-                    reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
-                    message: format!(
-                        "Rate Exceeded. Function '{}' is disabled: its concurrency limit is 0.",
-                        self.spec.function
-                    ),
-                });
+                return Err(throttle::disabled(&self.spec.function));
             }
             if st.waiters.len() >= self.limits.queue_depth as usize {
                 inc(&self.node.metrics.throttled_queue_full);
@@ -282,31 +227,10 @@ impl Pool {
     }
 
     fn throttle(&self, blocked: &Blocked, queue_full: bool) -> InvokeError {
-        let queue = if queue_full {
-            format!(
-                "the wait queue is full (queue_depth={})",
-                self.limits.queue_depth
-            )
-        } else {
-            format!(
-                "no capacity freed within queue_wait={} ms",
-                self.limits.queue_wait_ms
-            )
-        };
+        let queue = throttle::queue(&self.limits, queue_full);
         match blocked {
-            Blocked::Concurrency(max) => InvokeError::Throttled {
-                reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
-                message: format!(
-                    "Rate Exceeded. Function '{}' is at its concurrency limit (max_concurrency={}) and {queue}.",
-                    self.spec.function, max
-                ),
-            },
-            Blocked::Memory => InvokeError::Throttled {
-                reason: "ConcurrentInvocationLimitExceeded",
-                message: format!(
-                    "Rate Exceeded. The node's memory budget is in use by running instances and {queue}; raise --memory-budget or lower memory_mb."
-                ),
-            },
+            Blocked::Concurrency(max) => throttle::concurrency(&self.spec.function, *max, &queue),
+            Blocked::Memory => throttle::memory(&queue),
         }
     }
 
@@ -583,7 +507,7 @@ impl Tenant for Pool {
 
 impl Lender for Pool {
     fn settle(&self, inst: Arc<Instance>, s: Settled) {
-        self.count(s.duration_ms, s.failed);
+        self.counters.count(s.duration_ms, s.failed);
         let Some(death) = s.death else {
             *inst.last_used.lock() = Instant::now();
             return self.release(inst);

@@ -258,9 +258,13 @@ async fn dispatch(
         tracing::error!(function = %name, "route points at a function that does not exist");
         return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
     };
+    // The pool (and with it the mode) is looked up once for the whole request.
+    let Some(resolved) = gw.engine.target(name, &version) else {
+        return refused(name, InvokeError::NotFound(format!("{name}:{version}")));
+    };
     let timeout = target.route.timeout_ms.map(Duration::from_millis);
-    if gw.engine.is_web(name, &version) == Some(true) {
-        return proxy(gw, target, name, &version, peer, req, &at, timeout, served).await;
+    if resolved.is_web() {
+        return proxy(gw, target, &resolved, peer, req, &at, timeout, served).await;
     }
     let (parts, body) = req.into_parts();
     let body = match http_body_util::Limited::new(body, target.max_body as usize)
@@ -300,7 +304,7 @@ async fn dispatch(
         ..Default::default()
     };
     served.request_id = Some(request_id.clone());
-    let call = gw.engine.invoke_stream(name, &version, invoke);
+    let call = gw.engine.invoke_to(&resolved, invoke);
     let outcome = match timeout {
         Some(t) => match tokio::time::timeout(t, call).await {
             Ok(r) => r,
@@ -394,8 +398,7 @@ fn refused(name: &str, e: InvokeError) -> Response {
 async fn proxy(
     gw: &Arc<Gateway>,
     target: &Target,
-    name: &str,
-    version: &str,
+    resolved: &ondol_engine::Target,
     peer: SocketAddr,
     req: Request,
     at: &At<'_>,
@@ -441,7 +444,8 @@ async fn proxy(
         .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e })
         .boxed_unsync();
     let req = http::Request::from_parts(parts, limited);
-    match gw.engine.proxy(name, version, req, timeout).await {
+    let name = resolved.function();
+    match gw.engine.proxy_to(resolved, req, timeout).await {
         Ok(out) => {
             served.request_id = Some(out.request_id);
             served.cold = out.cold_start;

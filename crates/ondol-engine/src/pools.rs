@@ -1,0 +1,99 @@
+//! The deployed pools by function and version, and the scaler that runs beside
+//! them: idle instances beyond `min_warm` stop after `idle_timeout`, and `min_warm`
+//! is topped up.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+
+use crate::metrics::PoolView;
+use crate::node::{Node, STOP_GRACE};
+use crate::pool::Pool;
+
+#[derive(Default)]
+pub(crate) struct Pools(RwLock<HashMap<String, HashMap<String, Arc<Pool>>>>);
+
+impl Pools {
+    pub fn get(&self, name: &str, version: &str) -> Option<Arc<Pool>> {
+        self.0.read().get(name)?.get(version).cloned()
+    }
+
+    /// Installs a version's pool; the one it replaced, if any.
+    pub fn insert(&self, name: &str, version: &str, pool: Arc<Pool>) -> Option<Arc<Pool>> {
+        let mut all = self.0.write();
+        all.entry(name.to_string())
+            .or_default()
+            .insert(version.to_string(), pool)
+    }
+
+    /// Takes out one version's pool, or every version of the function.
+    pub fn remove(&self, name: &str, version: Option<&str>) -> Vec<Arc<Pool>> {
+        let mut all = self.0.write();
+        let Some(version) = version else {
+            return all
+                .remove(name)
+                .map(|m| m.into_values().collect())
+                .unwrap_or_default();
+        };
+        let p = all.get_mut(name).and_then(|m| m.remove(version));
+        if all.get(name).is_some_and(HashMap::is_empty) {
+            all.remove(name);
+        }
+        p.into_iter().collect()
+    }
+
+    /// Takes out every pool.
+    pub fn drain(&self) -> Vec<Arc<Pool>> {
+        let mut all = self.0.write();
+        all.drain().flat_map(|(_, m)| m.into_values()).collect()
+    }
+
+    fn all(&self) -> Vec<Arc<Pool>> {
+        let all = self.0.read();
+        all.values().flat_map(|m| m.values().cloned()).collect()
+    }
+
+    /// Each version of `name` with its pool's view, by version.
+    pub fn stats(&self, name: &str) -> Vec<(String, PoolView)> {
+        let all = self.0.read();
+        let mut out: Vec<_> = all
+            .get(name)
+            .map(|m| m.iter().map(|(v, p)| (v.clone(), p.view())).collect())
+            .unwrap_or_default();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+/// Scales idle pools to zero (beyond `min_warm`) and tops `min_warm` up, until the
+/// pools are gone or `stop` is set.
+pub(crate) async fn scale(pools: Weak<Pools>, node: Arc<Node>, stop: Arc<AtomicBool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let Some(pools) = pools.upgrade() else { return };
+        if stop.load(SeqCst) {
+            return;
+        }
+        let now = Instant::now();
+        let mut freed = false;
+        for p in pools.all() {
+            for inst in p.reap(now) {
+                freed = true;
+                tracing::info!(function = %p.spec.function, instance = %inst.id, "idle instance stopped (idle_timeout)");
+                tokio::spawn(async move { inst.stop(STOP_GRACE).await });
+            }
+            for _ in 0..p.warm_deficit(now) {
+                let p = p.clone();
+                tokio::spawn(async move { p.start_warm().await });
+            }
+        }
+        if freed {
+            node.memory_freed();
+        }
+    }
+}
