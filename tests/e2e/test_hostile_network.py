@@ -1,6 +1,7 @@
 """What a stranger on the network can do to the listeners, tried with raw sockets,
 requests and boto3 against the real binary: oversized and unsigned bodies, half-open
 and slow connections, connection floods, blank credentials, a shared data dir."""
+import json
 import os
 import resource
 import socket
@@ -258,3 +259,119 @@ def test_one_server_per_data_dir(make_server, tmp_path):
     # Once it stops, the data dir can be served again.
     s.stop()
     Server(tmp_path / "shared").stop()
+
+
+WEB_APP = '''
+app = "hn"
+
+[functions.web]
+runtime = "web"
+code = "web"
+command = ["python3", "server.py"]
+readiness_path = "/healthz"
+timeout = "120s"
+
+[[routes]]
+route = "GET /{proxy+}"
+function = "web"
+'''
+
+WEB_SERVER = '''
+import os, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        if self.path == "/healthz":
+            self.send_response(200)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            return self.wfile.write(b"ok")
+        # /stream/<chunks>/<bytes each>/<pause>: a chunked body, flushed chunk by chunk.
+        _, _, n, size, pause = self.path.split("/")
+        self.send_response(200)
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for i in range(int(n)):
+            chunk = (b"%d " % i).ljust(int(size) - 1, b"x") + b"\\n"
+            self.wfile.write(b"%x\\r\\n%s\\r\\n" % (len(chunk), chunk))
+            self.wfile.flush()
+            time.sleep(float(pause))
+        self.wfile.write(b"0\\r\\n\\r\\n")
+
+    def log_message(self, *args):
+        pass
+
+
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+'''
+
+
+def deploy_web(s, tmp_path):
+    app = tmp_path / "hn-app"
+    (app / "web").mkdir(parents=True)
+    (app / "ondol.toml").write_text(WEB_APP)
+    (app / "web" / "server.py").write_text(WEB_SERVER)
+    s.cli("deploy", str(app), timeout=120)
+
+
+def small_window_socket(url):
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.connect(addr(url))
+    return c
+
+
+def read_all(c, timeout=20):
+    c.settimeout(timeout)
+    data = b""
+    while True:
+        chunk = c.recv(1 << 20)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def test_a_slow_reader_gets_its_whole_response(make_server):
+    # The response body is handed over at once, but writing it takes as long as the
+    # client takes to read it: that is not idle time, and must not truncate it.
+    s = make_server(args=["--idle-timeout", "1s", "--header-timeout", "1s", "--body-timeout", "10s"])
+    s.create("big", "python3.11", code="py_hello", timeout=30)
+    body = json.dumps({"big": 5_000_000}).encode()
+    c = small_window_socket(s.api)
+    c.sendall(b"POST /2015-03-31/functions/big/invocations HTTP/1.1\r\nHost: x\r\n"
+              b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    time.sleep(3)
+    data = read_all(c)
+    c.close()
+    head, _, payload = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert len(payload) == 5_000_002, f"response cut at {len(payload)} bytes"
+
+
+def test_a_client_that_never_reads_its_response_is_cut_off(make_server, tmp_path):
+    s = make_server(args=["--idle-timeout", "2s", "--header-timeout", "2s", "--body-timeout", "3s"])
+    deploy_web(s, tmp_path)
+    # Pauses between chunks longer than every timeout: a slow stream is not a stall.
+    t0 = time.time()
+    c = socket.create_connection(addr(s.http))
+    c.sendall(b"GET /stream/3/10/3.5 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = read_all(c, timeout=30)
+    c.close()
+    assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"0\r\n\r\n"), data
+    assert all(b"%d xxxxxxx" % i in data for i in range(3)), data
+    assert time.time() - t0 > 9
+    # 40 MB streamed to a client that reads nothing: its slot comes back.
+    c = small_window_socket(s.http)
+    c.sendall(b"GET /stream/640/65536/0 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(1)
+    assert s.metrics()["listeners"]["http"]["open"] == 1
+    t0 = time.time()
+    wait_until(lambda: s.metrics()["listeners"]["http"]["open"] == 0, timeout=15,
+               what="the stalled reader's connection closed")
+    assert time.time() - t0 < 8
+    assert s.metrics()["listeners"]["http"]["write_timeouts"] == 1
+    c.close()

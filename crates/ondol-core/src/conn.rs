@@ -16,6 +16,8 @@ pub struct ConnStats {
     pub header_timeouts: AtomicU64,
     /// Closed after sitting idle between requests.
     pub idle_closed: AtomicU64,
+    /// Closed because the client read none of its response for the body timeout.
+    pub write_timeouts: AtomicU64,
     /// accept() failures (for example out of file descriptors).
     pub accept_errors: AtomicU64,
     /// The cap in force.
@@ -30,6 +32,7 @@ impl ConnStats {
             "shed": self.shed.load(Relaxed),
             "header_timeouts": self.header_timeouts.load(Relaxed),
             "idle_closed": self.idle_closed.load(Relaxed),
+            "write_timeouts": self.write_timeouts.load(Relaxed),
             "accept_errors": self.accept_errors.load(Relaxed),
             "max_connections": self.max_connections.load(Relaxed),
         })

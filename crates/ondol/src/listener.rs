@@ -1,7 +1,9 @@
 //! Serving one listener with bounded connections. Each connection may take
-//! `header_timeout` to send a request head and sit `idle_timeout` between requests;
-//! a request body that stalls for `body_timeout` is cut off; past `max_connections`
-//! new connections are closed at accept (logged at most every 10 s, and counted).
+//! `header_timeout` to send a request head and sit `idle_timeout` between requests
+//! (a response still being written is not idle); a request body that stalls for
+//! `body_timeout` is cut off, and so is a client that reads none of its response for
+//! that long; past `max_connections` new connections are closed at accept (logged
+//! at most every 10 s, and counted).
 //! The timers are one sleep per connection that re-arms only when it fires: nothing
 //! is added to the per-request path but two atomic updates.
 
@@ -48,30 +50,60 @@ struct Activity {
     idle_since: AtomicU64,
     /// When the first byte of the next request head arrived (0: none yet).
     head_started: AtomicU64,
+    /// Since when the client has not taken any response bytes we had (0: it has).
+    write_blocked: AtomicU64,
 }
 
 enum Verdict {
     Wait(Duration),
     HeaderTimeout,
     Idle,
+    WriteStall,
+}
+
+/// `verdict` once `limit` has passed since `since`, else how long to wait.
+fn due(since: u64, now: u64, limit: Duration, verdict: Verdict) -> Verdict {
+    let waited = Duration::from_millis(now.saturating_sub(since));
+    if waited >= limit {
+        verdict
+    } else {
+        Verdict::Wait((limit - waited).max(Duration::from_millis(10)))
+    }
 }
 
 impl Activity {
     fn judge(&self, l: &ConnLimits) -> Verdict {
-        let recheck = l.header_timeout.min(l.idle_timeout);
-        if self.busy.load(Relaxed) > 0 {
-            return Verdict::Wait(recheck);
-        }
         let now = now_ms();
-        let (since, limit, verdict) = match self.head_started.load(Relaxed) {
-            0 => (self.idle_since.load(Relaxed), l.idle_timeout, Verdict::Idle),
-            t => (t, l.header_timeout, Verdict::HeaderTimeout),
-        };
-        let waited = Duration::from_millis(now.saturating_sub(since));
-        if waited >= limit {
-            verdict
-        } else {
-            Verdict::Wait((limit - waited).max(Duration::from_millis(10)))
+        match self.write_blocked.load(Relaxed) {
+            0 => {}
+            t => return due(t, now, l.body_timeout, Verdict::WriteStall),
+        }
+        if self.busy.load(Relaxed) > 0 {
+            return Verdict::Wait(l.header_timeout.min(l.idle_timeout).min(l.body_timeout));
+        }
+        match self.head_started.load(Relaxed) {
+            0 => due(
+                self.idle_since.load(Relaxed),
+                now,
+                l.idle_timeout,
+                Verdict::Idle,
+            ),
+            t => due(t, now, l.header_timeout, Verdict::HeaderTimeout),
+        }
+    }
+
+    /// Notes a write's outcome: progress counts as activity (the tail of a response
+    /// may be written well after its body ended), a full socket starts the stall clock.
+    fn wrote(&self, r: &Poll<std::io::Result<usize>>) {
+        match r {
+            Poll::Pending if self.write_blocked.load(Relaxed) == 0 => {
+                self.write_blocked.store(now_ms(), Relaxed)
+            }
+            Poll::Ready(Ok(n)) if *n > 0 => {
+                self.write_blocked.store(0, Relaxed);
+                self.idle_since.store(now_ms(), Relaxed);
+            }
+            _ => {}
         }
     }
 }
@@ -151,7 +183,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write(cx, buf)
+        let r = Pin::new(&mut self.tcp).poll_write(cx, buf);
+        self.activity.wrote(&r);
+        r
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -167,7 +201,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
+        self.activity.wrote(&r);
+        r
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -305,7 +341,10 @@ async fn connection(
     let stopping = stopped(stop);
     tokio::pin!(stopping);
     let mut draining = false;
-    let mut wait = limits.header_timeout.min(limits.idle_timeout);
+    let mut wait = limits
+        .header_timeout
+        .min(limits.idle_timeout)
+        .min(limits.body_timeout);
     loop {
         tokio::select! {
             _ = conn.as_mut() => return,
@@ -322,6 +361,11 @@ async fn connection(
                 }
                 Verdict::Idle => {
                     stats.idle_closed.fetch_add(1, Relaxed);
+                    return;
+                }
+                Verdict::WriteStall => {
+                    stats.write_timeouts.fetch_add(1, Relaxed);
+                    tracing::debug!(%peer, "closed: the client read none of its response in time");
                     return;
                 }
             },

@@ -78,7 +78,8 @@ pub struct Args {
     /// How long a keep-alive connection may sit idle between requests.
     #[arg(long, env = "ONDOL_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
-    /// How long a request body may stall between two reads before it is cut off.
+    /// How long a request body may stall between two reads, or a client leave its
+    /// response unread, before the connection is cut off.
     #[arg(long, env = "ONDOL_BODY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub body_timeout: Duration,
     /// Open connections per listener; past it new ones are closed at once (default
