@@ -375,3 +375,31 @@ def test_a_client_that_never_reads_its_response_is_cut_off(make_server, tmp_path
     assert time.time() - t0 < 8
     assert s.metrics()["listeners"]["http"]["write_timeouts"] == 1
     c.close()
+
+
+def test_sigterm_finishes_in_flight_work_and_leaves_idle_connections(make_server):
+    import signal
+    import threading
+    s = make_server(args=["--idle-timeout", "60s", "--header-timeout", "60s"])
+    s.create("slow", "python3.11", code="py_hello", timeout=30)
+    # Idle keep-alive connections, and one half-way through a request head.
+    idle = []
+    for url in (s.api, s.http) * 5:
+        c = socket.create_connection(addr(url))
+        c.sendall(b"GET /2015-03-31/functions HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(c)
+        idle.append(c)
+    idle += half_open(s.api, 1)
+    got = {}
+    t = threading.Thread(target=lambda: got.setdefault("r", s.invoke("slow", {"sleep": 3})))
+    t.start()
+    time.sleep(1)
+    t0 = time.time()
+    s.proc.send_signal(signal.SIGTERM)
+    assert s.proc.wait(30) == 0
+    t.join()
+    assert got["r"].status_code == 200 and got["r"].json()["event"] == {"sleep": 3}
+    assert time.time() - t0 < 5, "idle and half-sent connections must not hold up the exit"
+    for c in idle:
+        c.close()
+

@@ -35,6 +35,9 @@ pub struct ConnLimits {
     pub max_connections: usize,
 }
 
+/// How long, once draining, a request head already begun may take to finish.
+const DRAIN_HEAD_GRACE: Duration = Duration::from_secs(1);
+
 /// Milliseconds since the first call: a cheap clock for the atomics below.
 fn now_ms() -> u64 {
     static BASE: OnceLock<Instant> = OnceLock::new();
@@ -238,7 +241,8 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 }
 
 /// Serves `router` on `listener` until `stop` turns true, then lets open
-/// connections finish their requests.
+/// connections finish their requests (a request head not complete within
+/// `DRAIN_HEAD_GRACE` of the stop is not waited for).
 pub async fn serve(
     listener: TcpListener,
     name: &'static str,
@@ -308,7 +312,7 @@ async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
     router: Router,
-    limits: ConnLimits,
+    mut limits: ConnLimits,
     stats: &ConnStats,
     stop: watch::Receiver<bool>,
 ) {
@@ -351,6 +355,10 @@ async fn connection(
             _ = &mut stopping, if !draining => {
                 draining = true;
                 conn.as_mut().graceful_shutdown();
+                // hyper closes idle connections but waits for a half-sent head as long
+                // as the client likes: give it a moment, then stop waiting.
+                limits.header_timeout = limits.header_timeout.min(DRAIN_HEAD_GRACE);
+                wait = Duration::from_millis(10);
             }
             _ = tokio::time::sleep(wait) => match activity.judge(&limits) {
                 Verdict::Wait(d) => wait = d,
