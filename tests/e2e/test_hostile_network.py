@@ -403,3 +403,24 @@ def test_sigterm_finishes_in_flight_work_and_leaves_idle_connections(make_server
     for c in idle:
         c.close()
 
+
+
+def test_smuggling_shapes_get_one_answer_or_400(server):
+    def exchange(raw):
+        c = socket.create_connection(addr(server.api))
+        c.sendall(raw)
+        data = read_all(c, timeout=10)
+        c.close()
+        return data
+    # Transfer-Encoding wins over Content-Length, and the connection is closed after:
+    # the "body" never becomes a second request.
+    data = exchange(b"POST /2015-03-31/functions/x/invocations HTTP/1.1\r\nHost: x\r\n"
+                    b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                    b"GET /2015-03-31/functions HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert data.count(b"HTTP/1.1 ") == 1 and b"connection: close" in data.lower(), data
+    for bad in (b"Content-Length: 2\r\nContent-Length: 3", b"Content-Length: abc",
+                b"Content-Length: 2, 3", b"Content-Length: -1",
+                b"Transfer-Encoding: chunked, identity", b"Transfer-Encoding: xchunked"):
+        data = exchange(b"POST /2015-03-31/functions/x/invocations HTTP/1.1\r\nHost: x\r\n"
+                        + bad + b"\r\n\r\n{} ")
+        assert data.startswith(b"HTTP/1.1 400"), (bad, data[:100])
