@@ -360,23 +360,29 @@ async fn connection(
                 limits.header_timeout = limits.header_timeout.min(DRAIN_HEAD_GRACE);
                 wait = Duration::from_millis(10);
             }
-            _ = tokio::time::sleep(wait) => match activity.judge(&limits) {
-                Verdict::Wait(d) => wait = d,
-                Verdict::HeaderTimeout => {
-                    stats.header_timeouts.fetch_add(1, Relaxed);
-                    tracing::debug!(%peer, "closed: request head not received in time");
-                    return;
-                }
-                Verdict::Idle => {
-                    stats.idle_closed.fetch_add(1, Relaxed);
-                    return;
-                }
-                Verdict::WriteStall => {
-                    stats.write_timeouts.fetch_add(1, Relaxed);
-                    tracing::debug!(%peer, "closed: the client read none of its response in time");
-                    return;
-                }
+            _ = tokio::time::sleep(wait) => match count_verdict(activity.judge(&limits), stats, peer) {
+                Some(d) => wait = d,
+                None => return,
             },
         }
     }
+}
+
+/// Counts a watchdog's verdict: the next wait, or `None` once the connection must close.
+fn count_verdict(verdict: Verdict, stats: &ConnStats, peer: SocketAddr) -> Option<Duration> {
+    match verdict {
+        Verdict::Wait(d) => return Some(d),
+        Verdict::HeaderTimeout => {
+            stats.header_timeouts.fetch_add(1, Relaxed);
+            tracing::debug!(%peer, "closed: request head not received in time");
+        }
+        Verdict::Idle => {
+            stats.idle_closed.fetch_add(1, Relaxed);
+        }
+        Verdict::WriteStall => {
+            stats.write_timeouts.fetch_add(1, Relaxed);
+            tracing::debug!(%peer, "closed: the client read none of its response in time");
+        }
+    }
+    None
 }
