@@ -31,12 +31,18 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// Bytes of bodies read but not yet verified, across all requests: the access key
+/// id is not a secret, so what its knowers can make the server hold is bounded.
+pub const UNVERIFIED_BODY_BUDGET: usize = 512 * 1024 * 1024;
+
 /// Whether requests must be signed, and by whom.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Auth {
     pub credentials: Option<Credentials>,
     /// Largest accepted difference between `X-Amz-Date` and now (default 5 min).
     pub max_skew: chrono::Duration,
+    /// KiB of unverified body bytes that may be held at once.
+    unverified: Arc<tokio::sync::Semaphore>,
 }
 
 impl Auth {
@@ -44,7 +50,14 @@ impl Auth {
         Self {
             credentials,
             max_skew: chrono::Duration::minutes(5),
+            unverified: Arc::new(tokio::sync::Semaphore::new(UNVERIFIED_BODY_BUDGET / 1024)),
         }
+    }
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Self::new(None)
     }
 }
 
@@ -302,10 +315,43 @@ pub fn verify(
     check_signature(creds, &claim, req, &hex::encode(Sha256::digest(req.body)))
 }
 
-/// Reads a body (already capped by `body_cap`) while hashing it.
-async fn read_hashed(body: Body) -> Result<(bytes::Bytes, String), Response> {
+/// A hashed body and its share of the unverified-bytes budget.
+struct Hashed {
+    bytes: bytes::Bytes,
+    sha256: String,
+    _held: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// Takes `len` more bytes from the budget, or refuses the request (429, retryable).
+fn hold(
+    auth: &Auth,
+    held: &mut Option<tokio::sync::OwnedSemaphorePermit>,
+    len: usize,
+) -> Result<(), crate::ApiError> {
+    let kib = len.div_ceil(1024) as u32;
+    match auth.unverified.clone().try_acquire_many_owned(kib) {
+        Ok(p) => {
+            match held {
+                Some(h) => h.merge(p),
+                None => *held = Some(p),
+            }
+            Ok(())
+        }
+        Err(_) => Err(crate::ApiError::Throttled {
+            reason: "UnverifiedBodyBudgetExceeded",
+            message: format!(
+                "Too many request bytes are waiting for their signature check (at most {} MB at once); retry",
+                UNVERIFIED_BODY_BUDGET >> 20
+            ),
+        }),
+    }
+}
+
+/// Reads a body (already capped by `body_cap`) while hashing it, within the budget.
+async fn read_hashed(auth: &Auth, body: Body) -> Result<Hashed, Response> {
     let mut hasher = Sha256::new();
     let mut buf = bytes::BytesMut::new();
+    let mut held = None;
     let mut body = body;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
@@ -322,11 +368,16 @@ async fn read_hashed(body: Body) -> Result<(bytes::Bytes, String), Response> {
             }
         })?;
         if let Ok(data) = frame.into_data() {
+            hold(auth, &mut held, data.len()).map_err(IntoResponse::into_response)?;
             hasher.update(&data);
             buf.extend_from_slice(&data);
         }
     }
-    Ok((buf.freeze(), hex::encode(hasher.finalize())))
+    Ok(Hashed {
+        bytes: buf.freeze(),
+        sha256: hex::encode(hasher.finalize()),
+        _held: held,
+    })
 }
 
 /// Middleware: passes everything when no credentials are configured (loopback
@@ -346,10 +397,11 @@ pub async fn require(State(auth): State<Arc<Auth>>, req: Request, next: Next) ->
             return resp;
         }
     };
-    let (bytes, hash) = match read_hashed(body).await {
-        Ok(b) => b,
+    let hashed = match read_hashed(&auth, body).await {
+        Ok(h) => h,
         Err(resp) => return resp,
     };
+    let (bytes, hash) = (hashed.bytes.clone(), &hashed.sha256);
     let raw_path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().unwrap_or("").to_string();
     let signed = SignedRequest {
@@ -359,9 +411,11 @@ pub async fn require(State(auth): State<Arc<Auth>>, req: Request, next: Next) ->
         headers: &parts.headers,
         body: &bytes,
     };
-    if let Err(r) = check_signature(&creds, &claim, &signed, &hash) {
+    if let Err(r) = check_signature(&creds, &claim, &signed, hash) {
         return r.into_response();
     }
+    // Verified: the bytes no longer count against the budget.
+    drop(hashed);
     drop(claim);
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
@@ -370,6 +424,21 @@ pub async fn require(State(auth): State<Arc<Auth>>, req: Request, next: Next) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unverified_bytes_are_bounded_and_given_back() {
+        let auth = Auth::new(None);
+        let mut a = None;
+        hold(&auth, &mut a, UNVERIFIED_BODY_BUDGET - 1024).unwrap();
+        let mut b = None;
+        let refused = hold(&auth, &mut b, 4096).unwrap_err();
+        assert_eq!(
+            refused.into_response().status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        drop(a);
+        hold(&auth, &mut b, 4096).unwrap();
+    }
 
     /// AWS's published example (get-vanilla from the SigV4 test suite).
     #[test]

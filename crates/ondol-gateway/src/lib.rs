@@ -272,7 +272,14 @@ async fn dispatch(
         .await
     {
         Ok(b) => b.to_bytes(),
-        Err(_) => return too_large(target.max_body),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(target.max_body),
+        // The client stalled or went away mid-body: its fault, and nothing was invoked.
+        Err(_) => {
+            return message(
+                StatusCode::REQUEST_TIMEOUT,
+                "Request body not received in time",
+            )
+        }
     };
     let now = chrono::Utc::now();
     let request_id = uuid::Uuid::new_v4().to_string();

@@ -84,8 +84,17 @@ pub struct Args {
     pub body_timeout: Duration,
     /// Open connections per listener; past it new ones are closed at once (default
     /// 10000, lowered to fit the open-files limit).
-    #[arg(long, env = "ONDOL_MAX_CONNECTIONS", default_value_t = 10_000)]
+    #[arg(long, env = "ONDOL_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = at_least_one)]
     pub max_connections: usize,
+}
+
+/// A count that must be at least 1 (0 would refuse every connection).
+fn at_least_one(v: &str) -> Result<usize, String> {
+    match v.parse::<usize>() {
+        Ok(0) => Err("must be at least 1: 0 would refuse every connection".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Server logs (and the access log) go to stderr through a writer thread: a
