@@ -4,6 +4,8 @@
 #   ondol's gateway → the Rust lambda_runtime hello function; ondol's Invoke API →
 #   the same function; `cargo lambda watch` (PyPI cargo-lambda) → the same function.
 # Usage: bash bench/gateway.sh [seconds] [connections]     (prints a Markdown table)
+#   ONDOL=path/to/ondol serves with another build (e.g. the previous release) for a
+#   side-by-side comparison; the CLI that deploys is always this tree's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-5}
@@ -49,7 +51,7 @@ cp target/release/ondol-bench "$work/app/web/ondol-bench"
 printf '#!/bin/sh\nexec "$(dirname "$0")/ondol-bench" echo-server\n' >"$work/app/web/echo-server"
 chmod +x "$work/app/web/echo-server"
 API=$(port); HTTP=$(port)
-ONDOL_LOG=warn ./target/release/ondol serve --data-dir "$work/data" --api 127.0.0.1:$API --http 127.0.0.1:$HTTP >"$work/ondol.log" 2>&1 & pids+=($!)
+ONDOL_LOG=warn "${ONDOL:-./target/release/ondol}" serve --data-dir "$work/data" --api 127.0.0.1:$API --http 127.0.0.1:$HTTP >"$work/ondol.log" 2>&1 & pids+=($!)
 wait_http "http://127.0.0.1:$API/ondol/v1/info"
 ./target/release/ondol deploy "$work/app" --endpoint "http://127.0.0.1:$API" >/dev/null
 
