@@ -9,19 +9,17 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 
-use tokio::process::{Child, Command};
-use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
 use crate::reaper::{proc_start_time, Reaper, Tracked};
+use crate::spawn::{self, Program, Spawned};
 
 enum Job {
     Spawn {
-        cmd: Box<Command>,
-        runtime: Handle,
+        program: Box<Program>,
         cgroup: Option<PathBuf>,
         reaper: Option<Arc<Reaper>>,
-        reply: oneshot::Sender<std::io::Result<(Child, Tracked)>>,
+        reply: oneshot::Sender<std::io::Result<(Spawned, Tracked)>>,
     },
     Gone {
         tracked: Tracked,
@@ -46,16 +44,14 @@ fn run(rx: &mpsc::Receiver<Job>) {
     while let Ok(job) = rx.recv() {
         match job {
             Job::Spawn {
-                mut cmd,
-                runtime,
+                program,
                 cgroup,
                 reaper,
                 reply,
             } => {
-                // tokio registers the child with the runtime's process driver.
-                let _entered = runtime.enter();
-                let spawned = cmd.spawn().map(|child| {
-                    let pgid = child.id().unwrap_or(0);
+                let spawned = spawn::spawn(&program).map(|child| {
+                    drop(program);
+                    let pgid = child.pid;
                     let start_time = proc_start_time(pgid).unwrap_or(0);
                     let tracked = Tracked { pgid, start_time };
                     if let Some(r) = &reaper {
@@ -70,16 +66,15 @@ fn run(rx: &mpsc::Receiver<Job>) {
     }
 }
 
-/// Spawns `cmd` on the launcher thread and tells `reaper` of the new group.
+/// Spawns `program` on the launcher thread and tells `reaper` of the new group.
 pub(crate) async fn spawn(
-    cmd: Command,
+    program: Program,
     cgroup: Option<PathBuf>,
     reaper: Option<Arc<Reaper>>,
-) -> std::io::Result<(Child, Tracked)> {
+) -> std::io::Result<(Spawned, Tracked)> {
     let (reply, rx) = oneshot::channel();
     let job = Job::Spawn {
-        cmd: Box::new(cmd),
-        runtime: Handle::current(),
+        program: Box::new(program),
         cgroup,
         reaper,
         reply,
@@ -99,10 +94,12 @@ mod tests {
     use std::path::Path;
     use std::time::Duration;
 
+    use tokio::runtime::Handle;
+
     use super::*;
     use crate::sandbox;
 
-    fn sleeper() -> Command {
+    fn sleeper() -> Program {
         let (_r, w) = sandbox::blocking_pipe().unwrap();
         let argv = ["/bin/sleep".to_string(), "30".into()];
         sandbox::command(&argv, Path::new("/"), &[], w).unwrap()
@@ -118,18 +115,16 @@ mod tests {
         })
     }
 
-    /// Spawns on a short-lived thread: with `direct`, forked by that thread itself.
-    fn from_a_thread_that_exits(direct: bool) -> (Child, u32) {
+    /// Spawns on a short-lived thread: with `direct`, cloned by that thread itself.
+    fn from_a_thread_that_exits(direct: bool) -> Spawned {
         let rt = Handle::current();
         std::thread::spawn(move || {
             rt.block_on(async {
-                let child = if direct {
-                    sleeper().spawn().unwrap()
+                if direct {
+                    spawn::spawn(&sleeper()).unwrap()
                 } else {
                     spawn(sleeper(), None, None).await.unwrap().0
-                };
-                let pid = child.id().unwrap();
-                (child, pid)
+                }
             })
         })
         .join()
@@ -138,14 +133,15 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn a_leader_dies_with_the_thread_that_forked_it() {
-        let (mut child, _) = from_a_thread_that_exits(true);
+        let child = from_a_thread_that_exits(true);
         let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
         assert!(status.is_ok(), "the parent-death signal killed it");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn an_instance_outlives_the_thread_that_asked_for_it() {
-        let (mut child, pid) = from_a_thread_that_exits(false);
+        let child = from_a_thread_that_exits(false);
+        let pid = child.pid;
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(
             alive(pid),

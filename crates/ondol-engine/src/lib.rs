@@ -25,6 +25,7 @@ mod routing;
 mod runtime_api;
 mod runtimes;
 mod sandbox;
+mod spawn;
 mod spec;
 mod stream;
 mod target;

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::process::Child;
 use tokio::sync::watch;
 
 use crate::capture::Capture;
@@ -16,6 +15,7 @@ use crate::launcher;
 use crate::memwatch::Watched;
 use crate::reaper::Tracked;
 use crate::sandbox::{self, kill_group};
+use crate::spawn::Spawned;
 use crate::spec::StartSpec;
 
 pub(crate) struct Process {
@@ -128,7 +128,7 @@ fn watch_memory(spec: &StartSpec, id: &Arc<str>, pgid: u32) -> Arc<Watched> {
 
 /// Waits for the leader's exit, cleans up after it, then tells everyone.
 fn watch_exit(
-    mut child: Child,
+    child: Spawned,
     tracked: Tracked,
     spec: &StartSpec,
     mem: Arc<Watched>,

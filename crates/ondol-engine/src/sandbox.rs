@@ -4,9 +4,8 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
-use tokio::process::Command;
+use crate::spawn::Program;
 
 /// Creates a pipe, both ends blocking and close-on-exec.
 pub(crate) fn blocking_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
@@ -38,43 +37,8 @@ pub(crate) fn command(
     cwd: &Path,
     env: &[(String, String)],
     out: OwnedFd,
-) -> std::io::Result<Command> {
-    let err = out.try_clone()?;
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .current_dir(cwd)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
-        .process_group(0)
-        .kill_on_drop(false);
-    let server = std::process::id();
-    // SAFETY: the closure runs in the forked child before exec and only makes
-    // async-signal-safe system calls (prctl, getppid), allocating nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            // SIGKILL when the thread that forked us dies: the launcher thread, which
-            // lives as long as the server.
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            // The server may have died before prctl: then nobody would signal us.
-            if libc::getppid() as u32 != server {
-                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            Ok(())
-        });
-    }
-    Ok(cmd)
+) -> std::io::Result<Program> {
+    Program::new(argv, cwd, env, out)
 }
 
 /// Sends `sig` to the whole process group led by `pgid`.
