@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import Server
+from conftest import Server, wait_until
 
 ECHO = '''
 import json
@@ -207,3 +207,37 @@ def test_function_url_paths_are_normalised(gw):
     host = urlsplit(url).netloc
     out = raw_get(gw, "/a/../../%2e%2e/etc/passwd?x=..", host=host)
     assert (out["who"], out["path"]) == ("site", "/etc/passwd?x=.."), out
+
+
+def test_a_stalled_body_is_a_408_and_invokes_nothing(tmp_path):
+    """A body that stops arriving is the client's fault (408), not a size limit (413),
+    and the function is never invoked with half a body."""
+    import socket
+    import time
+    root = tmp_path
+    app = root / "app"
+    (app / "echo").mkdir(parents=True)
+    (app / "site").mkdir()
+    (app / "echo" / "app.py").write_text(ECHO)
+    (app / "site" / "server.py").write_text(SITE)
+    (app / "ondol.toml").write_text(MANIFEST)
+    s = Server(root / "data", ["--body-timeout", "1s"])
+    try:
+        s.cli("deploy", str(app), timeout=120)
+        u = urlsplit(s.http)
+        c = socket.create_connection((u.hostname, u.port))
+        c.sendall(b"POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\":")
+        c.settimeout(15)
+        t0 = time.time()
+        resp = c.recv(65536)
+        assert resp.startswith(b"HTTP/1.1 408"), resp[:200]
+        assert time.time() - t0 < 10
+        c.close()
+        # One whole request afterwards: its START is the only one.
+        assert raw_get(s, "/echo/ok")["who"] == "echo"
+        starts = wait_until(lambda: [e for e in s.logs(function="echo")
+                                     if e["line"].startswith("START")], what="a START line")
+        time.sleep(0.5)
+        assert len([e for e in s.logs(function="echo") if e["line"].startswith("START")]) == 1, starts
+    finally:
+        s.stop()
