@@ -235,9 +235,9 @@ def test_a_stalled_body_is_a_408_and_invokes_nothing(tmp_path):
         c.close()
         # One whole request afterwards: its START is the only one.
         assert raw_get(s, "/echo/ok")["who"] == "echo"
-        starts = wait_until(lambda: [e for e in s.logs(function="echo")
+        starts = wait_until(lambda: [e for e in s.logs(function="paths-echo")
                                      if e["line"].startswith("START")], what="a START line")
         time.sleep(0.5)
-        assert len([e for e in s.logs(function="echo") if e["line"].startswith("START")]) == 1, starts
+        assert len([e for e in s.logs(function="paths-echo") if e["line"].startswith("START")]) == 1, starts
     finally:
         s.stop()
