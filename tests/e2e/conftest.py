@@ -184,19 +184,31 @@ def report_lines(tail_b64):
     return [l for l in text.splitlines() if l.startswith("REPORT ")]
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "host_files: the test watches its function through files on the host, "
+        "which the sandbox forbids by design, so its servers run with --sandbox off")
+
+
+def sandbox_args(request, args=()):
+    if request.node.get_closest_marker("host_files") and "--sandbox" not in args:
+        return ["--sandbox", "off", *args]
+    return list(args)
+
+
 @pytest.fixture
-def server(tmp_path):
-    s = Server(tmp_path / "data")
+def server(tmp_path, request):
+    s = Server(tmp_path / "data", sandbox_args(request))
     yield s
     s.stop()
 
 
 @pytest.fixture
-def make_server(tmp_path):
+def make_server(tmp_path, request):
     made = []
 
     def make(data_dir=None, args=(), env=None):
-        s = Server(data_dir or tmp_path / f"data{len(made)}", args, env)
+        s = Server(data_dir or tmp_path / f"data{len(made)}", sandbox_args(request, args), env)
         made.append(s)
         return s
 

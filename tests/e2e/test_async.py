@@ -11,6 +11,9 @@ import requests
 
 from conftest import AWS, BIN, wait_until
 
+# These tests see what the function did through files on the host.
+pytestmark = pytest.mark.host_files
+
 FAST = ["--async-retry-base", "200ms"]
 
 

@@ -1,6 +1,7 @@
 """Limits and failures: each a clear error and a log line, never a hung pool."""
 import json
 
+import pytest
 import requests
 
 from conftest import wait_until
@@ -109,6 +110,7 @@ def test_response_payload_limit(server):
     assert len(server.invoke("resp", {"big": 5000}).json()) == 5000
 
 
+@pytest.mark.host_files  # the hook's marker file is on the host
 def test_work_after_the_response_completes(server, tmp_path):
     server.create("after", "python3.11", code="py_hello")
     marker = tmp_path / "after-hook"

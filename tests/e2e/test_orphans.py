@@ -205,6 +205,7 @@ def test_restart_kills_what_a_dead_reaper_left_behind(make_server, tmp_path, spa
     assert get_web(s2, host)["pid"] != web["pid"]
 
 
+@pytest.mark.host_files  # the handler's marker files are on the host
 def test_an_event_in_flight_at_a_crash_is_redelivered_never_finished_by_an_orphan(make_server, tmp_path):
     data = tmp_path / "data"
     out, started = tmp_path / "finished", tmp_path / "started"

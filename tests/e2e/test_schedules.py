@@ -3,7 +3,12 @@ import json
 import shutil
 import time
 
+import pytest
+
 from conftest import FUNCTIONS, wait_until
+
+# These tests see what the function did through files on the host.
+pytestmark = pytest.mark.host_files
 
 SINK = '''
 import json, os, time

@@ -122,6 +122,8 @@ impl Api {
     ) -> Result<()> {
         let (blobs, sha) = (self.blobs.clone(), sha.to_string());
         let code_dir = Self::blocking(move || Ok(blobs.code_dir_checked(&sha)?)).await?;
+        let (store, name) = (self.store.clone(), cfg.name.clone());
+        let sandbox_slot = Self::blocking(move || Ok(store.sandbox_slot(&name)?)).await?;
         let mut config = cfg.clone();
         let (max, warm) = effective_limits(rec, version, cfg);
         config.limits.max_concurrency = max;
@@ -131,6 +133,7 @@ impl Api {
                 config,
                 version: version.to_string(),
                 code_dir,
+                sandbox_slot,
             })
             .await
             .map_err(ApiError::Service)

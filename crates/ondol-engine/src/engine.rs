@@ -16,6 +16,7 @@ use crate::budget::host_memory_mb;
 use crate::front::ProxyBody;
 use crate::instance::Instance;
 use crate::invoke::{self, Run};
+use crate::jail::{self, Jail, SandboxMode};
 use crate::memwatch::MemWatch;
 use crate::metrics::{inc, Metrics};
 use crate::node::{Node, STOP_GRACE};
@@ -48,6 +49,10 @@ pub struct EngineConfig {
     /// server (the ondol binary); default none: instances then die with the server
     /// only by their leader's parent-death signal.
     pub reaper_exe: Option<PathBuf>,
+    /// Whether instances start in a sandbox (default: when the host allows).
+    pub sandbox: SandboxMode,
+    /// The uids (and gids) functions get theirs from, inclusive.
+    pub sandbox_uids: (u32, u32),
 }
 
 impl EngineConfig {
@@ -60,6 +65,8 @@ impl EngineConfig {
             memwatch_interval: Duration::from_millis(100),
             use_cgroups: true,
             reaper_exe: None,
+            sandbox: SandboxMode::Auto,
+            sandbox_uids: (200_000, 265_535),
         }
     }
 }
@@ -70,6 +77,8 @@ pub struct FunctionSpec {
     pub config: FunctionConfig,
     pub version: String,
     pub code_dir: PathBuf,
+    /// The function's stable sandbox number: its uid is the range's first plus it.
+    pub sandbox_slot: u32,
 }
 
 struct Inner {
@@ -80,6 +89,7 @@ struct Inner {
     cgroups: Option<CgroupRoot>,
     reaper: Option<Arc<Reaper>>,
     runtimes: Runtimes,
+    jail: Option<Jail>,
     sink: Arc<dyn LogSink>,
     arn: Arn,
     shutting_down: Arc<AtomicBool>,
@@ -109,6 +119,13 @@ impl Engine {
                 "no writable memory cgroup: instance memory limited by the RSS watchdog"
             ),
         }
+        let jail = jail::open(
+            cfg.sandbox,
+            &cfg.data_dir,
+            &runtimes.dir,
+            cfg.sandbox_uids,
+            cgroups.as_ref(),
+        )?;
         // Before any instance starts: this also kills a previous run's leftovers.
         let orphan_reaper = match &cfg.reaper_exe {
             Some(exe) => Some(Arc::new(Reaper::start(exe, &cfg.data_dir)?)),
@@ -122,6 +139,7 @@ impl Engine {
             cgroups,
             reaper: orphan_reaper,
             runtimes,
+            jail,
             sink: cfg.log_sink,
             arn: cfg.arn,
             shutting_down: Arc::default(),
@@ -145,6 +163,11 @@ impl Engine {
         &self.inner.arn
     }
 
+    /// The uids sandboxed functions run as, when the node sandboxes them.
+    pub fn sandbox_uids(&self) -> Option<(u32, u32)> {
+        self.inner.jail.as_ref().map(Jail::uids)
+    }
+
     pub fn metrics(&self) -> &Metrics {
         &self.inner.node.metrics
     }
@@ -161,10 +184,21 @@ impl Engine {
     /// idle instances stop now and busy ones when they finish.
     pub async fn deploy(&self, spec: FunctionSpec) -> Result<(), String> {
         let inner = &self.inner;
+        let sandboxed = inner.jail.is_some();
         let launch = inner
             .runtimes
-            .launch(&spec.config, &spec.version, &spec.code_dir, &inner.arn)
+            .launch(
+                &spec.config,
+                &spec.version,
+                &spec.code_dir,
+                &inner.arn,
+                sandboxed,
+            )
             .await?;
+        let jail = match &inner.jail {
+            Some(j) => Some(Arc::new(j.plan_for(&inner.runtimes, &spec).await?)),
+            None => None,
+        };
         let cfg = &spec.config;
         let start = StartSpec {
             launch,
@@ -180,6 +214,7 @@ impl Engine {
             cgroups: inner.cgroups.clone(),
             reaper: inner.reaper.clone(),
             web: cfg.web.clone(),
+            jail,
         };
         let pool = Pool::new(start, cfg.limits.clone(), inner.node.clone());
         let old = inner.pools.insert(&cfg.name, &spec.version, pool);

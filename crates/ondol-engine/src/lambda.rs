@@ -27,7 +27,8 @@ type Outcome = (Result<Bytes, FunctionError>, Option<Death>);
 
 /// Binds the instance's Runtime API listener and serves it.
 pub(crate) fn open(spec: &StartSpec) -> std::io::Result<Opened> {
-    let (api, dispatch, init_rx) = RuntimeApi::new(spec.max_response);
+    let (api, dispatch, init_rx) =
+        RuntimeApi::new(spec.max_response, spec.jail.as_ref().map(|j| j.uid()));
     let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
     let port = listener.local_addr()?.port();
     listener.set_nonblocking(true)?;

@@ -14,7 +14,7 @@ use crate::capture::Capture;
 use crate::launcher;
 use crate::memwatch::Watched;
 use crate::reaper::Tracked;
-use crate::sandbox::{self, kill_group};
+use crate::sandbox::{self, kill_group, Cgroup};
 use crate::spawn::Spawned;
 use crate::spec::StartSpec;
 
@@ -40,7 +40,16 @@ impl Process {
     ) -> std::io::Result<Self> {
         let (read_end, write_end) = sandbox::pipe()?;
         let cgroup_dir = spec.cgroups.as_ref().map(|root| root.dir(id));
-        let cmd = sandbox::command(argv, &spec.code_dir, env, write_end)?;
+        let early = prepare_cgroup(spec, id)?;
+        let join = early.as_ref().map(Cgroup::procs_files).unwrap_or_default();
+        let cmd = sandbox::command(
+            argv,
+            &spec.code_dir,
+            env,
+            write_end,
+            spec.jail.clone(),
+            join,
+        )?;
         let (child, tracked) = launcher::spawn(cmd, cgroup_dir, spec.reaper.clone()).await?;
         let pgid = tracked.pgid;
         let (sink, function, version) = (
@@ -56,7 +65,7 @@ impl Process {
             }
         };
         tokio::spawn(capture.clone().run());
-        let mem = watch_memory(spec, id, pgid);
+        let mem = watch_memory(spec, id, pgid, early);
         let exit = watch_exit(child, tracked, spec, mem.clone(), on_exit);
         Ok(Self {
             pgid,
@@ -100,7 +109,7 @@ impl Process {
 }
 
 /// The memory limit: the watchdog at once, the cgroup as soon as it is joined.
-fn watch_memory(spec: &StartSpec, id: &Arc<str>, pgid: u32) -> Arc<Watched> {
+fn watch_memory(spec: &StartSpec, id: &Arc<str>, pgid: u32, early: Option<Cgroup>) -> Arc<Watched> {
     let limit_bytes = u64::from(spec.memory_mb) * 1024 * 1024;
     let mem = Arc::new(Watched {
         pgid,
@@ -110,7 +119,9 @@ fn watch_memory(spec: &StartSpec, id: &Arc<str>, pgid: u32) -> Arc<Watched> {
         cgroup: Mutex::new(None),
         exited: AtomicBool::new(false),
     });
-    if let Some(root) = spec.cgroups.clone() {
+    if let Some(cg) = early {
+        mem.adopt(cg);
+    } else if let Some(root) = spec.cgroups.clone() {
         // Moving a process into a v1 cgroup waits for an RCU grace period (~10 ms
         // here): done beside the cold start, not in it. Until it lands, the
         // watchdog enforces the limit.
@@ -126,6 +137,16 @@ fn watch_memory(spec: &StartSpec, id: &Arc<str>, pgid: u32) -> Arc<Watched> {
     mem
 }
 
+/// A sandboxed instance's cgroups, made before the fork so that it joins them
+/// itself before exec: early forks cannot escape the limits.
+fn prepare_cgroup(spec: &StartSpec, id: &str) -> std::io::Result<Option<Cgroup>> {
+    let (Some(root), Some(_)) = (&spec.cgroups, &spec.jail) else {
+        return Ok(None);
+    };
+    let bytes = u64::from(spec.memory_mb) * 1024 * 1024;
+    root.prepare(id, bytes).map(Some)
+}
+
 /// Waits for the leader's exit, cleans up after it, then tells everyone.
 fn watch_exit(
     child: Spawned,
@@ -136,6 +157,7 @@ fn watch_exit(
 ) -> watch::Receiver<Option<String>> {
     let (exit_tx, exit_rx) = watch::channel(None);
     let reaper = spec.reaper.clone();
+    let function = spec.function.clone();
     tokio::spawn(async move {
         let status = child.wait().await;
         // Stragglers in the group (and any daemon in the cgroup) go with it.
@@ -147,6 +169,18 @@ fn watch_exit(
         // Judge OOM before anyone is told of the exit, while the cgroup is here.
         mem.exited.store(true, SeqCst);
         let cg = mem.cgroup.lock().take();
+        if cg.as_ref().is_some_and(Cgroup::pids_hit) {
+            tracing::warn!(
+                function = %function,
+                limit = sandbox::PIDS_MAX,
+                "an instance hit its pids limit: forks and threads past it failed with EAGAIN"
+            );
+        }
+        // The kernel's peak of the whole instance, also when it was killed for memory
+        // between two watchdog samples.
+        if let Some(peak) = cg.as_ref().and_then(Cgroup::peak_bytes) {
+            mem.peak_bytes.fetch_max(peak, SeqCst);
+        }
         if cg.as_ref().is_some_and(|c| c.oom_killed()) {
             mem.oom_killed
                 .store(true, std::sync::atomic::Ordering::Relaxed);

@@ -14,6 +14,8 @@ use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::peer::peer_uid;
+
 /// Work handed to the instance's runtime.
 pub(crate) struct Dispatch {
     pub request_id: Arc<str>,
@@ -74,6 +76,8 @@ pub(crate) struct RuntimeApi {
     inflight: Mutex<Option<Inflight>>,
     init: Mutex<Option<oneshot::Sender<InitSignal>>>,
     max_response: u64,
+    /// The instance's uid in a sandbox: nobody else may connect.
+    owner: Option<u32>,
     closed: tokio::sync::watch::Sender<bool>,
 }
 
@@ -89,8 +93,10 @@ fn too_large_message(limit: u64) -> String {
 
 impl RuntimeApi {
     /// A new API, its dispatch sender and the receiver of its init outcome.
+    /// With `owner`, only connections from that uid are served (the instance's).
     pub fn new(
         max_response: u64,
+        owner: Option<u32>,
     ) -> (
         Arc<Self>,
         mpsc::Sender<Dispatch>,
@@ -103,6 +109,7 @@ impl RuntimeApi {
             inflight: Mutex::new(None),
             init: Mutex::new(Some(init_tx)),
             max_response,
+            owner,
             closed: tokio::sync::watch::channel(false).0,
         });
         (api, tx, init_rx)
@@ -121,9 +128,16 @@ impl RuntimeApi {
                 a = listener.accept() => a,
                 _ = closed.wait_for(|c| *c) => return,
             };
-            let Ok((stream, _)) = accepted else {
+            let Ok((stream, peer)) = accepted else {
                 continue;
             };
+            if let Some(owner) = self.owner {
+                let who = stream.local_addr().ok().and_then(|l| peer_uid(l, peer));
+                if who != Some(owner) {
+                    tracing::warn!(%peer, ?who, owner, "Runtime API connection refused: not from its instance");
+                    continue;
+                }
+            }
             let _ = stream.set_nodelay(true);
             let api = self.clone();
             tokio::spawn(async move {

@@ -147,16 +147,41 @@ impl Runtimes {
         run(exe, &["-c", code, &s, &d]).await.map(|_| dst)
     }
 
-    /// The argv and base environment for `cfg` whose code is in `code_dir`.
+    /// Host paths of every interpreter resolved so far (executables and module
+    /// paths): what a sandboxed instance must see.
+    pub fn host_paths(&self) -> Vec<String> {
+        let resolved = self.resolved.lock();
+        let mut out = Vec::new();
+        for i in resolved.values() {
+            out.push(i.exe.clone());
+            if let Some(p) = &i.python_path {
+                out.extend(p.split(':').map(str::to_string));
+            }
+        }
+        out
+    }
+
+    /// The argv and base environment for `cfg` whose code is in `code_dir`. In a
+    /// sandbox the instance sees its code at `/var/task` and the runtimes at
+    /// `/var/runtime`, as in Lambda.
     pub async fn launch(
         &self,
         cfg: &FunctionConfig,
         version: &str,
         code_dir: &Path,
         arn: &Arn,
+        sandboxed: bool,
     ) -> Result<Launch, String> {
         let kind = cfg.runtime_kind();
-        let mut env = base_env(cfg, version, code_dir, &self.dir, arn);
+        let (code_dir, rt_dir) = if sandboxed {
+            (
+                Path::new(crate::jail::TASK_ROOT),
+                Path::new(crate::jail::RUNTIME_DIR),
+            )
+        } else {
+            (code_dir, self.dir.as_path())
+        };
+        let mut env = base_env(cfg, version, code_dir, rt_dir, arn);
         let argv = match (&cfg.command, kind) {
             (Some(cmd), _) if !cmd.is_empty() => cmd.clone(),
             (_, Some(RuntimeKind::Provided)) => {
@@ -174,12 +199,13 @@ impl Runtimes {
                 env.push(("PYTHONDONTWRITEBYTECODE".into(), "1".into()));
                 let boot = i
                     .bootstrap
-                    .unwrap_or_else(|| self.dir.join("python/bootstrap.py"));
+                    .and_then(|b| b.strip_prefix(&self.dir).ok().map(|b| rt_dir.join(b)))
+                    .unwrap_or_else(|| rt_dir.join("python/bootstrap.py"));
                 vec![i.exe, "-S".into(), "-u".into(), boot.display().to_string()]
             }
             (_, Some(k @ RuntimeKind::Node)) => {
                 let i = self.interpreter(k, &cfg.runtime).await?;
-                let boot = self.dir.join("node/bootstrap.js");
+                let boot = rt_dir.join("node/bootstrap.js");
                 vec![i.exe, boot.display().to_string()]
             }
             _ => return Err(format!("runtime '{}' cannot be started", cfg.runtime)),

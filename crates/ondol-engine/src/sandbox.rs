@@ -4,8 +4,11 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::spawn::Program;
+
+use crate::jail::Plan;
 
 /// Creates a pipe, both ends blocking and close-on-exec.
 pub(crate) fn blocking_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
@@ -37,8 +40,10 @@ pub(crate) fn command(
     cwd: &Path,
     env: &[(String, String)],
     out: OwnedFd,
+    jail: Option<Arc<Plan>>,
+    join: Vec<std::ffi::CString>,
 ) -> std::io::Result<Program> {
-    Program::new(argv, cwd, env, out)
+    Program::new(argv, cwd, env, out, jail, join)
 }
 
 /// Sends `sig` to the whole process group led by `pgid`.
@@ -69,6 +74,11 @@ impl CgroupRoot {
                     && std::fs::write(v2.join("cgroup.subtree_control"), "+memory").is_ok()
                     && std::fs::write(base.join("cgroup.subtree_control"), "+memory").is_ok();
                 if ok {
+                    // Best effort: where the host delegates them, pids and cpu too.
+                    for c in ["+pids", "+cpu"] {
+                        let _ = std::fs::write(v2.join("cgroup.subtree_control"), c);
+                        let _ = std::fs::write(base.join("cgroup.subtree_control"), c);
+                    }
                     return Some(Self::V2(base));
                 }
             }
@@ -84,6 +94,18 @@ impl CgroupRoot {
         None
     }
 
+    /// Whether a pids limit can be set beside the memory limit.
+    pub fn has_pids(&self) -> bool {
+        match self {
+            Self::V2(b) => std::fs::read_to_string(b.join("cgroup.subtree_control"))
+                .is_ok_and(|c| c.split_whitespace().any(|c| c == "pids")),
+            Self::V1(_) => {
+                Path::new("/sys/fs/cgroup/pids/pids.max").exists()
+                    || Path::new("/sys/fs/cgroup/pids/cgroup.procs").exists()
+            }
+        }
+    }
+
     /// The directory of the group named `name` (which `attach` creates).
     pub fn dir(&self, name: &str) -> PathBuf {
         match self {
@@ -93,33 +115,91 @@ impl CgroupRoot {
 
     /// Creates a group for one instance limited to `bytes`, holding `pid`.
     pub fn attach(&self, name: &str, bytes: u64, pid: u32) -> std::io::Result<Cgroup> {
+        let cg = self.prepare(name, bytes)?;
+        std::fs::write(cg.dir.join("cgroup.procs"), pid.to_string())?;
+        Ok(cg)
+    }
+
+    /// Creates an empty group for one instance limited to `bytes`; on cgroup v1,
+    /// sibling groups in the pids and cpu hierarchies too, where they exist: at
+    /// most 1,024 processes, CPU shares in proportion to memory (1,769 MB = one
+    /// CPU's 1,024 shares). The instance joins them all itself before exec.
+    pub fn prepare(&self, name: &str, bytes: u64) -> std::io::Result<Cgroup> {
         let limit_file = match self {
             Self::V2(_) => "memory.max",
             Self::V1(_) => "memory.limit_in_bytes",
         };
         let dir = self.dir(name);
         std::fs::create_dir(&dir)?;
-        let cg = Cgroup {
+        let mut cg = Cgroup {
             dir,
             v2: matches!(self, Self::V2(_)),
+            siblings: Vec::new(),
         };
         std::fs::write(cg.dir.join(limit_file), bytes.to_string())?;
+        let shares = (bytes / (1024 * 1024) * 1024 / 1769).max(2);
         if cg.v2 {
             let _ = std::fs::write(cg.dir.join("memory.swap.max"), "0");
+            let _ = std::fs::write(cg.dir.join("pids.max"), PIDS_MAX.to_string());
+            let _ = std::fs::write(
+                cg.dir.join("cpu.weight"),
+                (shares * 100 / 1024).clamp(1, 10_000).to_string(),
+            );
+            return Ok(cg);
         }
-        std::fs::write(cg.dir.join("cgroup.procs"), pid.to_string())?;
+        for (ctrl, file, value) in [
+            ("pids", "pids.max", PIDS_MAX.to_string()),
+            ("cpu", "cpu.shares", shares.to_string()),
+        ] {
+            let base = Path::new("/sys/fs/cgroup").join(ctrl).join("ondol");
+            if std::fs::create_dir_all(&base).is_err() {
+                continue;
+            }
+            let dir = base.join(name);
+            if std::fs::create_dir(&dir).is_ok() {
+                cg.siblings.push(dir.clone());
+                std::fs::write(dir.join(file), value)?;
+            }
+        }
         Ok(cg)
     }
 }
 
-/// One instance's memory cgroup; removed when dropped.
+/// Lambda's limit on an execution environment's processes and threads.
+pub(crate) const PIDS_MAX: u32 = 1024;
+
+/// One instance's memory cgroup (and its v1 pids and cpu siblings); removed when
+/// dropped.
 #[derive(Debug)]
 pub(crate) struct Cgroup {
     dir: PathBuf,
     v2: bool,
+    siblings: Vec<PathBuf>,
 }
 
 impl Cgroup {
+    /// The `cgroup.procs` files a process writes `0` to to join every group.
+    pub fn procs_files(&self) -> Vec<std::ffi::CString> {
+        std::iter::once(&self.dir)
+            .chain(&self.siblings)
+            .filter_map(|d| {
+                let p = d.join("cgroup.procs");
+                std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).ok()
+            })
+            .collect()
+    }
+
+    /// Whether the pids limit refused a fork (v2 `pids.events`, v1 `pids.events`).
+    pub fn pids_hit(&self) -> bool {
+        std::iter::once(&self.dir)
+            .chain(&self.siblings)
+            .filter_map(|d| std::fs::read_to_string(d.join("pids.events")).ok())
+            .any(|s| {
+                s.lines()
+                    .any(|l| l.strip_prefix("max ").is_some_and(|n| n.trim() != "0"))
+            })
+    }
+
     /// Peak memory use in bytes as the kernel counted it.
     pub fn peak_bytes(&self) -> Option<u64> {
         let f = if self.v2 {
@@ -153,6 +233,9 @@ impl Cgroup {
 impl Drop for Cgroup {
     fn drop(&mut self) {
         remove_cgroup(&self.dir);
+        for d in &self.siblings {
+            remove_cgroup(d);
+        }
     }
 }
 

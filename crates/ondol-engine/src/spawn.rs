@@ -2,7 +2,8 @@
 //! CLONE_VFORK)`: the child borrows the server's memory until it execs, so no page
 //! table is copied (a `fork` of the server cost 2–4 ms per cold start, in page-table
 //! copies and the copy-on-write faults after it), while still doing the setup
-//! posix_spawn cannot: the parent-death signal. The child makes only
+//! posix_spawn cannot: the cgroup join, the sandbox (`enter.rs`) and the
+//! parent-death signal. The child makes only
 //! async-signal-safe system calls on data the parent prepared, and reports a
 //! failure's errno through a close-on-exec pipe.
 
@@ -13,9 +14,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
+use std::sync::Arc;
 
 use libc::{c_char, c_int, c_void};
 use tokio::io::unix::AsyncFd;
+
+use crate::enter;
+use crate::jail::Plan;
 
 /// A program to start: everything the child needs, prepared by the parent.
 pub(crate) struct Program {
@@ -25,6 +30,10 @@ pub(crate) struct Program {
     cwd: CString,
     /// Becomes the child's stdout and stderr.
     out: OwnedFd,
+    /// The sandbox to enter before exec, if any.
+    jail: Option<Arc<Plan>>,
+    /// `cgroup.procs` files the child writes itself into first.
+    join: Vec<CString>,
 }
 
 fn cstring(bytes: &[u8]) -> io::Result<CString> {
@@ -64,6 +73,8 @@ impl Program {
         cwd: &Path,
         env: &[(String, String)],
         out: OwnedFd,
+        jail: Option<Arc<Plan>>,
+        join: Vec<CString>,
     ) -> io::Result<Self> {
         let first = argv
             .first()
@@ -80,6 +91,8 @@ impl Program {
                 .collect::<io::Result<_>>()?,
             cwd: cstring(OsStr::new(cwd).as_bytes())?,
             out,
+            jail,
+            join,
         })
     }
 }
@@ -97,6 +110,8 @@ struct Ctx {
     server: libc::pid_t,
     /// One past the highest signal number.
     nsig: c_int,
+    jail: Option<*const Plan>,
+    join: *const [CString],
 }
 
 /// Reports errno to the parent and ends the child.
@@ -127,8 +142,21 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
                 libc::sigaction(sig, &dfl, std::ptr::null_mut());
             }
         }
-        // SIGKILL when the thread that cloned us dies: the launcher, which lives as
-        // long as the server. If the server already died, nobody would send it.
+        // Into the instance's cgroups before anything else: every fork it ever
+        // makes is limited and counted.
+        for procs in &*c.join {
+            if let Err(e) = enter::join(procs) {
+                fail(c.report, e.raw_os_error().unwrap_or(libc::EIO));
+            }
+        }
+        if let Some(plan) = c.jail {
+            if let Err(e) = enter::enter(&*plan) {
+                fail(c.report, e.raw_os_error().unwrap_or(libc::EIO));
+            }
+        }
+        // After the uid change, which clears it: SIGKILL when the thread that cloned
+        // us dies (the launcher, which lives as long as the server). If the server
+        // already died, nobody would send it.
         if libc::prctl(
             libc::PR_SET_PDEATHSIG,
             libc::SIGKILL as libc::c_ulong,
@@ -148,7 +176,8 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
         if libc::dup2(c.null, 0) < 0 || libc::dup2(c.out, 1) < 0 || libc::dup2(c.out, 2) < 0 {
             fail(c.report, errno());
         }
-        if libc::chdir(c.cwd) != 0 {
+        // A jailed child is already in its directory, inside its own root.
+        if c.jail.is_none() && libc::chdir(c.cwd) != 0 {
             fail(c.report, errno());
         }
         let mut none: libc::sigset_t = std::mem::zeroed();
@@ -194,6 +223,8 @@ pub(crate) fn spawn(p: &Program) -> io::Result<Spawned> {
         // SAFETY: getpid has no preconditions.
         server: unsafe { libc::getpid() },
         nsig: libc::SIGRTMAX() + 1,
+        jail: p.jail.as_deref().map(|j| j as *const Plan),
+        join: p.join.as_slice() as *const [CString],
     };
     let mut stack = vec![0u8; 64 * 1024];
     // SAFETY: the stack outlives the child's use of it (the parent resumes only once
@@ -280,7 +311,7 @@ mod tests {
             ("PATH".to_string(), "/usr/bin:/bin".to_string()),
             ("X".into(), "42".into()),
         ];
-        Program::new(&argv, Path::new("/tmp"), &env, out).unwrap()
+        Program::new(&argv, Path::new("/tmp"), &env, out, None, Vec::new()).unwrap()
     }
 
     #[tokio::test]

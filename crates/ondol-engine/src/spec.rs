@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use ondol_core::LogSink;
 
+use crate::jail::Plan;
 use crate::memwatch::MemWatch;
 use crate::reaper::Reaper;
 use crate::runtimes::Launch;
@@ -27,4 +28,6 @@ pub(crate) struct StartSpec {
     pub reaper: Option<Arc<Reaper>>,
     /// Web mode: the instance is an HTTP server on `$PORT`.
     pub web: Option<ondol_core::WebOptions>,
+    /// The sandbox each instance enters before exec, when the node has one.
+    pub jail: Option<Arc<Plan>>,
 }

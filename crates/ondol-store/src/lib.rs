@@ -198,6 +198,9 @@ pub trait Store: Send + Sync + 'static {
     fn delete_app(&self, name: &str) -> Result<bool>;
     /// Deletes one stage of an app.
     fn delete_app_stage(&self, name: &str, stage: &str) -> Result<bool>;
+    /// The function's sandbox number, allocated on first ask and kept for good
+    /// (one name, one number; no two names share one).
+    fn sandbox_slot(&self, name: &str) -> Result<u32>;
     /// Records a deploy (or rollback) of an app; returns its number.
     fn add_deploy(&self, d: &DeployRecord) -> Result<i64>;
     /// An app's deploys (of one stage, if given), newest first.

@@ -25,6 +25,10 @@ CREATE TABLE IF NOT EXISTS deploys (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deploys_app ON deploys (app, id);
+CREATE TABLE IF NOT EXISTS sandbox_slots (
+    name TEXT PRIMARY KEY,
+    slot INTEGER NOT NULL UNIQUE
+);
 CREATE TABLE IF NOT EXISTS apps (
     name TEXT PRIMARY KEY,
     record TEXT NOT NULL
@@ -115,6 +119,21 @@ impl Store for SqliteStore {
             .lock()
             .execute("DELETE FROM functions WHERE name = ?1", [name])?;
         Ok(n > 0)
+    }
+
+    fn sandbox_slot(&self, name: &str) -> Result<u32> {
+        let conn = self.conn.lock();
+        conn.execute(
+            "INSERT OR IGNORE INTO sandbox_slots (name, slot) \
+             SELECT ?1, COALESCE(MAX(slot) + 1, 0) FROM sandbox_slots",
+            [name],
+        )?;
+        let slot: i64 = conn.query_row(
+            "SELECT slot FROM sandbox_slots WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )?;
+        Ok(u32::try_from(slot).unwrap_or(u32::MAX))
     }
 
     fn put_app(&self, app: &AppHttp) -> Result<()> {

@@ -33,6 +33,8 @@ pub struct ConnLimits {
     pub idle_timeout: Duration,
     pub body_timeout: Duration,
     pub max_connections: usize,
+    /// Refuse connections from sockets owned by these uids (sandboxed functions).
+    pub refuse_uids: Option<(u32, u32)>,
 }
 
 /// How long, once draining, a request head already begun may take to finish.
@@ -236,6 +238,19 @@ impl RateLimited {
 }
 
 /// Resolves once `stop` turns true (or its sender is gone).
+/// The answer to function code calling the management API.
+fn function_refused() -> http::Response<Body> {
+    http::Response::builder()
+        .status(http::StatusCode::FORBIDDEN)
+        .header("x-amzn-ErrorType", "AccessDeniedException")
+        .header(http::header::CONNECTION, "close")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            r#"{"Type":"User","message":"Function code may not use the management API"}"#,
+        ))
+        .unwrap_or_default()
+}
+
 async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
@@ -321,8 +336,17 @@ async fn connection(
     activity.idle_since.store(now_ms(), Relaxed);
     activity.head_started.store(now_ms(), Relaxed);
     let act = activity.clone();
+    let local = tcp.local_addr().ok();
+    // Judged at the first request, not at accept: a silent connection costs no lookup.
+    let function_uid = Arc::new(OnceLock::new());
     let svc = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
         let busy = Busy::new(&act);
+        let refused = limits.refuse_uids.and_then(|(first, last)| {
+            *function_uid.get_or_init(|| {
+                let uid = local.and_then(|l| ondol_engine::peer_uid(l, peer));
+                uid.filter(|u| (first..=last).contains(u))
+            })
+        });
         req.extensions_mut().insert(ConnectInfo(peer));
         let req = req.map(|b| {
             Body::new(tower_http::timeout::TimeoutBody::new(
@@ -330,9 +354,15 @@ async fn connection(
                 b,
             ))
         });
-        let call = router.clone().oneshot(req);
+        if let Some(uid) = refused {
+            tracing::warn!(%peer, uid, "refused: function code may not use the management API");
+        }
+        let call = refused.is_none().then(|| router.clone().oneshot(req));
         async move {
-            let resp = call.await.unwrap_or_else(|e: Infallible| match e {});
+            let resp = match call {
+                Some(call) => call.await.unwrap_or_else(|e: Infallible| match e {}),
+                None => function_refused(),
+            };
             Ok::<_, Infallible>(resp.map(|inner| Tracked { inner, _busy: busy }))
         }
     });

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use ondol_core::conn::ConnStats;
 use ondol_core::Arn;
-use ondol_engine::{Engine, EngineConfig};
+use ondol_engine::{Engine, EngineConfig, SandboxMode};
 use ondol_store::{Blobs, SqliteStore, UnzipLimits};
 use ondol_telemetry::{LogStore, LogStoreConfig};
 
@@ -69,6 +69,13 @@ pub struct Args {
     /// Limit instance memory with the RSS watchdog only, never a cgroup.
     #[arg(long, env = "ONDOL_NO_CGROUPS", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_cgroups: bool,
+    /// Sandbox each instance: `auto` when the host allows (said at start),
+    /// `require` refuses to start without it, `off` never.
+    #[arg(long, env = "ONDOL_SANDBOX", default_value = "auto", value_parser = parse_sandbox)]
+    pub sandbox: SandboxMode,
+    /// The uids (and gids) functions get theirs from: `FIRST-LAST`.
+    #[arg(long, env = "ONDOL_SANDBOX_UIDS", default_value = "200000-265535", value_parser = parse_uids)]
+    pub sandbox_uids: (u32, u32),
     /// Size cap of the function log store, in MB.
     #[arg(long, env = "ONDOL_LOG_MAX_MB", default_value_t = 512)]
     pub log_max_mb: u64,
@@ -146,6 +153,7 @@ fn conn_limits(a: &Args) -> ConnLimits {
         idle_timeout: a.idle_timeout,
         body_timeout: a.body_timeout,
         max_connections: a.max_connections.min(fit),
+        refuse_uids: None,
     }
 }
 
@@ -220,6 +228,8 @@ pub async fn start(a: Args) -> Result<Running> {
     };
     cfg.memory_budget_mb = a.memory_budget_mb;
     cfg.use_cgroups = !a.no_cgroups;
+    cfg.sandbox = a.sandbox;
+    cfg.sandbox_uids = a.sandbox_uids;
     // This binary, re-run as the reaper: instances never outlive this server.
     cfg.reaper_exe = Some(std::env::current_exe().context("locating the ondol binary")?);
     let engine = Engine::start(cfg).context("starting the engine")?;
@@ -276,11 +286,15 @@ pub async fn start(a: Args) -> Result<Running> {
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let api_router = ondol_api::router(api, ondol_api::Auth::new(credentials));
+    let api_limits = ConnLimits {
+        refuse_uids: engine.sandbox_uids(),
+        ..limits
+    };
     let api_server = tokio::spawn(listener::serve(
         api_listener,
         "api",
         api_router,
-        limits,
+        api_limits,
         api_stats,
         stop_rx.clone(),
     ));
@@ -301,4 +315,24 @@ pub async fn start(a: Args) -> Result<Running> {
         grace: a.shutdown_grace,
         _lock: lock,
     })
+}
+
+fn parse_sandbox(s: &str) -> Result<SandboxMode, String> {
+    match s {
+        "auto" => Ok(SandboxMode::Auto),
+        "require" => Ok(SandboxMode::Require),
+        "off" => Ok(SandboxMode::Off),
+        _ => Err("expected auto, require or off".into()),
+    }
+}
+
+/// `FIRST-LAST`, both above 0 (never root) and FIRST <= LAST.
+fn parse_uids(s: &str) -> Result<(u32, u32), String> {
+    let (a, b) = s.split_once('-').ok_or("expected FIRST-LAST")?;
+    let first: u32 = a.trim().parse().map_err(|_| "FIRST is not a uid")?;
+    let last: u32 = b.trim().parse().map_err(|_| "LAST is not a uid")?;
+    if first == 0 || last < first || last >= u32::MAX - 1 {
+        return Err("expected 0 < FIRST <= LAST < 4294967294".into());
+    }
+    Ok((first, last))
 }
