@@ -273,3 +273,18 @@ def test_sandbox_require_starts_here_and_says_what_is_in_force(make_server):
     assert "sandbox: missing" not in out
     off = make_server(args=["--sandbox", "off"])
     assert "sandbox off: functions run as the server's user" in off.output()
+
+
+def test_ephemeral_storage_sets_the_size_of_tmp(server):
+    probe(server, memory=256)
+    c = server.client()
+    size = "out['mb'] = os.statvfs('/tmp').f_blocks * os.statvfs('/tmp').f_frsize >> 20"
+    assert run(server, size)["mb"] == 512
+    assert c.get_function_configuration(FunctionName="probe")["EphemeralStorage"] == {"Size": 512}
+    c.update_function_configuration(FunctionName="probe", EphemeralStorage={"Size": 2048})
+    assert c.get_function_configuration(FunctionName="probe")["EphemeralStorage"] == {"Size": 2048}
+    assert run(server, size)["mb"] == 2048
+    # boto3 checks the range itself: ask raw, as another client would.
+    r = requests.put(f"{server.api}/2015-03-31/functions/probe/configuration",
+                     json={"EphemeralStorage": {"Size": 256}}, timeout=30)
+    assert r.status_code == 400 and "EphemeralStorage" in r.text, r.text

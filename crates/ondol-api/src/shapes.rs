@@ -61,9 +61,16 @@ pub struct ConfigIn {
     pub description: Option<String>,
     pub timeout: Option<u64>,
     pub memory_size: Option<u32>,
+    pub ephemeral_storage: Option<EphemeralStorageIn>,
     pub environment: Option<EnvironmentIn>,
     pub image_config: Option<ImageConfigIn>,
     pub ondol: Option<OndolIn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EphemeralStorageIn {
+    pub size: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,6 +118,9 @@ impl ConfigIn {
         }
         if let Some(m) = self.memory_size {
             cfg.memory_mb = m;
+        }
+        if let Some(e) = self.ephemeral_storage {
+            cfg.ephemeral_mb = e.size;
         }
         if let Some(e) = self.environment {
             cfg.environment = e.variables.unwrap_or_default();
@@ -231,7 +241,7 @@ pub fn configuration(arn: &Arn, view: &View<'_>, qualifier: Option<&str>) -> Val
         "LastUpdateStatus": "Successful",
         "PackageType": "Zip",
         "Architectures": [std::env::consts::ARCH.replace("aarch64", "arm64")],
-        "EphemeralStorage": { "Size": 512 },
+        "EphemeralStorage": { "Size": c.ephemeral_mb },
         "LoggingConfig": { "LogFormat": "Text", "LogGroup": format!("/aws/lambda/{}", c.name) },
         "Ondol": {
             "MaxConcurrency": c.limits.max_concurrency,

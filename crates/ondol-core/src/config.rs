@@ -105,6 +105,17 @@ pub struct FunctionConfig {
     /// Set for `web` functions.
     #[serde(default)]
     pub web: Option<WebOptions>,
+    /// Size of an instance's private `/tmp` in MB (Lambda's `EphemeralStorage`).
+    #[serde(default = "default_ephemeral_mb")]
+    pub ephemeral_mb: u32,
+}
+
+/// Lambda's default ephemeral storage, and its range.
+pub const EPHEMERAL_MB_DEFAULT: u32 = 512;
+pub const EPHEMERAL_MB_RANGE: (u32, u32) = (512, 10_240);
+
+fn default_ephemeral_mb() -> u32 {
+    EPHEMERAL_MB_DEFAULT
 }
 
 /// How a web-mode function is reached.
@@ -130,6 +141,7 @@ impl FunctionConfig {
             description: String::new(),
             limits: Limits::default(),
             web: None,
+            ephemeral_mb: EPHEMERAL_MB_DEFAULT,
         }
     }
 
@@ -152,6 +164,13 @@ impl FunctionConfig {
             return Err(format!(
                 "MemorySize {} is out of range: it must be between {lo} and {hi} MB",
                 self.memory_mb
+            ));
+        }
+        let (lo, hi) = EPHEMERAL_MB_RANGE;
+        if !(lo..=hi).contains(&self.ephemeral_mb) {
+            return Err(format!(
+                "EphemeralStorage.Size {} is out of range: it must be between {lo} and {hi} MB",
+                self.ephemeral_mb
             ));
         }
         let (lo, hi) = TIMEOUT_S_RANGE;

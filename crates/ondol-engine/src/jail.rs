@@ -32,8 +32,6 @@ pub enum SandboxMode {
 /// Where code and runtimes appear inside the sandbox (Lambda's paths).
 pub(crate) const TASK_ROOT: &str = "/var/task";
 pub(crate) const RUNTIME_DIR: &str = "/var/runtime";
-/// An instance's `/tmp` (Lambda's default ephemeral storage), in MB.
-pub(crate) const DEFAULT_TMP_MB: u32 = 512;
 
 /// The node's sandbox: the empty host directory each instance's root is mounted
 /// on (only ever inside its own mount namespace), the host paths shown read-only,
@@ -194,7 +192,7 @@ impl Jail {
         let _ = runtimes.interpreter(RuntimeKind::Node, "nodejs").await;
         let paths = runtimes.host_paths();
         let extra = install_roots(paths.iter().map(String::as_str));
-        Ok(self.plan(&spec.code_dir, uid, DEFAULT_TMP_MB, &extra))
+        Ok(self.plan(&spec.code_dir, uid, spec.config.ephemeral_mb, &extra))
     }
 }
 
