@@ -20,7 +20,7 @@ use std::process::{ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use crate::sandbox::{blocking_pipe, remove_cgroup};
+use crate::sandbox::{blocking_pipe, remove_cgroup, v1_siblings};
 
 /// The hidden subcommand that runs the reaper (`ondol reap <data-dir>`).
 pub const COMMAND: &str = "reap";
@@ -299,6 +299,9 @@ fn kill_all(groups: &Groups) -> usize {
     }
     for dir in groups.values().filter_map(|e| e.cgroup.as_deref()) {
         remove_cgroup(dir);
+        for sibling in v1_siblings(dir) {
+            remove_cgroup(&sibling);
+        }
     }
     killed
 }

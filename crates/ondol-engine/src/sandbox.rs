@@ -239,6 +239,22 @@ impl Drop for Cgroup {
     }
 }
 
+/// The pids and cpu groups beside a v1 memory group `…/memory/ondol/<id>` (made by
+/// `prepare` for sandboxed instances), to remove with it.
+pub(crate) fn v1_siblings(dir: &Path) -> Vec<PathBuf> {
+    let (Some(id), Some(ondol)) = (dir.file_name(), dir.parent()) else {
+        return Vec::new();
+    };
+    if ondol.parent() != Some(Path::new("/sys/fs/cgroup/memory")) {
+        return Vec::new();
+    }
+    ["pids", "cpu"]
+        .iter()
+        .map(|c| Path::new("/sys/fs/cgroup").join(c).join("ondol").join(id))
+        .filter(|d| d.is_dir())
+        .collect()
+}
+
 /// Kills every process in an instance's cgroup (daemons that left its process
 /// group included), then removes the group.
 pub(crate) fn remove_cgroup(dir: &Path) {
