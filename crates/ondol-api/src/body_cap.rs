@@ -40,8 +40,7 @@ impl BodyCaps {
 
     /// The cap for one request, and the operation it is named after in errors.
     pub fn of(&self, method: &Method, path: &str) -> (u64, &'static str) {
-        let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-        let last = segs.last().copied().unwrap_or("");
+        let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
         match (method, last) {
             (&Method::POST, "invocations") => (self.invoke, "InvokeFunction"),
             (&Method::POST, "response-streaming-invocations") => {

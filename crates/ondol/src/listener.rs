@@ -348,12 +348,7 @@ async fn connection(
             })
         });
         req.extensions_mut().insert(ConnectInfo(peer));
-        let req = req.map(|b| {
-            Body::new(tower_http::timeout::TimeoutBody::new(
-                limits.body_timeout,
-                b,
-            ))
-        });
+        let req = req.map(|b| Body::new(crate::stall::StallBody::new(limits.body_timeout, b)));
         if let Some(uid) = refused {
             tracing::warn!(%peer, uid, "refused: function code may not use the management API");
         }

@@ -5,6 +5,7 @@ mod commands;
 mod datadir;
 mod listener;
 mod package;
+mod stall;
 
 use clap::{Parser, Subcommand};
 
