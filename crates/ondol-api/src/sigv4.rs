@@ -196,7 +196,6 @@ pub struct SignedRequest<'a> {
     pub raw_path: &'a str,
     pub raw_query: &'a str,
     pub headers: &'a HeaderMap,
-    pub body: &'a [u8],
 }
 
 /// What the headers alone prove: the key is ours, the date is fresh, the
@@ -304,17 +303,6 @@ pub fn check_signature(
     Ok(())
 }
 
-/// Checks one whole request's signature against `creds`.
-pub fn verify(
-    auth: &Auth,
-    creds: &Credentials,
-    req: &SignedRequest<'_>,
-    now: DateTime<Utc>,
-) -> Result<(), Refusal> {
-    let claim = check_headers(auth, creds, req.headers, now)?;
-    check_signature(creds, &claim, req, &hex::encode(Sha256::digest(req.body)))
-}
-
 /// A hashed body and its share of the unverified-bytes budget.
 struct Hashed {
     bytes: bytes::Bytes,
@@ -356,8 +344,7 @@ async fn read_hashed(auth: &Auth, body: Body) -> Result<Hashed, Response> {
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
             let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-                || e.to_string().contains("length limit exceeded");
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             if too_large {
                 crate::ApiError::RequestTooLarge(
                     "Request body exceeds the limit for this operation".into(),
@@ -401,21 +388,22 @@ pub async fn require(State(auth): State<Arc<Auth>>, req: Request, next: Next) ->
         Ok(h) => h,
         Err(resp) => return resp,
     };
-    let (bytes, hash) = (hashed.bytes.clone(), &hashed.sha256);
-    let raw_path = parts.uri.path().to_string();
-    let raw_query = parts.uri.query().unwrap_or("").to_string();
+    let Hashed {
+        bytes,
+        sha256,
+        _held: held,
+    } = hashed;
     let signed = SignedRequest {
         method: parts.method.as_str(),
-        raw_path: &raw_path,
-        raw_query: &raw_query,
+        raw_path: parts.uri.path(),
+        raw_query: parts.uri.query().unwrap_or(""),
         headers: &parts.headers,
-        body: &bytes,
     };
-    if let Err(r) = check_signature(&creds, &claim, &signed, hash) {
+    if let Err(r) = check_signature(&creds, &claim, &signed, &sha256) {
         return r.into_response();
     }
     // Verified: the bytes no longer count against the budget.
-    drop(hashed);
+    drop(held);
     drop(claim);
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
@@ -424,6 +412,13 @@ pub async fn require(State(auth): State<Arc<Auth>>, req: Request, next: Next) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_body_over_its_cap_is_a_413_not_a_signature_error() {
+        let capped = Body::new(http_body_util::Limited::new(Body::from(vec![0u8; 10]), 5));
+        let refused = read_hashed(&Auth::new(None), capped).await.err().unwrap();
+        assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
 
     #[test]
     fn unverified_bytes_are_bounded_and_given_back() {
