@@ -217,6 +217,15 @@ def make_server(tmp_path, request):
         s.stop()
 
 
+def live(pid):
+    """Whether pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def descendants(pid):
     """Every live process whose ancestry includes pid (via /proc)."""
     parents = {}

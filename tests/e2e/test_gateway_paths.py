@@ -80,15 +80,21 @@ variables = { tier = "prod" }
 '''
 
 
-@pytest.fixture(scope="module")
-def gw(tmp_path_factory):
-    root = tmp_path_factory.mktemp("paths")
+def write_app(root):
+    """The test app (echo function, web-mode site, a prod stage) under root/app."""
     app = root / "app"
     (app / "echo").mkdir(parents=True)
     (app / "site").mkdir()
     (app / "echo" / "app.py").write_text(ECHO)
     (app / "site" / "server.py").write_text(SITE)
     (app / "ondol.toml").write_text(MANIFEST)
+    return app
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory):
+    root = tmp_path_factory.mktemp("paths")
+    app = write_app(root)
     s = Server(root / "data")
     s.cli("deploy", str(app), timeout=120)
     s.cli("deploy", str(app), "--stage", "prod", timeout=120)
@@ -215,12 +221,7 @@ def test_a_stalled_body_is_a_408_and_invokes_nothing(tmp_path):
     import socket
     import time
     root = tmp_path
-    app = root / "app"
-    (app / "echo").mkdir(parents=True)
-    (app / "site").mkdir()
-    (app / "echo" / "app.py").write_text(ECHO)
-    (app / "site" / "server.py").write_text(SITE)
-    (app / "ondol.toml").write_text(MANIFEST)
+    app = write_app(root)
     s = Server(root / "data", ["--body-timeout", "1s"])
     try:
         s.cli("deploy", str(app), timeout=120)

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from conftest import descendants, wait_until, zip_dir
+from conftest import descendants, live, wait_until, zip_dir
 
 # A Lambda handler that leaves work behind: a child in its process group, and (when
 # asked) a daemon that double-forks and calls setsid to leave the group.
@@ -89,14 +89,6 @@ def spawned():
 
 def track(spawned, pids):
     spawned += [(p, start_time(p)) for p in pids]
-
-
-def live(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def all_gone(pids, timeout=2.0):

@@ -9,15 +9,7 @@ import zipfile
 
 import requests
 
-from conftest import FUNCTIONS, descendants, wait_until, zip_dir
-
-
-def live(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+from conftest import FUNCTIONS, descendants, live, wait_until, zip_dir
 
 
 def processes_mentioning(text):
