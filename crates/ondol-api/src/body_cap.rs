@@ -53,15 +53,18 @@ impl BodyCaps {
     }
 }
 
+/// The body size a request declares in `Content-Length`, if any.
+pub fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
 /// Middleware: refuses an oversized request before its body is read.
 pub async fn enforce(State(caps): State<BodyCaps>, req: Request, next: Next) -> Response {
     let (cap, op) = caps.of(req.method(), req.uri().path());
-    let declared = req
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > cap) {
+    if declared_length(req.headers()).is_some_and(|n| n > cap) {
         let mut resp = ApiError::RequestTooLarge(format!(
             "Request must be smaller than {cap} bytes for the {op} operation"
         ))

@@ -87,10 +87,7 @@ async fn prepare(
             )))
         }
     };
-    if header(headers, "content-length")
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|n| n > limit)
-    {
+    if crate::body_cap::declared_length(headers).is_some_and(|n| n > limit) {
         return Err(too_large(&name, limit, kind == "Event"));
     }
     let payload = Limited::new(body, limit as usize)
