@@ -188,10 +188,15 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "host_files: the test watches its function through files on the host, "
         "which the sandbox forbids by design, so its servers run with --sandbox off")
+    config.addinivalue_line(
+        "markers", "host_pids: the test follows its function's processes by the pids they "
+        "report, which their own pid namespace makes meaningless on the host, so its servers "
+        "run with --sandbox off")
 
 
 def sandbox_args(request, args=()):
-    if request.node.get_closest_marker("host_files") and "--sandbox" not in args:
+    host = request.node.get_closest_marker("host_files") or request.node.get_closest_marker("host_pids")
+    if host and "--sandbox" not in args:
         return ["--sandbox", "off", *args]
     return list(args)
 

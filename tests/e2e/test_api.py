@@ -147,12 +147,12 @@ def test_reserved_concurrency(server):
     assert e.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
     c.put_function_concurrency(FunctionName="rc", ReservedConcurrentExecutions=1)
     with ThreadPoolExecutor(2) as ex:
-        pids = set(ex.map(lambda _: payload(c.invoke(FunctionName="rc", Payload=json.dumps({"sleep": 0.3})))["pid"], range(2)))
+        pids = set(ex.map(lambda _: payload(c.invoke(FunctionName="rc", Payload=json.dumps({"sleep": 0.3})))["instance"], range(2)))
     assert len(pids) == 1, "one instance at most: the second call queued for it"
     c.delete_function_concurrency(FunctionName="rc")
     assert "ReservedConcurrentExecutions" not in c.get_function_concurrency(FunctionName="rc")
     with ThreadPoolExecutor(2) as ex:
-        pids = set(ex.map(lambda _: payload(c.invoke(FunctionName="rc", Payload=json.dumps({"sleep": 0.5})))["pid"], range(2)))
+        pids = set(ex.map(lambda _: payload(c.invoke(FunctionName="rc", Payload=json.dumps({"sleep": 0.5})))["instance"], range(2)))
     assert len(pids) == 2
 
 

@@ -15,7 +15,7 @@ def healthy(server, name):
 
 def test_timeout_kills_and_replaces_the_instance(server):
     server.create("slow", "python3.11", code="py_hello", timeout=1)
-    before = healthy(server, "slow")["pid"]
+    before = healthy(server, "slow")["instance"]
     r = server.invoke("slow", {"sleep": 5}, tail=True)
     assert r.status_code == 200 and r.headers["X-Amz-Function-Error"] == "Unhandled"
     body = r.json()
@@ -24,7 +24,7 @@ def test_timeout_kills_and_replaces_the_instance(server):
     rid = r.headers["x-amzn-RequestId"]
     lines = [e["line"] for e in wait_until(lambda: server.logs(request_id=rid) if any("REPORT" in e["line"] for e in server.logs(request_id=rid)) else None)]
     assert any(l.endswith(f"{rid} Task timed out after 1.00 seconds") for l in lines), lines
-    after = healthy(server, "slow")["pid"]
+    after = healthy(server, "slow")["instance"]
     assert after != before, "the timed-out instance was replaced"
 
 
@@ -129,4 +129,4 @@ def test_an_instance_that_dies_while_idle_is_not_handed_out(server):
     import time
     time.sleep(0.3)
     after = healthy(server, "idle-death")
-    assert after["pid"] != first["pid"]
+    assert after["instance"] != first["instance"]

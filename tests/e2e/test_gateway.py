@@ -195,7 +195,7 @@ def test_flask_in_web_mode(gw):
     assert j["forwarded_for"] == "127.0.0.1" and j["forwarded_proto"] == "http"
     assert j["forwarded_host"].startswith("127.0.0.1:")
     with requests.Session() as s:
-        pids = {s.get(gw.http + "/flask/x").json()["pid"] for _ in range(5)}
+        pids = {s.get(gw.http + "/flask/x").json()["instance"] for _ in range(5)}
     assert len(pids) == 1, "a warm instance serves them"
     rid = r.headers["apigw-requestid"]
     access = wait_until(lambda: next((l for l in gw.output().splitlines() if rid in l and "ondol::access" in l), None))

@@ -149,6 +149,7 @@ def get_web(server, host):
     return r.json()
 
 
+@pytest.mark.host_pids  # the sandboxed case: test_sandbox.py
 def test_kill_9_takes_every_instance_and_descendant_with_it(make_server, tmp_path, spawned):
     data = tmp_path / "data"
     s1 = make_server(data)
@@ -175,6 +176,7 @@ def test_kill_9_takes_every_instance_and_descendant_with_it(make_server, tmp_pat
     assert again["pid"] != web["pid"], "a new instance serves the web function after the restart"
 
 
+@pytest.mark.host_pids
 def test_restart_kills_what_a_dead_reaper_left_behind(make_server, tmp_path, spawned):
     data = tmp_path / "data"
     s1 = make_server(data)

@@ -17,7 +17,7 @@ def test_parallel_invocations_get_their_own_instances(server):
     server.create("par", "python3.11", code="py_hello", ondol={"MaxConcurrency": 4})
     rs = parallel(server, "par", 4, {"sleep": 0.5})
     assert all(r.status_code == 200 for r in rs), [r.text for r in rs]
-    assert len({r.json()["pid"] for r in rs}) == 4
+    assert len({r.json()["instance"] for r in rs}) == 4
     assert server.pool("par")["running"] == 4
 
 
@@ -26,7 +26,7 @@ def test_at_the_limit_requests_queue_then_are_served(server):
                   ondol={"MaxConcurrency": 2, "QueueWaitMs": 10000})
     rs = parallel(server, "q", 5, {"sleep": 0.3})
     assert all(r.status_code == 200 for r in rs), [r.text for r in rs]
-    assert len({r.json()["pid"] for r in rs}) == 2, "queued requests reuse the two instances"
+    assert len({r.json()["instance"] for r in rs}) == 2, "queued requests reuse the two instances"
 
 
 def test_past_the_queue_wait_requests_are_throttled_with_a_reason(server):
@@ -84,13 +84,13 @@ def test_min_warm_instances_exist_before_the_first_call(server):
 
 def test_idle_instances_scale_to_zero(server):
     server.create("idle", "python3.11", code="py_hello", ondol={"IdleTimeoutMs": 500})
-    pid = server.invoke("idle").json()["pid"]
+    pid = server.invoke("idle").json()["instance"]
     assert server.pool("idle")["running"] == 1
     wait_until(lambda: server.pool("idle")["running"] == 0, timeout=10, what="scale to zero")
     import os
     wait_until(lambda: not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] == "Z",
                timeout=5, what="the idle process to exit")
-    assert server.invoke("idle").json()["pid"] != pid, "a new cold instance after scale to zero"
+    assert server.invoke("idle").json()["instance"] != pid, "a new cold instance after scale to zero"
 
 
 def test_min_warm_survives_idle_timeout(server):

@@ -35,7 +35,7 @@ def test_init_timeout_is_bounded(server):
 def test_warm_reuse_is_most_recently_used_first(server):
     server.create("mru", "python3.11", code="py_hello", ondol={"MaxConcurrency": 3})
     with ThreadPoolExecutor(3) as ex:
-        pids = {r.json()["pid"] for r in ex.map(lambda _: server.invoke("mru", {"sleep": 0.3}), range(3))}
+        pids = {r.json()["instance"] for r in ex.map(lambda _: server.invoke("mru", {"sleep": 0.3}), range(3))}
     assert len(pids) == 3
-    seq = [server.invoke("mru").json()["pid"] for _ in range(6)]
+    seq = [server.invoke("mru").json()["instance"] for _ in range(6)]
     assert len(set(seq)) == 1, f"sequential calls stay on the most recently used instance: {seq}"

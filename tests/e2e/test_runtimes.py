@@ -25,7 +25,7 @@ def invoke_twice(server, name, payload):
 def test_python_cold_then_warm_with_lambda_context(server):
     server.create("py", "python3.11", code="py_hello", env={"GREETING": "hi"}, memory=256, timeout=5)
     first, second = invoke_twice(server, "py", {"name": "ondol"})
-    assert first["pid"] == second["pid"], "the warm call reuses the instance"
+    assert first["instance"] == second["instance"], "the warm call reuses the instance"
     assert first["event"] == {"name": "ondol"}
     assert first["function_name"] == "py"
     assert first["function_version"] == "$LATEST"
@@ -74,7 +74,7 @@ def test_python_exception_is_lambda_shaped(server):
 def test_node_cold_then_warm(server):
     server.create("node", "nodejs20.x", handler="index.handler", code="node_hello")
     first, second = invoke_twice(server, "node", {"a": 1})
-    assert first["pid"] == second["pid"]
+    assert first["instance"] == second["instance"]
     assert first["event"] == {"a": 1}
     assert first["functionName"] == "node"
     assert first["memoryLimitInMB"] == "128"
@@ -136,4 +136,4 @@ def test_awslambdaric_runs_unchanged(server):
     assert body["arn"].endswith(":function:ric")
     assert "Init Duration" in report_lines(first["LogResult"])[0]
     second = json.loads(c.invoke(FunctionName="ric", Payload=b"{}")["Payload"].read())
-    assert second["pid"] == body["pid"]
+    assert second["instance"] == body["instance"]

@@ -65,10 +65,15 @@ out["caps"] = [l for l in status if l.startswith(("CapEff", "CapPrm", "NoNewPriv
 def test_the_server_environment_is_out_of_reach(make_server):
     server = make_server(env={"ONDOL_SPY_SECRET": "hunter2"})
     probe(server)
-    out = run(server, attempt("open(f'/proc/{os.getppid()}/environ','rb').read()")
-              + "\nout['ppid'] = os.getppid()")
+    out = run(server, "out['ppid'] = os.getppid()"
+              + attempt("open(f'/proc/{os.getppid()}/environ','rb').read()"))
     assert "hunter2" not in json.dumps(out)
-    assert "err" in out, out
+    # Its parent is its own init, which holds nothing but the function's environment;
+    # the server's pid means nothing inside.
+    assert out["ppid"] == 1, out
+    assert "ONDOL_" not in out["ok"] and "AWS_LAMBDA_FUNCTION_NAME" in out["ok"], out
+    out = run(server, attempt(f"open('/proc/{server.proc.pid}/environ','rb').read()"))
+    assert "hunter2" not in json.dumps(out) and "err" in out, out
 
 
 def test_the_data_dir_and_other_code_are_invisible(server):
@@ -119,10 +124,80 @@ for p in pids:
         pass
 out['environs'] = found
 """)
-    host = len([p for p in os.listdir("/proc") if p.isdigit()])
     assert out["owners"] == [out["uid"]], out  # its own processes only
-    assert out["seen"] == [] and out["pids"] < host, out  # not init, not the server
+    assert out["pids"] == 2, out  # its init and itself: not the host's, not the victim's
     assert "victims-secret" not in json.dumps(out)
+
+
+def test_an_instance_has_its_own_pids_and_reaps_its_orphans(server):
+    probe(server)
+    out = run(server, """
+import time
+out['pid'], out['ppid'] = os.getpid(), os.getppid()
+out['init'] = open('/proc/1/cmdline').read().split('\\0')[0]
+# Orphans: children of a child that exits at once, so init inherits them.
+child = os.fork()
+if child == 0:
+    for _ in range(5):
+        if os.fork() == 0:
+            time.sleep(0.2)
+            os._exit(0)
+    os._exit(0)
+os.waitpid(child, 0)
+time.sleep(0.6)
+states = {}
+for p in os.listdir('/proc'):
+    if p.isdigit():
+        states[p] = open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[0]
+out['states'] = states
+""")
+    assert out["pid"] == 2 and out["ppid"] == 1 and out["init"] == "/var/runtime/init", out
+    assert "Z" not in out["states"].values(), out  # no zombies left behind
+
+
+def test_a_daemon_ends_with_its_instance_by_the_pid_namespace_alone(make_server):
+    # No cgroups: only the pid namespace can catch a process that left the group.
+    from conftest import wait_until
+    server = make_server(env={"ONDOL_NO_CGROUPS": "1"})
+    tag = "dmn-" + os.urandom(4).hex()
+    probe(server)
+    run(server, f"""
+import subprocess
+subprocess.Popen(["/usr/bin/python3", "-c", "import ctypes,time; ctypes.CDLL(None).prctl(15, b'{tag}', 0, 0, 0); time.sleep(120)"],
+                 start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+""")
+    try:
+        wait_until(lambda: host_procs(tag), timeout=10, what="the daemon to start")
+        requests.delete(f"{server.api}/2015-03-31/functions/probe", timeout=30)
+        wait_until(lambda: not host_procs(tag), timeout=10,
+                   what="the daemon to end with its instance")
+    finally:
+        for pid in host_procs(tag):
+            os.kill(pid, 9)
+
+
+def test_the_server_stops_an_instance_gracefully_through_its_init(server):
+    # SIGTERM reaches the runtime (pid 2), not just an init that ignores it.
+    probe(server)
+    run(server, """
+import signal, sys
+def bye(*_):
+    print("runtime got SIGTERM", flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, bye)
+""")
+    # A new configuration replaces the pool: its instance is stopped with SIGTERM first.
+    server.update_config("probe", Timeout=11)
+    from conftest import wait_until
+    wait_until(lambda: any("runtime got SIGTERM" in e["line"] for e in server.logs(function="probe")),
+               timeout=10, what="the runtime's SIGTERM handler to run")
+
+
+def test_a_runtime_killed_by_a_signal_is_reported_as_such(server):
+    probe(server)
+    r = server.invoke("probe", {"code": "os.kill(os.getpid(), 9)"})
+    assert r.status_code == 200 and r.headers.get("X-Amz-Function-Error") == "Unhandled", r.text
+    assert "signal: killed" in r.json()["errorMessage"], r.text
 
 
 def test_tmp_is_private_writable_and_capped(server):
@@ -293,3 +368,26 @@ def test_ephemeral_storage_sets_the_size_of_tmp(server):
     r = requests.put(f"{server.api}/2015-03-31/functions/probe/configuration",
                      json={"EphemeralStorage": {"Size": 256}}, timeout=30)
     assert r.status_code == 400 and "EphemeralStorage" in r.text, r.text
+
+
+def test_kill_9_of_the_server_ends_every_sandboxed_process(make_server):
+    # The init dies with the server (parent-death signal) and its namespace with it;
+    # the reaper and the cgroup back that up. A daemon in its own session goes too.
+    from conftest import wait_until
+    server = make_server()
+    tag = "k9-" + os.urandom(4).hex()
+    probe(server)
+    run(server, f"""
+import subprocess
+subprocess.Popen(["/usr/bin/python3", "-c", "import ctypes,time; ctypes.CDLL(None).prctl(15, b'{tag}', 0, 0, 0); time.sleep(120)"],
+                 start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+""")
+    try:
+        wait_until(lambda: host_procs(tag), timeout=10, what="the daemon to start")
+        server.proc.kill()
+        server.proc.wait()
+        wait_until(lambda: not host_procs(tag), timeout=10,
+                   what="the daemon to end with the server")
+    finally:
+        for pid in host_procs(tag):
+            os.kill(pid, 9)

@@ -49,6 +49,8 @@ pub struct OndolIn {
     pub readiness_path: Option<String>,
     /// Web mode: requests one instance serves at once (default 8).
     pub instance_concurrency: Option<u32>,
+    /// `"default"` or `"none"`.
+    pub network: Option<ondol_core::Network>,
 }
 
 /// The configuration members shared by CreateFunction and UpdateFunctionConfiguration
@@ -139,6 +141,9 @@ impl ConfigIn {
         if let Some(o) = self.ondol {
             if let Some(ms) = o.timeout_ms {
                 cfg.timeout_ms = ms;
+            }
+            if let Some(n) = o.network {
+                cfg.network = n;
             }
             if let Some(w) = cfg.web.as_mut() {
                 if let Some(p) = &o.readiness_path {
@@ -253,6 +258,7 @@ pub fn configuration(arn: &Arn, view: &View<'_>, qualifier: Option<&str>) -> Val
             "QueueDepth": c.limits.queue_depth,
             "QueueWaitMs": c.limits.queue_wait_ms,
             "TimeoutMs": c.timeout_ms,
+            "Network": c.network.as_str(),
         },
     });
     if let Some(w) = &c.web {

@@ -108,6 +108,29 @@ pub struct FunctionConfig {
     /// Size of an instance's private `/tmp` in MB (Lambda's `EphemeralStorage`).
     #[serde(default = "default_ephemeral_mb")]
     pub ephemeral_mb: u32,
+    /// What network an instance has.
+    #[serde(default)]
+    pub network: Network,
+}
+
+/// What network a function's instances have (`Ondol.Network`, `network` in ondol.toml).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// The host's network: outbound connections work (databases, APIs).
+    #[default]
+    Default,
+    /// None at all: its own empty network namespace, holding only its Runtime API.
+    None,
+}
+
+impl Network {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::None => "none",
+        }
+    }
 }
 
 /// Lambda's default ephemeral storage, and its range.
@@ -142,6 +165,7 @@ impl FunctionConfig {
             limits: Limits::default(),
             web: None,
             ephemeral_mb: EPHEMERAL_MB_DEFAULT,
+            network: Network::Default,
         }
     }
 
@@ -184,6 +208,9 @@ impl FunctionConfig {
     }
 
     fn check_runtime(&self) -> Result<(), String> {
+        if self.network == Network::None && self.runtime_kind() == Some(RuntimeKind::Web) {
+            return Err("Ondol.Network \"none\" is not available to web-mode functions: the front door reaches a web app over the network (use a Lambda runtime, or the default network)".into());
+        }
         if self.runtime_kind().is_none() && self.command.is_none() {
             return Err(format!(
                 "Runtime '{}' is not supported: use python3.*, nodejs*, provided, provided.al2 or provided.al2023, or set a command",

@@ -10,6 +10,6 @@ pub mod manifest;
 pub mod name;
 
 pub use arn::Arn;
-pub use config::{FunctionConfig, Limits, RuntimeKind, WebOptions};
+pub use config::{FunctionConfig, Limits, Network, RuntimeKind, WebOptions};
 pub use invoke::{FunctionError, InvokeError, InvokeOutcome, InvokeRequest};
 pub use log::{LogRecord, LogSink};

@@ -136,6 +136,10 @@ pub struct FunctionSettings {
     pub min_warm: Option<u32>,
     pub max_concurrency: Option<u32>,
     pub idle_timeout: Option<Dur>,
+    /// Size of `/tmp` in MB (Lambda's EphemeralStorage, 512 to 10,240).
+    pub ephemeral_storage_mb: Option<u32>,
+    /// `"default"` or `"none"` (no network at all).
+    pub network: Option<crate::Network>,
     /// Merged over the function's (and the stage's) environment.
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
@@ -157,6 +161,12 @@ impl FunctionSettings {
         }
         if let Some(v) = self.idle_timeout {
             cfg.limits.idle_timeout_ms = v.ms();
+        }
+        if let Some(v) = self.ephemeral_storage_mb {
+            cfg.ephemeral_mb = v;
+        }
+        if let Some(v) = self.network {
+            cfg.network = v;
         }
         for (k, v) in &self.environment {
             cfg.environment.insert(k.clone(), v.clone());
@@ -301,6 +311,8 @@ pub struct FunctionDef {
     pub min_warm: Option<u32>,
     pub max_concurrency: Option<u32>,
     pub idle_timeout: Option<Dur>,
+    pub ephemeral_storage_mb: Option<u32>,
+    pub network: Option<crate::Network>,
     pub init_timeout: Option<Dur>,
     pub max_request_bytes: Option<Size>,
     pub max_response_bytes: Option<Size>,
@@ -599,6 +611,8 @@ impl Manifest {
                 min_warm: f.min_warm,
                 max_concurrency: f.max_concurrency,
                 idle_timeout: f.idle_timeout,
+                ephemeral_storage_mb: f.ephemeral_storage_mb,
+                network: f.network,
                 environment: f.environment,
             }
             .apply(&mut cfg);

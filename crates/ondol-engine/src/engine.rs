@@ -200,6 +200,13 @@ impl Engine {
             None => None,
         };
         let cfg = &spec.config;
+        let isolated_network = cfg.network == ondol_core::Network::None;
+        if isolated_network && jail.is_none() {
+            return Err(format!(
+                "function {} is set to no network (Ondol.Network \"none\"), which only the sandbox can give, and this server has none (--sandbox off, or not root)",
+                cfg.name
+            ));
+        }
         let start = StartSpec {
             launch,
             code_dir: spec.code_dir.clone(),
@@ -215,6 +222,7 @@ impl Engine {
             reaper: inner.reaper.clone(),
             web: cfg.web.clone(),
             jail,
+            isolated_network,
         };
         let pool = Pool::new(start, cfg.limits.clone(), inner.node.clone());
         let old = inner.pools.insert(&cfg.name, &spec.version, pool);

@@ -72,7 +72,8 @@ pub(crate) unsafe fn enter(plan: &Plan) -> std::io::Result<()> {
     }
 }
 
-/// Moves the calling process into the cgroup whose `cgroup.procs` is `procs`.
+/// Moves the calling process into the cgroup whose `cgroup.procs` (v2) or `tasks`
+/// (v1) file is `procs`.
 ///
 /// # Safety
 /// Call only in a freshly forked child (system calls only).

@@ -44,6 +44,8 @@ pub(crate) struct Opened {
     /// Added to the function's environment (`AWS_LAMBDA_RUNTIME_API`, `PORT` ...).
     pub env: Vec<(String, String)>,
     pub argv: Vec<String>,
+    /// The network namespace the instance enters (no network), if any.
+    pub netns: Option<std::os::fd::OwnedFd>,
 }
 
 pub(crate) trait Front: Send + Sync {

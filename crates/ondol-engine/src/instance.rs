@@ -35,9 +35,9 @@ pub(crate) struct Instance {
 }
 
 /// Opens the front the function's mode calls for.
-fn open_front(spec: &StartSpec) -> std::io::Result<Opened> {
+async fn open_front(spec: &StartSpec) -> std::io::Result<Opened> {
     match &spec.web {
-        None => lambda::open(spec),
+        None => lambda::open(spec).await,
         Some(_) => web::open(spec),
     }
 }
@@ -66,7 +66,7 @@ impl Instance {
     pub async fn start(spec: &StartSpec, provisioned: bool) -> Result<Arc<Self>, FunctionError> {
         let begun = Instant::now();
         let id: Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
-        let opened = open_front(spec).map_err(|e| {
+        let mut opened = open_front(spec).await.map_err(|e| {
             FunctionError::platform("Runtime.Unknown", format!("could not open the front: {e}"))
         })?;
         let mut env = spec.launch.env.clone();
@@ -75,7 +75,8 @@ impl Instance {
         let front = opened.front;
         let closer = front.clone();
         let on_exit = Box::new(move || closer.close());
-        let process = match Process::spawn(spec, &id, &opened.argv, &env, on_exit).await {
+        let netns = opened.netns.take();
+        let process = match Process::spawn(spec, &id, &opened.argv, &env, netns, on_exit).await {
             Ok(p) => p,
             Err(e) => {
                 front.close();

@@ -3,7 +3,7 @@
 //! directories (read-only), its code read-only at `/var/task`, the runtimes at
 //! `/var/runtime`, a private capped `/tmp`, a `/proc` that shows only its own
 //! processes, and a few devices; then the function's own uid/gid, no supplementary
-//! groups and no new privileges. Everything is planned before the fork: the child
+//! groups and no new privileges; and its own pid namespace, led by the instance init. Everything is planned before the fork: the child
 //! only makes system calls on prepared C strings.
 
 use std::ffi::CString;
@@ -42,6 +42,8 @@ pub(crate) struct Jail {
     runtime_dir: PathBuf,
     uid_first: u32,
     uid_count: u32,
+    /// Whether instances get their own pid namespace.
+    pidns: bool,
 }
 
 /// One mount-namespace step, on paths already joined under the new root.
@@ -68,6 +70,8 @@ pub(crate) struct Plan {
     pub(crate) ops: Vec<Op>,
     pub(crate) uid: u32,
     pub(crate) cwd: CString,
+    /// The init to run the program under, as pid 1 of its own pid namespace.
+    pub(crate) init: Option<CString>,
 }
 
 fn c(p: impl AsRef<Path>) -> CString {
@@ -90,6 +94,7 @@ impl Jail {
             runtime_dir: runtime_dir.to_path_buf(),
             uid_first: uids.0,
             uid_count: uids.1.saturating_sub(uids.0) + 1,
+            pidns: false,
         })
     }
 
@@ -155,6 +160,9 @@ impl Jail {
             ops,
             uid,
             cwd: c(TASK_ROOT),
+            init: self
+                .pidns
+                .then(|| c(Path::new(RUNTIME_DIR).join(crate::runtimes::INIT_NAME))),
         }
     }
 }
@@ -177,6 +185,26 @@ impl Jail {
             Ok(s) if s.success() => Ok(()),
             Ok(s) => Err(format!("a sandboxed /bin/true ended with {s}")),
             Err(e) => Err(format!("could not enter a sandbox: {e}")),
+        }
+    }
+
+    /// Whether this host gives a process its own pid namespace.
+    pub fn probe_pidns() -> Result<(), String> {
+        let mut cmd = std::process::Command::new("/bin/true");
+        cmd.stdin(std::process::Stdio::null());
+        // SAFETY: one system call in the forked child.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::unshare(libc::CLONE_NEWPID) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        match cmd.status() {
+            Ok(s) if s.success() => Ok(()),
+            Ok(s) => Err(format!("/bin/true ended with {s}")),
+            Err(e) => Err(e.to_string()),
         }
     }
 }
@@ -216,11 +244,15 @@ pub(crate) fn open(
         tracing::warn!("sandbox off: functions run as the server's user and see the whole host");
         return Ok(None);
     }
-    let jail = Jail::new(data_dir, runtime_dir, uids)?;
+    let mut jail = Jail::new(data_dir, runtime_dir, uids)?;
     let mut missing = Vec::new();
     let probed = jail.probe();
     if let Err(why) = &probed {
         missing.push(format!("own uid and filesystem view ({why}): functions run as the server's user and see the whole host, its environment and the data dir"));
+    }
+    match Jail::probe_pidns() {
+        Ok(()) => jail.pidns = true,
+        Err(why) => missing.push(format!("pid namespace ({why}): an instance sees (not touches) other processes of its own function, and a process that leaves its group outlives the instance where no cgroup holds it")),
     }
     match cgroups {
         None => missing.push("memory cgroup: memory is limited by the RSS watchdog only, which early forks and daemons escape; no pids limit, no CPU shares".into()),
@@ -244,8 +276,8 @@ pub(crate) fn open(
         "sandbox: each function its own uid/gid, no capabilities, no new privileges; own mount \
          namespace (host system dirs read-only, code read-only at /var/task, private /tmp, no data \
          dir, /proc showing only its own processes); cgroups joined before exec; its Runtime API \
-         and the management API refuse other uids. Not yet: a pid namespace (host pids are hidden, \
-         not separate), a no-network option"
+         and the management API refuse other uids; its own pid namespace, ended with the instance \
+         (where available)"
     );
     Ok(Some(jail))
 }

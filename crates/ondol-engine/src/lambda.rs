@@ -25,11 +25,18 @@ pub(crate) struct LambdaFront {
 
 type Outcome = (Result<Bytes, FunctionError>, Option<Death>);
 
-/// Binds the instance's Runtime API listener and serves it.
-pub(crate) fn open(spec: &StartSpec) -> std::io::Result<Opened> {
-    let (api, dispatch, init_rx) =
-        RuntimeApi::new(spec.max_response, spec.jail.as_ref().map(|j| j.uid()));
-    let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+/// Binds the instance's Runtime API listener and serves it: on the host's
+/// loopback, open to the instance's uid alone, or alone in the instance's own
+/// network namespace (no network), where nobody else can reach it.
+pub(crate) async fn open(spec: &StartSpec) -> std::io::Result<Opened> {
+    let (listener, netns, owner) = if spec.isolated_network {
+        let iso = crate::netns::isolated().await?;
+        (iso.listener, Some(iso.ns), None)
+    } else {
+        let l = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+        (l, None, spec.jail.as_ref().map(|j| j.uid()))
+    };
+    let (api, dispatch, init_rx) = RuntimeApi::new(spec.max_response, owner);
     let port = listener.local_addr()?.port();
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -42,6 +49,7 @@ pub(crate) fn open(spec: &StartSpec) -> std::io::Result<Opened> {
         }),
         env: vec![("AWS_LAMBDA_RUNTIME_API".into(), format!("127.0.0.1:{port}"))],
         argv: spec.launch.argv.clone(),
+        netns,
     })
 }
 

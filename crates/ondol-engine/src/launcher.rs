@@ -102,7 +102,7 @@ mod tests {
     fn sleeper() -> Program {
         let (_r, w) = sandbox::blocking_pipe().unwrap();
         let argv = ["/bin/sleep".to_string(), "30".into()];
-        sandbox::command(&argv, Path::new("/"), &[], w, None, Vec::new()).unwrap()
+        sandbox::command(&argv, Path::new("/"), &[], w, None, Vec::new(), None).unwrap()
     }
 
     fn alive(pid: u32) -> bool {

@@ -16,6 +16,7 @@ mod lambda;
 mod launcher;
 mod memwatch;
 mod metrics;
+mod netns;
 mod node;
 mod peer;
 mod pool;

@@ -36,6 +36,7 @@ impl Process {
         id: &Arc<str>,
         argv: &[String],
         env: &[(String, String)],
+        netns: Option<std::os::fd::OwnedFd>,
         on_exit: OnExit,
     ) -> std::io::Result<Self> {
         let (read_end, write_end) = sandbox::pipe()?;
@@ -49,6 +50,7 @@ impl Process {
             write_end,
             spec.jail.clone(),
             join,
+            netns,
         )?;
         let (child, tracked) = launcher::spawn(cmd, cgroup_dir, spec.reaper.clone()).await?;
         let pgid = tracked.pgid;

@@ -10,6 +10,10 @@ use parking_lot::Mutex;
 
 const PYTHON_BOOTSTRAP: &str = include_str!("../../../runtimes/python/bootstrap.py");
 const NODE_BOOTSTRAP: &str = include_str!("../../../runtimes/node/bootstrap.js");
+/// pid 1 of each sandboxed instance (`runtimes/init/init.rs`, built by build.rs).
+const INIT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ondol-init"));
+/// Its name in the runtimes directory (`/var/runtime/init` in a sandbox).
+pub(crate) const INIT_NAME: &str = "init";
 
 /// A resolved interpreter: its real executable and, for Python, its module path
 /// and the bootstrap precompiled for it (a script run directly is compiled on every
@@ -37,7 +41,7 @@ pub(crate) struct Launch {
 }
 
 impl Runtimes {
-    /// Writes the embedded bootstraps under `data_dir/runtimes`.
+    /// Writes the embedded bootstraps and init under `data_dir/runtimes`.
     pub fn install(data_dir: &Path) -> std::io::Result<Self> {
         let dir = data_dir.join("runtimes");
         for (sub, file, text) in [
@@ -50,6 +54,14 @@ impl Runtimes {
             if std::fs::read_to_string(&p).ok().as_deref() != Some(text) {
                 std::fs::write(&p, text)?;
             }
+        }
+        let init = dir.join(INIT_NAME);
+        if std::fs::read(&init).ok().as_deref() != Some(INIT) {
+            // A fresh file, renamed over: an instance may be executing the old one.
+            let tmp = dir.join(".init.new");
+            std::fs::write(&tmp, INIT)?;
+            std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+            std::fs::rename(&tmp, &init)?;
         }
         Ok(Self {
             dir,

@@ -2,7 +2,8 @@
 //! CLONE_VFORK)`: the child borrows the server's memory until it execs, so no page
 //! table is copied (a `fork` of the server cost 2–4 ms per cold start, in page-table
 //! copies and the copy-on-write faults after it), while still doing the setup
-//! posix_spawn cannot: the cgroup join, the sandbox (`enter.rs`) and the
+//! posix_spawn cannot: the cgroup join, the sandbox (`enter.rs`), its own pid
+//! namespace (led by the instance init, `runtimes/init/init.rs`) and the
 //! parent-death signal. The child makes only
 //! async-signal-safe system calls on data the parent prepared, and reports a
 //! failure's errno through a close-on-exec pipe.
@@ -32,8 +33,12 @@ pub(crate) struct Program {
     out: OwnedFd,
     /// The sandbox to enter before exec, if any.
     jail: Option<Arc<Plan>>,
-    /// `cgroup.procs` files the child writes itself into first.
+    /// Cgroup membership files (`cgroup.procs` / `tasks`) the child writes itself into first.
     join: Vec<CString>,
+    /// Whether the child leads its own pid namespace, running the program under init.
+    init: bool,
+    /// A network namespace to enter (no network).
+    netns: Option<OwnedFd>,
 }
 
 fn cstring(bytes: &[u8]) -> io::Result<CString> {
@@ -75,16 +80,28 @@ impl Program {
         out: OwnedFd,
         jail: Option<Arc<Plan>>,
         join: Vec<CString>,
+        netns: Option<OwnedFd>,
     ) -> io::Result<Self> {
         let first = argv
             .first()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
+        let path = cstring(resolve(first, cwd, env).as_os_str().as_bytes())?;
+        let mut args = argv
+            .iter()
+            .map(|a| cstring(a.as_bytes()))
+            .collect::<io::Result<Vec<_>>>()?;
+        // Under init: `init PROGRAM ARGV0 ARGS...`.
+        let init = jail.as_ref().and_then(|j| j.init.clone());
+        let path = match &init {
+            Some(init) => {
+                args.splice(0..0, [init.clone(), path]);
+                init.clone()
+            }
+            None => path,
+        };
         Ok(Self {
-            path: cstring(resolve(first, cwd, env).as_os_str().as_bytes())?,
-            argv: argv
-                .iter()
-                .map(|a| cstring(a.as_bytes()))
-                .collect::<io::Result<_>>()?,
+            path,
+            argv: args,
             envp: env
                 .iter()
                 .map(|(k, v)| cstring(format!("{k}={v}").as_bytes()))
@@ -93,6 +110,8 @@ impl Program {
             out,
             jail,
             join,
+            init: init.is_some(),
+            netns,
         })
     }
 }
@@ -107,7 +126,11 @@ struct Ctx {
     out: c_int,
     null: c_int,
     report: c_int,
-    server: libc::pid_t,
+    /// A pidfd of the server: readable once it has died.
+    server: c_int,
+    init: bool,
+    /// A network namespace fd to enter, or -1.
+    netns: c_int,
     /// One past the highest signal number.
     nsig: c_int,
     jail: Option<*const Plan>,
@@ -149,6 +172,9 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
                 fail(c.report, e.raw_os_error().unwrap_or(libc::EIO));
             }
         }
+        if c.netns >= 0 && libc::setns(c.netns, libc::CLONE_NEWNET) != 0 {
+            fail(c.report, errno());
+        }
         if let Some(plan) = c.jail {
             if let Err(e) = enter::enter(&*plan) {
                 fail(c.report, e.raw_os_error().unwrap_or(libc::EIO));
@@ -167,7 +193,12 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
         {
             fail(c.report, errno());
         }
-        if libc::getppid() != c.server {
+        let mut server = libc::pollfd {
+            fd: c.server,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        if libc::poll(&mut server, 1, 0) != 0 {
             fail(c.report, libc::ESRCH);
         }
         if libc::setpgid(0, 0) != 0 {
@@ -179,6 +210,17 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
         // A jailed child is already in its directory, inside its own root.
         if c.jail.is_none() && libc::chdir(c.cwd) != 0 {
             fail(c.report, errno());
+        }
+        // Init reports its own exec of the program on fd 3, then closes it.
+        if c.init {
+            let ok = if c.report == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0) == 0
+            } else {
+                libc::dup2(c.report, 3) == 3
+            };
+            if !ok {
+                fail(c.report, errno());
+            }
         }
         let mut none: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut none);
@@ -193,6 +235,25 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
 pub(crate) struct Spawned {
     pub pid: u32,
     pidfd: OwnedFd,
+    /// Init's exit code 128+s means the program died of signal s.
+    init: bool,
+}
+
+/// A pidfd of this process, for children to see whether the server still lives
+/// (`getppid` says nothing from inside a new pid namespace).
+fn server_pidfd() -> io::Result<c_int> {
+    static FD: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+    if let Some(fd) = FD.get() {
+        return Ok(fd.as_raw_fd());
+    }
+    // SAFETY: pidfd_open of our own pid.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) } as c_int;
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the fd was just created and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(FD.get_or_init(|| fd).as_raw_fd())
 }
 
 /// Starts `p`. Runs on the launcher thread (see `launcher.rs`).
@@ -220,8 +281,9 @@ pub(crate) fn spawn(p: &Program) -> io::Result<Spawned> {
         out: p.out.as_raw_fd(),
         null: null.as_raw_fd(),
         report: report_w.as_raw_fd(),
-        // SAFETY: getpid has no preconditions.
-        server: unsafe { libc::getpid() },
+        server: server_pidfd()?,
+        init: p.init,
+        netns: p.netns.as_ref().map_or(-1, |f| f.as_raw_fd()),
         nsig: libc::SIGRTMAX() + 1,
         jail: p.jail.as_deref().map(|j| j as *const Plan),
         join: p.join.as_slice() as *const [CString],
@@ -236,10 +298,11 @@ pub(crate) fn spawn(p: &Program) -> io::Result<Spawned> {
         let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let ns = if p.init { libc::CLONE_NEWPID } else { 0 };
         let pid = libc::clone(
             child,
             top as *mut c_void,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            libc::CLONE_VM | libc::CLONE_VFORK | ns | libc::SIGCHLD,
             (&ctx as *const Ctx).cast_mut().cast(),
         );
         let err = io::Error::last_os_error();
@@ -275,6 +338,7 @@ pub(crate) fn spawn(p: &Program) -> io::Result<Spawned> {
     Ok(Spawned {
         pid: pid as u32,
         pidfd,
+        init: p.init,
     })
 }
 
@@ -291,7 +355,13 @@ impl Spawned {
             // SAFETY: reaps our own child without blocking.
             let r = unsafe { libc::waitpid(self.pid as libc::pid_t, &mut status, libc::WNOHANG) };
             if r == self.pid as libc::pid_t {
-                return Ok(ExitStatus::from_raw(status));
+                let status = ExitStatus::from_raw(status);
+                return Ok(match status.code() {
+                    Some(c) if self.init && (129..=192).contains(&c) => {
+                        ExitStatus::from_raw(c - 128)
+                    }
+                    _ => status,
+                });
             }
             if r < 0 {
                 return Err(io::Error::last_os_error());
@@ -311,7 +381,7 @@ mod tests {
             ("PATH".to_string(), "/usr/bin:/bin".to_string()),
             ("X".into(), "42".into()),
         ];
-        Program::new(&argv, Path::new("/tmp"), &env, out, None, Vec::new()).unwrap()
+        Program::new(&argv, Path::new("/tmp"), &env, out, None, Vec::new(), None).unwrap()
     }
 
     #[tokio::test]

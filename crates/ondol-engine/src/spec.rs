@@ -30,4 +30,6 @@ pub(crate) struct StartSpec {
     pub web: Option<ondol_core::WebOptions>,
     /// The sandbox each instance enters before exec, when the node has one.
     pub jail: Option<Arc<Plan>>,
+    /// No network: each instance in its own empty network namespace (sandbox only).
+    pub isolated_network: bool,
 }

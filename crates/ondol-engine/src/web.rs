@@ -29,6 +29,7 @@ pub(crate) fn open(spec: &StartSpec) -> std::io::Result<Opened> {
         front: Arc::new(WebTarget::new(port, capacity)),
         env: vec![("PORT".into(), port.to_string())],
         argv: substitute_port(&spec.launch.argv, port),
+        netns: None,
     })
 }
 

@@ -190,6 +190,7 @@ fn config_json(f: &DeployedFunction) -> Value {
         "InitTimeoutMs": l.init_timeout_ms, "MaxRequestBytes": l.max_request_bytes,
         "MaxResponseBytes": l.max_response_bytes, "QueueDepth": l.queue_depth,
         "QueueWaitMs": l.queue_wait_ms, "TimeoutMs": c.timeout_ms,
+        "Network": c.network.as_str(),
     });
     if let Some(w) = &c.web {
         ondol["ReadinessPath"] = w.readiness_path.clone().into();
@@ -200,6 +201,7 @@ fn config_json(f: &DeployedFunction) -> Value {
         "Handler": c.handler,
         "Description": c.description,
         "MemorySize": c.memory_mb,
+        "EphemeralStorage": { "Size": c.ephemeral_mb },
         "Timeout": c.timeout_ms.div_ceil(1000).max(1),
         "Environment": { "Variables": c.environment },
         "ImageConfig": { "EntryPoint": c.command.clone().unwrap_or_default() },

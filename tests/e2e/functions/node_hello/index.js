@@ -9,6 +9,7 @@ exports.handler = async (event, context) => {
   return {
     event,
     pid: process.pid,
+    instance: context.logStreamName,
     requestId: context.awsRequestId,
     functionName: context.functionName,
     functionVersion: context.functionVersion,

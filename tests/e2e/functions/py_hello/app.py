@@ -51,6 +51,8 @@ def handler(event, context):
     return {
         "event": event,
         "pid": os.getpid(),
+        # One per instance (pids repeat: each instance has its own pid namespace).
+        "instance": context.log_stream_name,
         "request_id": context.aws_request_id,
         "function_name": context.function_name,
         "function_version": context.function_version,

@@ -10,4 +10,5 @@ def handler(event, context):
         "function_name": context.function_name,
         "arn": context.invoked_function_arn,
         "pid": os.getpid(),
+        "instance": context.log_stream_name,
     }

@@ -24,4 +24,5 @@ def echo(rest):
         forwarded_host=request.headers.get("X-Forwarded-Host"),
         connection=request.headers.get("Connection"),
         pid=os.getpid(),
+        instance=os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME"),
     )
