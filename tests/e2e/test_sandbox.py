@@ -391,3 +391,44 @@ subprocess.Popen(["/usr/bin/python3", "-c", "import ctypes,time; ctypes.CDLL(Non
     finally:
         for pid in host_procs(tag):
             os.kill(pid, 9)
+
+
+SPIN = b'''
+import os, time
+def handler(event, context):
+    end = time.time() + event["seconds"]
+    kids = []
+    for _ in range(event["procs"]):
+        pid = os.fork()
+        if pid == 0:
+            while time.time() < end:
+                pass
+            os._exit(0)
+        kids.append(pid)
+    for pid in kids:
+        os.waitpid(pid, 0)
+    t = os.times()
+    return {"cpu": t.children_user + t.children_system}
+'''
+
+
+def test_cpu_is_shared_in_proportion_to_memory(server):
+    # Lambda: 1,769 MB is one vCPU. Two busy functions on a full machine get CPU in
+    # the proportion of their memory (1769:128), not half each.
+    from concurrent.futures import ThreadPoolExecutor
+    cpu = "/sys/fs/cgroup/cpu" if os.path.exists("/sys/fs/cgroup/cpu") else "/sys/fs/cgroup"
+    if not os.path.exists(cpu + "/cpu.shares") and not os.path.exists(cpu + "/cgroup.controllers"):
+        pytest.skip("no cpu controller on this host")
+    for name, mb in (("big", 1769), ("small", 128)):
+        server.create(name, "python3.11", zip_bytes=zip_dir(None, {"app.py": SPIN}),
+                      memory=mb, timeout=30)
+        server.invoke(name, {"seconds": 0, "procs": 0})  # warm, so both start together
+    procs = 2 * os.cpu_count()  # more runnable work than the machine has cores
+
+    def spin(name):
+        r = server.invoke(name, {"seconds": 3, "procs": procs})
+        assert r.status_code == 200 and "cpu" in r.json(), r.text
+        return r.json()["cpu"]
+    with ThreadPoolExecutor(2) as ex:
+        big, small = ex.map(spin, ["big", "small"])
+    assert big > 4 * small, f"1769 MB got {big:.2f} s of CPU, 128 MB got {small:.2f} s"
