@@ -111,6 +111,17 @@ pub struct FunctionConfig {
     /// What network an instance has.
     #[serde(default)]
     pub network: Network,
+    /// Layer versions merged in order into `/opt` (Lambda's `Layers`, at most 5).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<LayerRef>,
+}
+
+/// One layer version a function uses: its ARN and zipped size (a version never
+/// changes, so the size is kept with the reference, as GetFunction shows it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerRef {
+    pub arn: String,
+    pub code_size: u64,
 }
 
 /// What network a function's instances have (`Ondol.Network`, `network` in ondol.toml).
@@ -166,6 +177,7 @@ impl FunctionConfig {
             web: None,
             ephemeral_mb: EPHEMERAL_MB_DEFAULT,
             network: Network::Default,
+            layers: Vec::new(),
         }
     }
 

@@ -9,7 +9,7 @@ pub mod log;
 pub mod manifest;
 pub mod name;
 
-pub use arn::Arn;
-pub use config::{FunctionConfig, Limits, Network, RuntimeKind, WebOptions};
+pub use arn::{Arn, LayerArn};
+pub use config::{FunctionConfig, LayerRef, Limits, Network, RuntimeKind, WebOptions};
 pub use invoke::{FunctionError, InvokeError, InvokeOutcome, InvokeRequest};
 pub use log::{LogRecord, LogSink};

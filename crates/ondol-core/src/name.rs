@@ -26,6 +26,15 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// True for a valid layer name: `[a-zA-Z0-9-_]{1,140}`.
+pub fn valid_layer_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 140
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// True for a valid qualifier: `$LATEST`, a version number or an alias name.
 pub fn valid_qualifier(q: &str) -> bool {
     q == "$LATEST"

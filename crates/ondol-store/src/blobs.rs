@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
+use crate::layer_files::{tree_size, LayerFiles};
 use crate::unzip::{self, UnzipLimits};
 use crate::{Error, Result};
 
@@ -42,6 +43,8 @@ pub struct Blobs {
     blobs: PathBuf,
     code: PathBuf,
     limits: UnzipLimits,
+    /// Layer versions and their merged views, unpacked with the same limits.
+    pub layers: LayerFiles,
 }
 
 impl Blobs {
@@ -55,6 +58,7 @@ impl Blobs {
             blobs,
             code,
             limits,
+            layers: LayerFiles::open(data_dir, limits)?,
         })
     }
 
@@ -98,6 +102,11 @@ impl Blobs {
         self.blobs.join(format!("{sha256_hex}.zip"))
     }
 
+    /// Bytes a blob's code unpacked to (for the code-plus-layers limit).
+    pub fn unzipped_size(&self, sha256_hex: &str) -> Result<u64> {
+        tree_size(&self.code_dir_checked(sha256_hex)?)
+    }
+
     fn code_dir(&self, sha256_hex: &str) -> PathBuf {
         self.code.join(sha256_hex)
     }
@@ -110,7 +119,7 @@ fn tempdir_in(parent: &Path) -> Result<PathBuf> {
     Ok(p)
 }
 
-fn nanos() -> u128 {
+pub(crate) fn nanos() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -118,7 +127,7 @@ fn nanos() -> u128 {
 }
 
 /// Removes a tree whose directories were sealed read-only.
-fn remove_tree(root: &Path) {
+pub(crate) fn remove_tree(root: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -134,7 +143,7 @@ fn remove_tree(root: &Path) {
     let _ = fs::remove_dir_all(root);
 }
 
-fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp{}", nanos()));
     let mut f = fs::File::create(&tmp).map_err(Error::io(&tmp))?;
     f.write_all(bytes).map_err(Error::io(&tmp))?;

@@ -1,14 +1,19 @@
-//! Persistence: function records behind the [`Store`] trait (SQLite in WAL mode by
-//! default) and content-addressed code blobs unpacked safely, once, read-only.
+//! Persistence: function and layer records behind the [`Store`] trait (SQLite in WAL
+//! mode by default), content-addressed code blobs and layer versions unpacked
+//! safely, once, read-only.
 
 mod blobs;
 mod error;
+mod layer_files;
+mod layers;
 mod queue;
 mod sqlite;
 pub mod unzip;
 
 pub use blobs::{BlobInfo, Blobs};
 pub use error::{Error, Result};
+pub use layer_files::{LayerFiles, Staged};
+pub use layers::{LayerStore, LayerVersionRecord};
 pub use queue::{DeadLetter, EventQueue, QueuedEvent, ScheduleRun, ScheduleState};
 pub use sqlite::SqliteStore;
 pub use unzip::UnzipLimits;
@@ -180,7 +185,7 @@ impl FunctionRecord {
 }
 
 /// Function state persistence. Implementations must be durable on return.
-pub trait Store: Send + Sync + 'static {
+pub trait Store: LayerStore + Send + Sync + 'static {
     /// Inserts a new function; `Error::Conflict` if the name exists.
     fn create_function(&self, record: &FunctionRecord) -> Result<()>;
     /// Replaces an existing function; `Error::NotFound` if absent.

@@ -57,6 +57,7 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(crate::queue::SCHEMA)?;
+        conn.execute_batch(crate::layers::SCHEMA)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })

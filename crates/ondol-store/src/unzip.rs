@@ -18,7 +18,7 @@ mod names;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod testzip;
+pub(crate) mod testzip;
 mod tree;
 
 use std::fs;
