@@ -22,7 +22,8 @@ pub const MAX_OTHER_REQUEST_BYTES: u64 = 6 * 1024 * 1024;
 /// The caps in force.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyCaps {
-    /// CreateFunction / UpdateFunctionCode: the zipped code, base64'd, plus its JSON.
+    /// CreateFunction / UpdateFunctionCode / PublishLayerVersion: the zipped code,
+    /// base64'd, plus its JSON.
     pub code: u64,
     pub invoke: u64,
     pub other: u64,
@@ -47,6 +48,9 @@ impl BodyCaps {
                 (self.invoke, "InvokeWithResponseStream")
             }
             (&Method::POST, "functions") => (self.code, "CreateFunction"),
+            (&Method::POST, "versions") if path.starts_with("/2018-10-31/layers/") => {
+                (self.code, "PublishLayerVersion")
+            }
             (&Method::PUT, "code") => (self.code, "UpdateFunctionCode"),
             _ => (self.other, "this"),
         }
@@ -95,6 +99,14 @@ mod tests {
         assert_eq!(c.of(&Method::POST, "/2015-03-31/functions").0, c.code);
         assert_eq!(c.of(&Method::PUT, "/2015-03-31/functions/f/code").0, c.code);
         assert_eq!(c.of(&Method::PUT, "/ondol/v1/apps/a").0, c.other);
+        assert_eq!(
+            c.of(&Method::POST, "/2018-10-31/layers/deps/versions"),
+            (c.code, "PublishLayerVersion")
+        );
+        assert_eq!(
+            c.of(&Method::POST, "/2015-03-31/functions/f/versions").0,
+            c.other
+        );
         // AWS's limit for a 50 MB zip, plus room for the JSON around it.
         assert!(c.code >= 69_905_067);
     }

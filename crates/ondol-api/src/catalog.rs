@@ -124,6 +124,7 @@ impl Api {
         let code_dir = Self::blocking(move || Ok(blobs.code_dir_checked(&sha)?)).await?;
         let (store, name) = (self.store.clone(), cfg.name.clone());
         let sandbox_slot = Self::blocking(move || Ok(store.sandbox_slot(&name)?)).await?;
+        let opt_dir = crate::layer_use::opt_dir(self, &cfg.layers).await?;
         let mut config = cfg.clone();
         let (max, warm) = effective_limits(rec, version, cfg);
         config.limits.max_concurrency = max;
@@ -134,6 +135,7 @@ impl Api {
                 version: version.to_string(),
                 code_dir,
                 sandbox_slot,
+                opt_dir,
             })
             .await
             .map_err(ApiError::Service)
@@ -149,6 +151,7 @@ impl Api {
         let Some(new) = new else {
             if let Some(old) = old {
                 self.engine.remove(&old.config.name, None);
+                self.sweep_if_dropped(Some(old), None).await;
             }
             return Ok(());
         };
@@ -177,7 +180,18 @@ impl Api {
             }
         }
         set_routing(self, new);
+        self.sweep_if_dropped(old, Some(new)).await;
         Ok(())
+    }
+
+    /// After a change that stopped using a layer list (the store already holds
+    /// the new record): frees deleted layer versions and merged views nothing uses.
+    async fn sweep_if_dropped(&self, old: Option<&FunctionRecord>, new: Option<&FunctionRecord>) {
+        if crate::layer_use::dropped_layers(old, new) {
+            if let Err(e) = crate::layer_use::sweep(self).await {
+                tracing::warn!(error = %e, "could not clean up unused layers");
+            }
+        }
     }
 
     /// Loads every stored function into the engine at start-up.

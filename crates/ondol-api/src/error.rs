@@ -15,6 +15,9 @@ pub enum ApiError {
     InvalidParameter(String),
     #[error("{0}")]
     InvalidRequestContent(String),
+    /// A member outside its modeled constraints (pattern, enum), as AWS's front end says.
+    #[error("{0}")]
+    Validation(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -47,6 +50,7 @@ impl ApiError {
             Self::InvalidParameter(_) => {
                 (StatusCode::BAD_REQUEST, "InvalidParameterValueException")
             }
+            Self::Validation(_) => (StatusCode::BAD_REQUEST, "ValidationException"),
             Self::InvalidRequestContent(_) => {
                 (StatusCode::BAD_REQUEST, "InvalidRequestContentException")
             }

@@ -18,6 +18,7 @@ use serde_json::json;
 
 use crate::catalog::version_of;
 use crate::error::{ApiError, Result};
+use crate::layer_use;
 use crate::names::resolve;
 use crate::shapes::{
     configuration, ConfigIn, CreateFunctionIn, UpdateCodeIn, UpdateConfigurationIn, View,
@@ -115,7 +116,8 @@ pub fn view_for<'a>(
 
 pub async fn create(State(api): State<Arc<Api>>, body: Bytes) -> Result<Response> {
     let body = json_body(&body)?;
-    let config: ConfigIn = members(&body)?;
+    let mut config: ConfigIn = members(&body)?;
+    let layers_in = config.layers.take();
     let input: CreateFunctionIn = members(&body)?;
     let mut cfg = FunctionConfig::new(
         input.function_name.clone(),
@@ -128,7 +130,11 @@ pub async fn create(State(api): State<Arc<Api>>, body: Bytes) -> Result<Response
         .code
         .zip_file
         .ok_or_else(|| ApiError::InvalidParameter("Code.ZipFile is required".into()))?;
+    if let Some(arns) = &layers_in {
+        cfg.layers = layer_use::resolve(&api, arns, &[]).await?;
+    }
     let info = store_code(&api, &zip).await?;
+    layer_use::check_size(&api, &info.sha256_hex, &cfg.layers).await?;
     let rec = FunctionRecord::new(
         cfg,
         info.sha256_hex,
@@ -249,14 +255,26 @@ pub async fn update_configuration(
     body: Bytes,
 ) -> Result<Response> {
     let body = json_body(&body)?;
-    let config: ConfigIn = members(&body)?;
+    let mut config: ConfigIn = members(&body)?;
     let input: UpdateConfigurationIn = members(&body)?;
     let name = unqualified(&name)?;
+    let layers = match config.layers.take() {
+        Some(arns) => {
+            let current = api.load(&name).await?;
+            let refs = layer_use::resolve(&api, &arns, &current.config.layers).await?;
+            layer_use::check_size(&api, &current.code_sha256, &refs).await?;
+            Some(refs)
+        }
+        None => None,
+    };
     let (rec, ()) = api
         .mutate(&name, |rec| {
             check_revision(&rec.revision_id, input.revision_id.as_deref())?;
             let before = rec.config.clone();
             config.apply(&mut rec.config);
+            if let Some(l) = layers {
+                rec.config.layers = l;
+            }
             validate(&rec.config)?;
             // An unchanged configuration changes nothing: no new revision, no restart.
             if rec.config != before {
@@ -284,6 +302,8 @@ pub async fn update_code(
         .zip_file
         .ok_or_else(|| ApiError::InvalidParameter("ZipFile is required".into()))?;
     let info = store_code(&api, &zip).await?;
+    let layers = api.load(&name).await?.config.layers;
+    layer_use::check_size(&api, &info.sha256_hex, &layers).await?;
     if input.dry_run == Some(true) {
         let mut rec = api.load(&name).await?;
         check_revision(&rec.revision_id, input.revision_id.as_deref())?;

@@ -13,6 +13,8 @@ mod event_config;
 mod eventstream;
 mod functions;
 mod invoke;
+mod layer_use;
+mod layers;
 mod lease;
 mod names;
 mod ondol;
@@ -151,6 +153,19 @@ pub fn router(api: Arc<Api>, auth: Auth) -> Router {
             get(concurrency::get_or_list_provisioned)
                 .put(concurrency::put_provisioned)
                 .delete(concurrency::delete_provisioned),
+        )
+        .route("/2018-10-31/layers", get(layers::list_or_find))
+        .route(
+            "/2018-10-31/layers/{name}/versions",
+            get(layers::list_versions).post(layers::publish),
+        )
+        .route(
+            "/2018-10-31/layers/{name}/versions/{version}",
+            get(layers::get).delete(layers::delete),
+        )
+        .route(
+            "/ondol/v1/layers/{name}/versions/{version}/content",
+            get(layers::content),
         )
         .route("/2016-08-19/account-settings", get(account::settings))
         .route("/2016-08-19/account-settings/", get(account::settings))

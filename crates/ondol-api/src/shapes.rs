@@ -67,6 +67,8 @@ pub struct ConfigIn {
     pub environment: Option<EnvironmentIn>,
     pub image_config: Option<ImageConfigIn>,
     pub ondol: Option<OndolIn>,
+    /// Layer version ARNs; checked against the store before `apply`.
+    pub layers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -264,6 +266,14 @@ pub fn configuration(arn: &Arn, view: &View<'_>, qualifier: Option<&str>) -> Val
     if let Some(w) = &c.web {
         v["Ondol"]["ReadinessPath"] = w.readiness_path.clone().into();
         v["Ondol"]["InstanceConcurrency"] = w.instance_concurrency.into();
+    }
+    if !c.layers.is_empty() {
+        let layers: Vec<Value> = c
+            .layers
+            .iter()
+            .map(|l| json!({ "Arn": l.arn, "CodeSize": l.code_size }))
+            .collect();
+        v["Layers"] = layers.into();
     }
     if let Some(cmd) = &c.command {
         v["ImageConfigResponse"] = json!({ "ImageConfig": { "EntryPoint": cmd } });

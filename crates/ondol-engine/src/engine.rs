@@ -3,7 +3,7 @@
 //! traffic, and drains on shutdown. Capacity lives in `node`, pools in `pools`.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -79,6 +79,8 @@ pub struct FunctionSpec {
     pub code_dir: PathBuf,
     /// The function's stable sandbox number: its uid is the range's first plus it.
     pub sandbox_slot: u32,
+    /// Its layers merged, read-only: `/opt` in the sandbox (or this path without one).
+    pub opt_dir: Option<PathBuf>,
 }
 
 struct Inner {
@@ -185,7 +187,7 @@ impl Engine {
     pub async fn deploy(&self, spec: FunctionSpec) -> Result<(), String> {
         let inner = &self.inner;
         let sandboxed = inner.jail.is_some();
-        let launch = inner
+        let mut launch = inner
             .runtimes
             .launch(
                 &spec.config,
@@ -195,6 +197,14 @@ impl Engine {
                 sandboxed,
             )
             .await?;
+        if let Some(host) = &spec.opt_dir {
+            let opt = if sandboxed {
+                Path::new(crate::layers::OPT)
+            } else {
+                host.as_path()
+            };
+            crate::layers::extend(&mut launch, &spec.config, opt);
+        }
         let jail = match &inner.jail {
             Some(j) => Some(Arc::new(j.plan_for(&inner.runtimes, &spec).await?)),
             None => None,

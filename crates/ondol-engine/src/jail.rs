@@ -220,7 +220,18 @@ impl Jail {
         let _ = runtimes.interpreter(RuntimeKind::Node, "nodejs").await;
         let paths = runtimes.host_paths();
         let extra = install_roots(paths.iter().map(String::as_str));
-        Ok(self.plan(&spec.code_dir, uid, spec.config.ephemeral_mb, &extra))
+        let mut plan = self.plan(&spec.code_dir, uid, spec.config.ephemeral_mb, &extra);
+        if let Some(opt) = &spec.opt_dir {
+            // The function's layers, merged, read-only at /opt (before the root is sealed).
+            let dst = c(self.mountpoint.join("opt"));
+            plan.ops.push(Op::Mkdir(dst.clone()));
+            plan.ops.push(Op::Bind {
+                src: c(opt),
+                dst,
+                ro: true,
+            });
+        }
+        Ok(plan)
     }
 }
 

@@ -14,6 +14,7 @@ mod invoke;
 mod jail;
 mod lambda;
 mod launcher;
+mod layers;
 mod memwatch;
 mod metrics;
 mod netns;
