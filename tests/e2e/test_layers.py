@@ -332,3 +332,84 @@ def test_layers_work_without_the_sandbox(make_server):
     merged = str(server.data_dir / "layers" / "merged")
     assert any(p.startswith(merged) for p in out["path"]), out["path"]
     assert invoke(lam, "js")["shared"] == "host"
+
+
+MANIFEST = """
+app = "shop"
+
+[layers.deps]
+code = "deps"
+description = "shared helpers"
+
+[functions.py]
+runtime = "python3.11"
+handler = "app.handler"
+code = "py"
+timeout = "10s"
+layers = ["deps"]
+
+[functions.js]
+runtime = "nodejs20.x"
+handler = "index.handler"
+code = "js"
+layers = ["deps"]
+"""
+
+
+def write_app(root, who):
+    for rel, data in {
+        "ondol.toml": MANIFEST.encode(),
+        "py/app.py": PY_PROBE,
+        "js/index.js": NODE_PROBE,
+        "deps/python/shared.py": b"WHO = " + repr(who).encode() + b"\n",
+        "deps/nodejs/node_modules/shared/index.js": b"exports.who = " + json.dumps(who).encode() + b";\n",
+        "deps/bin/layer-tool": b"#!/bin/sh\necho tool\n",
+    }.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    (root / "deps/bin/layer-tool").chmod(0o755)
+
+
+def test_the_manifest_publishes_a_layer_only_when_it_changed(server, tmp_path):
+    app = tmp_path / "app"
+    write_app(app, "from the manifest")
+    out = server.cli("deploy", str(app)).stdout
+    assert "layer deps: version 1 published" in out, out
+    lam = server.client()
+    assert invoke(lam, "shop-py", "live")["shared"] == "from the manifest"
+    assert invoke(lam, "shop-js", "live")["shared"] == "from the manifest"
+    layer = lam.get_layer_version(LayerName="shop-deps", VersionNumber=1)
+    assert layer["Description"] == "shared helpers"
+    cfg = lam.get_function(FunctionName="shop-py", Qualifier="live")["Configuration"]
+    assert [l["Arn"] for l in cfg["Layers"]] == [layer["LayerVersionArn"]]
+
+    # Unchanged: no new layer version, no new function versions.
+    again = server.cli("deploy", str(app)).stdout
+    assert "layer deps: unchanged (version 1)" in again, again
+    assert "shop-py: unchanged" in again and "shop-js: unchanged" in again, again
+    assert [v["Version"] for v in lam.list_layer_versions(LayerName="shop-deps")["LayerVersions"]] == [1]
+
+    # The layer changes: a new version, and new versions of both functions that use it.
+    before = lam.get_alias(FunctionName="shop-py", Name="live")["FunctionVersion"]
+    write_app(app, "changed")
+    third = server.cli("deploy", str(app)).stdout
+    assert "layer deps: version 2 published" in third, third
+    assert lam.get_alias(FunctionName="shop-py", Name="live")["FunctionVersion"] != before
+    assert invoke(lam, "shop-py", "live")["shared"] == "changed"
+    assert invoke(lam, "shop-js", "live")["shared"] == "changed"
+    # The version the live alias left keeps its own layer version.
+    assert invoke(lam, "shop-py", before)["shared"] == "from the manifest"
+
+
+def test_a_manifest_naming_an_unknown_layer_is_refused_with_a_suggestion(server, tmp_path):
+    app = tmp_path / "app"
+    write_app(app, "x")
+    (app / "ondol.toml").write_text(MANIFEST.replace('layers = ["deps"]\n\n[functions.js]',
+                                                     'layers = ["dep"]\n\n[functions.js]'))
+    r = server.cli("deploy", str(app), check=False)
+    assert r.returncode != 0
+    assert "ondol.toml: functions.py.layers[0]: expected the name of a [layers.NAME] table" in r.stderr, r.stderr
+    assert 'did you mean "deps"?' in r.stderr, r.stderr
+    lam = server.client()
+    assert lam.list_layers()["Layers"] == [], "nothing published"

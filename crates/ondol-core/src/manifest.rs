@@ -11,9 +11,11 @@ use crate::config::{environment, FunctionConfig, Limits, RuntimeKind};
 use crate::name::valid_name;
 
 mod front;
+mod layers;
 mod locate;
 mod stages;
 pub use front::{check_host, check_http, parse_route, Invalid};
+pub use layers::{DeployedLayer, LayerDef, LayerUse};
 pub use stages::check_stage_name;
 use stages::resolve_stages;
 
@@ -102,6 +104,9 @@ pub struct Manifest {
     /// Named stages deployed side by side (`ondol deploy --stage NAME`).
     #[serde(default)]
     pub stages: BTreeMap<String, StageDef>,
+    /// The app's own layers, published by `ondol deploy` when their content changes.
+    #[serde(default)]
+    pub layers: BTreeMap<String, LayerDef>,
 }
 
 /// `[stages.NAME]`: how one stage differs from the others.
@@ -328,6 +333,9 @@ pub struct FunctionDef {
     pub strategy: Option<String>,
     /// When a traffic shift rolls back (default: 5 % errors over 20 invocations).
     pub rollback: Option<RollbackDef>,
+    /// Layers merged in order at `/opt`: `[layers.NAME]` names or layer version ARNs.
+    #[serde(default)]
+    pub layers: Vec<String>,
 }
 
 /// How a deploy shifts traffic to a new version.
@@ -443,6 +451,8 @@ pub struct Deployment {
     pub http: AppHttp,
     /// The stages declared in the manifest (`$default` needs no declaration).
     pub stages: BTreeMap<String, Stage>,
+    /// The app's own layers.
+    pub layers: Vec<DeployedLayer>,
 }
 
 /// One function: its configuration (named `<app>-<function>`) and code directory.
@@ -455,6 +465,8 @@ pub struct DeployedFunction {
     pub async_config: Option<AsyncSpec>,
     pub strategy: Strategy,
     pub rollback: Rollback,
+    /// Its layers, in order (resolved to version ARNs by the deploy).
+    pub layers: Vec<LayerUse>,
 }
 
 /// What the HTTP front door serves for one app.
@@ -589,6 +601,7 @@ impl Manifest {
                 ),
             ));
         }
+        let layers = layers::resolve_layers(self.layers, &self.app, base, file)?;
         let mut functions: Vec<DeployedFunction> = Vec::new();
         let mut pending_async = Vec::new();
         for (key, f) in self.functions {
@@ -670,7 +683,9 @@ impl Manifest {
                     .resolve()
                     .map_err(|(k, m)| err(at(&format!("rollback.{k}")), m))?,
             };
+            let uses = layers::resolve_uses(&f.layers, &layers, &key, file)?;
             functions.push(DeployedFunction {
+                layers: uses,
                 key,
                 config: cfg,
                 code_dir: base.join(&f.code),
@@ -798,6 +813,7 @@ impl Manifest {
             functions,
             stages,
             http,
+            layers,
         })
     }
 }

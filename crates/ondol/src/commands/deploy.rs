@@ -206,6 +206,7 @@ fn config_json(f: &DeployedFunction) -> Value {
         "Environment": { "Variables": c.environment },
         "ImageConfig": { "EntryPoint": c.command.clone().unwrap_or_default() },
         "Ondol": ondol,
+        "Layers": c.layers.iter().map(|l| l.arn.as_str()).collect::<Vec<_>>(),
     })
 }
 
@@ -406,6 +407,9 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
             d,
         )
         .await?;
+        // The app's layers first: functions then name the versions they use.
+        let resolved = super::layers::resolve(endpoint, d, progress).await?;
+        let d = &resolved;
         let last = last_good(endpoint, &d.app, stage).await?;
         let (_, metrics) = call(endpoint, Method::GET, "/ondol/v1/metrics", None).await?;
         let mut fingerprints = BTreeMap::new();

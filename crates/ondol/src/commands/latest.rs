@@ -51,6 +51,7 @@ impl Saved {
             "Environment": { "Variables": c["Environment"]["Variables"] },
             "ImageConfig": { "EntryPoint": if entry.is_array() { entry } else { json!([]) } },
             "Ondol": c["Ondol"],
+            "Layers": layer_arns(&c["Layers"]),
             "RevisionId": self.revision,
         })
     }
@@ -83,6 +84,14 @@ impl Saved {
         .await?;
         Ok(())
     }
+}
+
+/// The ARNs of GetFunction's `Layers` (`[{Arn, CodeSize}]`).
+fn layer_arns(layers: &Value) -> Vec<Value> {
+    layers
+        .as_array()
+        .map(|a| a.iter().map(|l| l["Arn"].clone()).collect())
+        .unwrap_or_default()
 }
 
 /// Puts back every saved `$LATEST`; returns what could not be put back.

@@ -5,6 +5,7 @@ pub mod dev;
 pub mod dlq;
 pub mod invoke;
 pub mod latest;
+pub mod layers;
 pub mod logs;
 pub mod release;
 pub mod remove;
