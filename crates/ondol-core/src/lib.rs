@@ -1,5 +1,6 @@
 //! ondol's shared vocabulary: function identity and ARNs, resolved function
-//! configuration, invocation types, log records. No I/O lives here.
+//! configuration, invocation types, log records. No I/O lives here, except runtime
+//! discovery (`runtimes`), which looks for interpreters on this machine.
 
 pub mod arn;
 pub mod config;
@@ -8,6 +9,7 @@ pub mod invoke;
 pub mod log;
 pub mod manifest;
 pub mod name;
+pub mod runtimes;
 
 pub use arn::{Arn, LayerArn};
 pub use config::{FunctionConfig, LayerRef, Limits, Network, RuntimeKind, WebOptions};
