@@ -1,5 +1,6 @@
 //! `ondol`: the server and its command-line client. One file per subcommand.
 
+mod build;
 mod client;
 mod commands;
 mod datadir;
@@ -28,8 +29,10 @@ enum Command {
     Dev(commands::dev::DevArgs),
     /// Run the server: the management API and the HTTP front door.
     Serve(commands::serve::Args),
-    /// Deploy an app (ondol.toml) to a server.
+    /// Deploy an app (ondol.toml) to a server; builds it first.
     Deploy(commands::deploy::Args),
+    /// Install each function's dependencies and write its package to .ondol/build.
+    Build(commands::build::Args),
     /// An app's deploys: versions, who, when, outcome.
     History(commands::release::HistoryArgs),
     /// Put an app back on the versions of an earlier deploy.
@@ -80,6 +83,7 @@ fn main() -> std::process::ExitCode {
             Command::Dev(a) => commands::dev::run(a).await,
             Command::Serve(a) => commands::serve::run(a).await,
             Command::Deploy(a) => commands::deploy::run(a).await,
+            Command::Build(a) => commands::build::run(a).await,
             Command::History(a) => commands::release::history(a).await,
             Command::Rollback(a) => commands::release::rollback(a).await,
             Command::Remove(a) => commands::remove::run(a).await,

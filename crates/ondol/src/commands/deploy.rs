@@ -1,5 +1,5 @@
 //! `ondol deploy [DIR]`: resolves `ondol.toml` (a bad manifest changes nothing),
-//! packages each function, uploads only code whose hash changed, applies
+//! builds and packages each function (dependencies included), uploads only code whose hash changed, applies
 //! configuration and routes, and prints the URLs.
 
 use std::collections::BTreeMap;
@@ -19,8 +19,8 @@ use serde_json::{json, Value};
 
 use super::latest::{self, Saved};
 use super::release::{self, Switch};
+use crate::build;
 use crate::client::{self, DEFAULT_ENDPOINT};
-use crate::package::package;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -70,6 +70,25 @@ pub fn load_all(dir: &Path) -> Result<Deployment> {
         }
     }
     Ok(d)
+}
+
+/// What `ondol build` and a deploy build of one function.
+pub fn target(f: &DeployedFunction) -> build::Target<'_> {
+    build::Target {
+        label: format!("functions.{}", f.key),
+        name: &f.config.name,
+        dir: &f.code_dir,
+        runtime: &f.config.runtime,
+    }
+}
+
+impl build::Reporter for Progress {
+    fn step(&self, msg: String) {
+        Progress::step(self, msg);
+    }
+    fn done(&self, msg: String) {
+        Progress::done(self, msg);
+    }
 }
 
 /// Progress on a terminal, plain lines otherwise; each result line carries the
@@ -417,12 +436,9 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
         let mut warms = Vec::new();
         for f in &d.functions {
             let name = &f.config.name;
-            progress.step(format!("packaging {name}"));
-            let pkg = package(&f.code_dir)?;
-            progress.done(format!(
-                "{name}: packaged ({} KB)",
-                pkg.zip.len().div_ceil(1024)
-            ));
+            let pkg =
+                tokio::task::block_in_place(|| build::package_function(&target(f), progress))?
+                    .package;
             let fp = fingerprint(f, &pkg.sha256);
             fingerprints.insert(name.clone(), fp.clone());
             let (old, split) = release::alias_state(endpoint, name, &alias).await?;

@@ -1,0 +1,141 @@
+//! Dependency builds: a function's declared third-party packages are installed
+//! with the interpreter its runtime resolves to (so wheels match its version and
+//! platform) into a build directory, never the user's tree, and cached by a hash
+//! of what declares them, the runtime and the exact interpreter version and the
+//! platform. An unchanged redeploy finds them in the cache and installs nothing.
+
+mod cache;
+mod node;
+mod python;
+mod spec;
+mod tool;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use ondol_core::runtimes::{self, Family, Interpreter};
+
+use crate::package::{human_size, package_with, Package};
+pub use spec::Spec;
+
+/// Where a build says what it is doing: a spinner's message, and lines kept.
+pub trait Reporter {
+    fn step(&self, msg: String);
+    fn done(&self, msg: String);
+}
+
+/// One function to build.
+pub struct Target<'a> {
+    /// How the manifest names it (`functions.api`), for errors.
+    pub label: String,
+    /// The Lambda function's name, for progress lines.
+    pub name: &'a str,
+    pub dir: &'a Path,
+    pub runtime: &'a str,
+}
+
+/// A function's installed dependencies.
+pub struct Deps {
+    /// The cached, compressed tree (merged into the package as it is).
+    pub zip: PathBuf,
+    /// What declared them (`requirements.txt`, `package-lock.json`...).
+    pub declared_in: String,
+    /// Installed by this build (false: found in the cache).
+    pub installed: bool,
+    pub took: Duration,
+}
+
+/// Operator mappings for this CLI (`ONDOL_RUNTIMES=python3.12=/opt/py/bin/python3`),
+/// in the server's syntax.
+fn overrides() -> Result<runtimes::Overrides> {
+    let v = std::env::var("ONDOL_RUNTIMES").unwrap_or_default();
+    runtimes::parse_overrides(&[v]).context("ONDOL_RUNTIMES")
+}
+
+/// The interpreter `t` builds (and runs) with.
+fn interpreter(t: &Target<'_>) -> Result<Interpreter> {
+    let r = runtimes::discover()
+        .resolve(t.runtime, &overrides()?)
+        .with_context(|| format!("{}.runtime", t.label))?;
+    r.interpreter
+        .with_context(|| format!("{}.runtime: {} has no interpreter", t.label, t.runtime))
+}
+
+/// Installs (or finds in the cache) `t`'s dependencies; `None` if it declares none.
+pub fn dependencies(t: &Target<'_>, r: &dyn Reporter) -> Result<Option<Deps>> {
+    let began = Instant::now();
+    let family = match ondol_core::RuntimeKind::of(t.runtime) {
+        Some(ondol_core::RuntimeKind::Python) => Family::Python,
+        Some(ondol_core::RuntimeKind::Node) => Family::Node,
+        _ => return Ok(None),
+    };
+    let Some(spec) = Spec::detect(t.dir, family)? else {
+        return Ok(None);
+    };
+    let interp = interpreter(t)?;
+    let entry = cache::Entry::of(&spec, t.runtime, &interp)?;
+    let declared_in = spec.declared_in();
+    if let Some(zip) = entry.ready() {
+        return Ok(Some(Deps {
+            zip,
+            declared_in,
+            installed: false,
+            took: began.elapsed(),
+        }));
+    }
+    r.step(format!(
+        "{}: installing {declared_in} ({})",
+        t.name,
+        spec.tool()
+    ));
+    let zip = entry.fill(|site, work| {
+        let ctx = tool::Context {
+            target: t,
+            spec: &spec,
+            reporter: r,
+            work,
+            cache: entry.root(),
+        };
+        match family {
+            Family::Python => python::install(&ctx, &interp, site),
+            Family::Node => node::install(&ctx, &interp, site),
+        }
+    })?;
+    Ok(Some(Deps {
+        zip,
+        declared_in,
+        installed: true,
+        took: began.elapsed(),
+    }))
+}
+
+/// A function's package and the dependencies in it.
+pub struct Built {
+    pub package: Package,
+    pub deps: Option<Deps>,
+}
+
+/// Builds and packages one function, with a line saying what was shipped.
+pub fn package_function(t: &Target<'_>, r: &dyn Reporter) -> Result<Built> {
+    r.step(format!("packaging {}", t.name));
+    let deps = dependencies(t, r)?;
+    let node_built = deps.is_some() && t.runtime.starts_with("nodejs");
+    let pkg = package_with(t.dir, deps.as_ref().map(|d| d.zip.as_path()), node_built)?;
+    let size = human_size(pkg.zip.len() as u64);
+    let line = match &deps {
+        None => format!("{}: packaged ({size})", t.name),
+        Some(d) if d.installed => format!(
+            "{}: packaged ({size}; dependencies installed from {} in {:.1} s)",
+            t.name,
+            d.declared_in,
+            d.took.as_secs_f64()
+        ),
+        Some(d) => format!(
+            "{}: packaged ({size}; dependencies from {} unchanged, cached)",
+            t.name, d.declared_in
+        ),
+    };
+    r.done(line);
+    Ok(Built { package: pkg, deps })
+}
