@@ -59,13 +59,14 @@ impl Context<'_> {
         if status.success() {
             return Ok(lines);
         }
-        let package = failed_package(&lines)
-            .map(|p| format!(" at {p}"))
-            .unwrap_or_default();
+        let what = match failed_package(&lines) {
+            Some(p) => format!("{tool} could not install {p} from"),
+            None => format!("{tool} failed to install the dependencies in"),
+        };
         let start = lines.len().saturating_sub(TAIL);
         let tail: Vec<String> = lines[start..].iter().map(|l| format!("    {l}")).collect();
         bail!(
-            "{}: installing the dependencies of {}{package} failed ({tool} {status}); the last lines {tool} wrote:\n{}",
+            "{}: {what} {} ({status}); the last lines {tool} wrote:\n{}",
             self.target.label,
             self.spec.main_file().display(),
             tail.join("\n")
