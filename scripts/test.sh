@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v node >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq nodejs
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    # npm: the dependency-build tests install package-lock.json with it.
+    apt-get update -qq && apt-get install -y -qq nodejs npm
 fi
 python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt
 command -v pyenv >/dev/null && pyenv rehash || true
