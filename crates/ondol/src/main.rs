@@ -6,6 +6,7 @@ mod commands;
 mod datadir;
 mod listener;
 mod package;
+mod progress;
 mod stall;
 
 use clap::{Parser, Subcommand};

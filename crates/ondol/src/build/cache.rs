@@ -97,7 +97,12 @@ impl Entry {
             return Err(e);
         }
         if std::fs::rename(&tmp, &self.dir).is_err() {
-            // Another build finished the same install first: keep that one.
+            if self.ready().is_none() {
+                // Not a finished install (someone removed its zip): replace it.
+                let _ = std::fs::remove_dir_all(&self.dir);
+                let _ = std::fs::rename(&tmp, &self.dir);
+            }
+            // Else another build finished the same install first: keep that one.
             let _ = std::fs::remove_dir_all(&tmp);
         }
         self.ready()

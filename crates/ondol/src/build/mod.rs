@@ -14,16 +14,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use ondol_core::manifest::DeployedFunction;
 use ondol_core::runtimes::{self, Family, Interpreter};
 
 use crate::package::{human_size, package_with, Package};
+use crate::progress::Progress;
 pub use spec::Spec;
-
-/// Where a build says what it is doing: a spinner's message, and lines kept.
-pub trait Reporter {
-    fn step(&self, msg: String);
-    fn done(&self, msg: String);
-}
 
 /// One function to build.
 pub struct Target<'a> {
@@ -33,6 +29,18 @@ pub struct Target<'a> {
     pub name: &'a str,
     pub dir: &'a Path,
     pub runtime: &'a str,
+}
+
+impl<'a> Target<'a> {
+    /// A function of a resolved manifest.
+    pub fn of(f: &'a DeployedFunction) -> Self {
+        Self {
+            label: format!("functions.{}", f.key),
+            name: &f.config.name,
+            dir: &f.code_dir,
+            runtime: &f.config.runtime,
+        }
+    }
 }
 
 /// A function's installed dependencies.
@@ -63,7 +71,7 @@ fn interpreter(t: &Target<'_>) -> Result<Interpreter> {
 }
 
 /// Installs (or finds in the cache) `t`'s dependencies; `None` if it declares none.
-pub fn dependencies(t: &Target<'_>, r: &dyn Reporter) -> Result<Option<Deps>> {
+pub fn dependencies(t: &Target<'_>, r: &Progress) -> Result<Option<Deps>> {
     let began = Instant::now();
     let family = match ondol_core::RuntimeKind::of(t.runtime) {
         Some(ondol_core::RuntimeKind::Python) => Family::Python,
@@ -117,7 +125,7 @@ pub struct Built {
 }
 
 /// Builds and packages one function, with a line saying what was shipped.
-pub fn package_function(t: &Target<'_>, r: &dyn Reporter) -> Result<Built> {
+pub fn package_function(t: &Target<'_>, r: &Progress) -> Result<Built> {
     r.step(format!("packaging {}", t.name));
     let deps = dependencies(t, r)?;
     let node_built = deps.is_some() && t.runtime.starts_with("nodejs");

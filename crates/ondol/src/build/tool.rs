@@ -8,7 +8,8 @@ use std::process::Command;
 
 use anyhow::{bail, Result};
 
-use super::{Reporter, Spec, Target};
+use super::{Spec, Target};
+use crate::progress::Progress;
 
 /// Lines of an installer's output shown when it fails.
 const TAIL: usize = 15;
@@ -17,7 +18,7 @@ const TAIL: usize = 15;
 pub struct Context<'a> {
     pub target: &'a Target<'a>,
     pub spec: &'a Spec,
-    pub reporter: &'a dyn Reporter,
+    pub reporter: &'a Progress,
     /// A scratch directory of this build (removed afterwards).
     pub work: &'a Path,
     /// The cache root (pip's and npm's download caches live under it).

@@ -61,8 +61,9 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         if !picked {
             continue;
         }
-        let b =
-            tokio::task::block_in_place(|| build::package_function(&deploy::target(f), &progress));
+        let b = tokio::task::block_in_place(|| {
+            build::package_function(&build::Target::of(f), &progress)
+        });
         let b = match b {
             Ok(b) => b,
             Err(e) => {

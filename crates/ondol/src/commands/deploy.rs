@@ -3,7 +3,6 @@
 //! configuration and routes, and prints the URLs.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -21,6 +20,7 @@ use super::latest::{self, Saved};
 use super::release::{self, Switch};
 use crate::build;
 use crate::client::{self, DEFAULT_ENDPOINT};
+pub use crate::progress::Progress;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -70,100 +70,6 @@ pub fn load_all(dir: &Path) -> Result<Deployment> {
         }
     }
     Ok(d)
-}
-
-/// What `ondol build` and a deploy build of one function.
-pub fn target(f: &DeployedFunction) -> build::Target<'_> {
-    build::Target {
-        label: format!("functions.{}", f.key),
-        name: &f.config.name,
-        dir: &f.code_dir,
-        runtime: &f.config.runtime,
-    }
-}
-
-impl build::Reporter for Progress {
-    fn step(&self, msg: String) {
-        Progress::step(self, msg);
-    }
-    fn done(&self, msg: String) {
-        Progress::done(self, msg);
-    }
-}
-
-/// Progress on a terminal, plain lines otherwise; each result line carries the
-/// time its step took.
-pub struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    step_began: std::sync::Mutex<Instant>,
-    quiet: bool,
-}
-
-impl Progress {
-    /// No output at all (the caller prints a result of its own).
-    pub fn quiet() -> Self {
-        Self {
-            bar: None,
-            step_began: std::sync::Mutex::new(Instant::now()),
-            quiet: true,
-        }
-    }
-
-    pub fn new() -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let b = indicatif::ProgressBar::new_spinner();
-            b.enable_steady_tick(std::time::Duration::from_millis(80));
-            b
-        });
-        Self {
-            bar,
-            step_began: std::sync::Mutex::new(Instant::now()),
-            quiet: false,
-        }
-    }
-
-    fn lap(&self) -> f64 {
-        let mut began = self.step_began.lock().unwrap_or_else(|e| e.into_inner());
-        let ms = began.elapsed().as_secs_f64() * 1000.0;
-        *began = Instant::now();
-        ms
-    }
-
-    /// The step now under way (shown on a terminal only).
-    pub fn step(&self, msg: String) {
-        if let Some(b) = &self.bar {
-            b.set_message(msg);
-        }
-    }
-
-    /// A result line, kept on screen, with the time since the previous one.
-    pub fn done(&self, msg: String) {
-        let ms = self.lap();
-        self.print(msg, ms);
-    }
-
-    /// A result line for a step that ran beside others, timed from `began`.
-    pub fn done_since(&self, msg: String, began: Instant) {
-        self.lap();
-        self.print(msg, began.elapsed().as_secs_f64() * 1000.0);
-    }
-
-    fn print(&self, msg: String, ms: f64) {
-        if self.quiet {
-            return;
-        }
-        let line = format!("{msg} ({ms:.0} ms)");
-        match &self.bar {
-            Some(b) => b.println(line),
-            None => println!("{line}"),
-        }
-    }
-
-    pub fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-    }
 }
 
 pub async fn call(
@@ -436,9 +342,11 @@ pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Resul
         let mut warms = Vec::new();
         for f in &d.functions {
             let name = &f.config.name;
+            // pip and npm may run for a while: off the async workers (`ondol up`
+            // and `dev` serve from this same runtime).
+            let target = build::Target::of(f);
             let pkg =
-                tokio::task::block_in_place(|| build::package_function(&target(f), progress))?
-                    .package;
+                tokio::task::block_in_place(|| build::package_function(&target, progress))?.package;
             let fp = fingerprint(f, &pkg.sha256);
             fingerprints.insert(name.clone(), fp.clone());
             let (old, split) = release::alias_state(endpoint, name, &alias).await?;
