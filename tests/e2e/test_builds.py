@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -191,3 +192,29 @@ def test_the_fastapi_example_is_served(server, cache, tmp_path):
     r = requests.post(server.http + "/items", json={"name": "cup", "price": "free"}, timeout=30)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "price"], r.text
     assert requests.get(server.http + "/items/99", timeout=30).status_code == 404
+
+
+def test_a_uv_lock_is_exported_without_dev_and_a_missing_uv_is_named(server, cache, tmp_path):
+    app = tmp_path / "app"
+    shutil.copytree(APPS / "builds-uv", app)
+    # No uv on PATH: the error names it and the lock file.
+    path = os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep)
+                           if not (Path(d) / "uv").exists())
+    env = dict(os.environ, ONDOL_CACHE_DIR=str(cache), PATH=path)
+    r = subprocess.run([BIN, "deploy", str(app), "--endpoint", server.api],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode != 0
+    assert f"functions.fn: {app / 'fn' / 'uv.lock'} needs uv, which is not installed here" in r.stderr, r.stderr
+    # uv as a user gets it: from PyPI.
+    tools = cache.parent / "uv-tool"
+    if not (tools / "bin" / "uv").exists():
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(tools), "uv"],
+                       check=True, timeout=300)
+    env["PATH"] = f"{tools / 'bin'}{os.pathsep}{path}"
+    r = subprocess.run([BIN, "deploy", str(app), "--endpoint", server.api],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "dependencies installed from uv.lock" in r.stdout, r.stdout
+    got = requests.get(server.http + "/uv", timeout=30).json()
+    assert got["idna"] == "3.7" and got["idna_file"].startswith(got["root"] + "/"), got
+    assert got["six_shipped"] is False, "the dev group shipped"
