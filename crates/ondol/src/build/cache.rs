@@ -38,6 +38,10 @@ pub struct Entry {
 impl Entry {
     /// The entry for `spec` installed for `runtime` on `interp` on this platform.
     pub fn of(spec: &Spec, runtime: &str, interp: &Interpreter) -> Result<Self> {
+        Self::under(root()?, spec, runtime, interp)
+    }
+
+    fn under(root: PathBuf, spec: &Spec, runtime: &str, interp: &Interpreter) -> Result<Self> {
         let mut h = Sha256::new();
         for part in [
             LAYOUT,
@@ -62,7 +66,6 @@ impl Entry {
             h.update(&bytes);
         }
         let key = hex::encode(&h.finalize()[..12]);
-        let root = root()?;
         let dir = root.join("deps").join(format!("{runtime}-{key}"));
         Ok(Self { root, dir })
     }
@@ -107,5 +110,71 @@ impl Entry {
         }
         self.ready()
             .with_context(|| format!("no deps.zip in {}", self.dir.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ondol_core::runtimes::{Family, Source, Version};
+
+    #[test]
+    fn the_key_follows_the_declared_content_the_runtime_and_the_exact_version() {
+        let d = tempfile::tempdir().unwrap();
+        let req = d.path().join("requirements.txt");
+        std::fs::write(&req, "orjson==3.10.7\n").unwrap();
+        let spec = Spec::Requirements(req.clone());
+        let py = |patch| Interpreter {
+            family: Family::Python,
+            version: Version {
+                major: 3,
+                minor: 11,
+                patch,
+            },
+            path: "/usr/bin/python3.11".into(),
+            source: Source::Path,
+        };
+        let key = |rt: &str, patch| {
+            let e = Entry::under(d.path().into(), &spec, rt, &py(patch)).unwrap();
+            e.dir.file_name().unwrap().to_string_lossy().into_owned()
+        };
+        let a = key("python3.11", 7);
+        assert!(a.starts_with("python3.11-"), "{a}");
+        assert_eq!(key("python3.11", 7), a);
+        assert_ne!(key("python3.11", 8), a);
+        assert_ne!(key("python3.12", 7), a);
+        std::fs::write(&req, "orjson==3.10.6\n").unwrap();
+        assert_ne!(key("python3.11", 7), a);
+    }
+
+    #[test]
+    fn a_failed_install_leaves_nothing_and_a_finished_one_is_found() {
+        let d = tempfile::tempdir().unwrap();
+        let req = d.path().join("requirements.txt");
+        std::fs::write(&req, "x\n").unwrap();
+        let interp = Interpreter {
+            family: Family::Python,
+            version: Version {
+                major: 3,
+                minor: 11,
+                patch: 7,
+            },
+            path: "/usr/bin/python3.11".into(),
+            source: Source::Path,
+        };
+        let e = Entry::under(
+            d.path().into(),
+            &Spec::Requirements(req),
+            "python3.11",
+            &interp,
+        )
+        .unwrap();
+        assert!(e.fill(|_, _| anyhow::bail!("pip failed")).is_err());
+        assert_eq!(std::fs::read_dir(d.path().join("deps")).unwrap().count(), 0);
+        assert!(e.ready().is_none());
+        let zip = e
+            .fill(|site, _| Ok(std::fs::write(site.join("m.py"), "x")?))
+            .unwrap();
+        assert_eq!(e.ready(), Some(zip));
     }
 }
