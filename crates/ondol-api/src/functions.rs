@@ -93,6 +93,14 @@ fn validate(cfg: &FunctionConfig) -> Result<()> {
     cfg.validate().map_err(ApiError::InvalidParameter)
 }
 
+/// A runtime this node cannot run is refused, never substituted.
+async fn check_runtime(api: &Api, cfg: &FunctionConfig) -> Result<()> {
+    api.engine
+        .check_runtime(cfg)
+        .await
+        .map_err(ApiError::InvalidParameter)
+}
+
 fn no_remote_code(s3: &Option<String>, image: &Option<String>) -> Result<()> {
     if s3.is_some() || image.is_some() {
         return Err(ApiError::InvalidParameter(
@@ -125,6 +133,7 @@ pub async fn create(State(api): State<Arc<Api>>, body: Bytes) -> Result<Response
     );
     config.apply(&mut cfg);
     validate(&cfg)?;
+    check_runtime(&api, &cfg).await?;
     no_remote_code(&input.code.s3_bucket, &input.code.image_uri)?;
     let zip = input
         .code
@@ -258,6 +267,9 @@ pub async fn update_configuration(
     let mut config: ConfigIn = members(&body)?;
     let input: UpdateConfigurationIn = members(&body)?;
     let name = unqualified(&name)?;
+    if let Some(r) = &config.runtime {
+        check_runtime(&api, &FunctionConfig::new(name.clone(), r.clone())).await?;
+    }
     let layers = match config.layers.take() {
         Some(arns) => {
             let current = api.load(&name).await?;

@@ -213,6 +213,7 @@ pub fn router(api: Arc<Api>, auth: Auth) -> Router {
         .route("/ondol/v1/schedules", get(apps::schedules))
         .route("/ondol/v1/logs", get(ondol::logs))
         .route("/ondol/v1/metrics", get(ondol::metrics))
+        .route("/ondol/v1/runtimes", get(ondol::runtimes))
         .route("/ondol/v1/code/{sha}", get(ondol::code))
         .fallback(ondol::unknown)
         .layer(axum::middleware::from_fn_with_state(

@@ -1,4 +1,4 @@
-//! ondol's own endpoints: logs, metrics, code download, and the unknown-operation
+//! ondol's own endpoints: logs, metrics, runtimes, code download, and the unknown-operation
 //! answer.
 
 use std::collections::HashMap;
@@ -178,4 +178,10 @@ pub async fn drain(
     let v: VersionIn = crate::functions::parse(&body)?;
     api.engine.drain_version(&name, &v.version);
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /ondol/v1/runtimes`: every Lambda runtime id and what runs it on this node.
+pub async fn runtimes(State(api): State<Arc<Api>>) -> Result<Response> {
+    let offered = api.engine.runtimes().await;
+    Ok(Json(json!({ "Runtimes": offered })).into_response())
 }

@@ -2,6 +2,10 @@
 //! target once and runs it (invoke, stream or proxy), warms versions ahead of
 //! traffic, and drains on shutdown. Capacity lives in `node`, pools in `pools`.
 
+mod offered;
+
+pub use offered::RuntimeOffer;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
@@ -53,6 +57,8 @@ pub struct EngineConfig {
     pub sandbox: SandboxMode,
     /// The uids (and gids) functions get theirs from, inclusive.
     pub sandbox_uids: (u32, u32),
+    /// The operator's runtime mappings (`--runtime python3.12=/opt/py/bin/python3`).
+    pub runtime_overrides: ondol_core::runtimes::Overrides,
 }
 
 impl EngineConfig {
@@ -67,6 +73,7 @@ impl EngineConfig {
             reaper_exe: None,
             sandbox: SandboxMode::Auto,
             sandbox_uids: (200_000, 265_535),
+            runtime_overrides: Default::default(),
         }
     }
 }
@@ -106,7 +113,7 @@ pub struct Engine {
 impl Engine {
     /// Starts the engine: bootstraps installed, watchdog and reaper running.
     pub fn start(cfg: EngineConfig) -> std::io::Result<Self> {
-        let runtimes = Runtimes::install(&cfg.data_dir)?;
+        let runtimes = Runtimes::install(&cfg.data_dir, cfg.runtime_overrides.clone())?;
         let budget_mb = cfg
             .memory_budget_mb
             .unwrap_or_else(|| host_memory_mb() * 8 / 10);
@@ -154,9 +161,9 @@ impl Engine {
         // Resolve interpreters now so the first cold start doesn't pay for it.
         let warm = inner.clone();
         tokio::spawn(async move {
-            use ondol_core::RuntimeKind::{Node, Python};
-            let _ = warm.runtimes.interpreter(Python, "python3").await;
-            let _ = warm.runtimes.interpreter(Node, "nodejs").await;
+            let web = ondol_core::FunctionConfig::new("-", "web");
+            let _ = warm.runtimes.interpreters_of(&web).await;
+            let _ = warm.runtimes.interpreters.offered().await;
         });
         Ok(Self { inner })
     }

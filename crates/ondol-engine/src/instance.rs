@@ -87,6 +87,9 @@ impl Instance {
                 ));
             }
         };
+        process
+            .capture
+            .platform(report::init_start(&spec.launch.runtime_version));
         let inst = Arc::new(Self {
             id,
             capacity: front.capacity(),

@@ -11,8 +11,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
-use ondol_core::RuntimeKind;
-
 use crate::engine::FunctionSpec;
 use crate::runtimes::Runtimes;
 use crate::sandbox::CgroupRoot;
@@ -216,11 +214,23 @@ impl Jail {
         let uid = self
             .uid(spec.sandbox_slot)
             .ok_or_else(|| format!("no sandbox uid left for function {}", spec.config.name))?;
-        let _ = runtimes.interpreter(RuntimeKind::Python, "python3").await;
-        let _ = runtimes.interpreter(RuntimeKind::Node, "nodejs").await;
-        let paths = runtimes.host_paths();
-        let extra = install_roots(paths.iter().map(String::as_str));
+        let interpreters = runtimes.interpreters_of(&spec.config).await;
+        let prefixes: Vec<PathBuf> = interpreters.iter().map(|i| i.prefix.clone()).collect();
+        let extra = install_roots(prefixes.iter().filter_map(|p| p.to_str()));
         let mut plan = self.plan(&spec.code_dir, uid, spec.config.ephemeral_mb, &extra);
+        // The interpreter's own third-party packages are the host's, not the
+        // function's: an empty read-only directory over each (the standard library
+        // stays). Dependencies come with the code, or its layers.
+        for dir in interpreters.iter().flat_map(|i| &i.hidden) {
+            if dir.is_dir() {
+                plan.ops.push(Op::Mount {
+                    fs: c("tmpfs"),
+                    dst: c(self.mountpoint.join(dir.strip_prefix("/").unwrap_or(dir))),
+                    flags: libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    data: c("size=4k,mode=0755"),
+                });
+            }
+        }
         if let Some(opt) = &spec.opt_dir {
             // The function's layers, merged, read-only at /opt (before the root is sealed).
             let dst = c(self.mountpoint.join("opt"));
@@ -349,26 +359,22 @@ fn bind(ops: &mut Vec<Op>, src: &Path, root: &Path, ro: bool) {
     });
 }
 
-/// The install roots of interpreters at `paths` that lie outside the system
-/// directories: `/root/.pyenv` for `/root/.pyenv/versions/3.11/bin/python3`,
-/// `/home/u/.nvm` under a home, `/opt/x` elsewhere.
+/// The interpreter installs at `paths` that lie outside the system directories
+/// (which every instance sees anyway), without ones nested in another.
 pub(crate) fn install_roots<'a>(paths: impl IntoIterator<Item = &'a str>) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
     for p in paths {
-        let parts: Vec<_> = Path::new(p).components().skip(1).collect();
-        let Some(first) = parts.first() else { continue };
+        let path = Path::new(p);
+        let Some(first) = path.components().nth(1) else {
+            continue;
+        };
         let first = first.as_os_str().to_string_lossy();
         if SYSTEM.contains(&first.as_ref()) || !p.starts_with('/') {
             continue;
         }
-        let keep = if first == "home" { 3 } else { 2 };
-        if parts.len() < keep {
-            continue;
-        }
-        let root: PathBuf = Path::new("/").join(parts[..keep].iter().collect::<PathBuf>());
-        if !out.iter().any(|o| root.starts_with(o)) {
-            out.retain(|o| !o.starts_with(&root));
-            out.push(root);
+        if !out.iter().any(|o| path.starts_with(o)) {
+            out.retain(|o| !o.starts_with(path));
+            out.push(path.to_path_buf());
         }
     }
     out
@@ -379,19 +385,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn install_roots_keep_the_top_of_each_install() {
+    fn install_roots_are_the_installs_outside_the_system_dirs() {
         let roots = install_roots([
-            "/root/.pyenv/versions/3.11.7/bin/python3.11",
-            "/root/.pyenv/versions/3.11.7/lib/python3.11",
-            "/usr/bin/node",
-            "/home/ann/.nvm/versions/node/bin/node",
+            "/root/.pyenv/versions/3.11.7",
+            "/root/.pyenv/versions/3.11.7/lib",
+            "/usr",
+            "/home/ann/.nvm/versions/node/v20.1.0",
             "relative/x",
         ]);
         assert_eq!(
             roots,
             vec![
-                PathBuf::from("/root/.pyenv"),
-                PathBuf::from("/home/ann/.nvm")
+                PathBuf::from("/root/.pyenv/versions/3.11.7"),
+                PathBuf::from("/home/ann/.nvm/versions/node/v20.1.0")
             ]
         );
     }

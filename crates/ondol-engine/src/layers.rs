@@ -83,6 +83,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            runtime_version: String::new(),
         };
         extend(&mut l, &cfg, Path::new(OPT));
         l.env

@@ -10,6 +10,7 @@ mod engine;
 mod enter;
 mod front;
 mod instance;
+mod interpreters;
 mod invoke;
 mod jail;
 mod lambda;
@@ -37,7 +38,7 @@ mod target;
 mod throttle;
 mod web;
 
-pub use engine::{Engine, EngineConfig, FunctionSpec, PoolStats};
+pub use engine::{Engine, EngineConfig, FunctionSpec, PoolStats, RuntimeOffer};
 pub use front::ProxyBody;
 pub use invoke::Run;
 pub use jail::SandboxMode;

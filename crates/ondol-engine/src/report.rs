@@ -6,6 +6,11 @@ pub(crate) fn start(request_id: &str, version: &str) -> String {
     format!("START RequestId: {request_id} Version: {version}")
 }
 
+/// The first line of an instance's init: what runs it (`python:3.11.7`).
+pub(crate) fn init_start(runtime_version: &str) -> String {
+    format!("INIT_START Runtime Version: {runtime_version}")
+}
+
 pub(crate) fn end(request_id: &str) -> String {
     format!("END RequestId: {request_id}")
 }

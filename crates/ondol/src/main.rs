@@ -48,6 +48,8 @@ enum Command {
     Dlq(commands::dlq::Args),
     /// List schedules with their next firing and recent runs.
     Schedules(commands::schedules::Args),
+    /// The Lambda runtimes the server offers, with the interpreter of each.
+    Runtimes(commands::runtimes::Args),
     /// Started by `serve`: kills the server's instances once it is gone.
     #[command(name = ondol_engine::REAPER_COMMAND, hide = true)]
     Reap {
@@ -92,6 +94,7 @@ fn main() -> std::process::ExitCode {
             Command::Logs(a) => commands::logs::run(a).await,
             Command::Dlq(a) => commands::dlq::run(a).await,
             Command::Schedules(a) => commands::schedules::run(a).await,
+            Command::Runtimes(a) => commands::runtimes::run(a).await,
             Command::Reap { .. } => unreachable!("handled before the runtime starts"),
         }
     });

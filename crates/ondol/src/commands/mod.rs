@@ -10,6 +10,7 @@ pub mod layers;
 pub mod logs;
 pub mod release;
 pub mod remove;
+pub mod runtimes;
 pub mod schedules;
 pub mod serve;
 pub mod up;

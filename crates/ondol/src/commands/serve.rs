@@ -73,6 +73,16 @@ pub struct Args {
     /// `require` refuses to start without it, `off` never.
     #[arg(long, env = "ONDOL_SANDBOX", default_value = "auto", value_parser = parse_sandbox)]
     pub sandbox: SandboxMode,
+    /// Run a Lambda runtime on a given interpreter, or as an explicit alias of
+    /// another: `python3.12=/opt/py312/bin/python3`, `python3.12=python3.11`.
+    /// Repeat it, or separate with commas in ONDOL_RUNTIMES.
+    #[arg(
+        long = "runtime",
+        env = "ONDOL_RUNTIMES",
+        value_delimiter = ',',
+        value_name = "RUNTIME=PATH|RUNTIME"
+    )]
+    pub runtimes: Vec<String>,
     /// The uids (and gids) functions get theirs from: `FIRST-LAST`.
     #[arg(long, env = "ONDOL_SANDBOX_UIDS", default_value = "200000-265535", value_parser = parse_uids)]
     pub sandbox_uids: (u32, u32),
@@ -230,6 +240,8 @@ pub async fn start(a: Args) -> Result<Running> {
     cfg.use_cgroups = !a.no_cgroups;
     cfg.sandbox = a.sandbox;
     cfg.sandbox_uids = a.sandbox_uids;
+    cfg.runtime_overrides =
+        ondol_core::runtimes::parse_overrides(&a.runtimes).context("--runtime")?;
     // This binary, re-run as the reaper: instances never outlive this server.
     cfg.reaper_exe = Some(std::env::current_exe().context("locating the ondol binary")?);
     let engine = Engine::start(cfg).context("starting the engine")?;

@@ -1,0 +1,50 @@
+//! `ondol runtimes`: the Lambda runtimes a server offers, each with the exact
+//! interpreter that runs it (or why it cannot).
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use bytes::Bytes;
+use http::Method;
+
+use crate::client::{self, DEFAULT_ENDPOINT};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// The management API.
+    #[arg(long, env = "ONDOL_ENDPOINT", default_value = DEFAULT_ENDPOINT)]
+    endpoint: String,
+}
+
+pub async fn run(a: Args) -> Result<ExitCode> {
+    let url = format!("{}/ondol/v1/runtimes", a.endpoint.trim_end_matches('/'));
+    let r = client::call(Method::GET, &url, &[], Bytes::new()).await?;
+    if !r.status.is_success() {
+        bail!("{}", client::error_message(&r));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&r.body)?;
+    let all = v["Runtimes"].as_array().cloned().unwrap_or_default();
+    if a.json {
+        println!("{}", serde_json::Value::Array(all));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let s = |x: &serde_json::Value| x.as_str().unwrap_or("").to_string();
+    for rt in &all {
+        let name = s(&rt["runtime"]);
+        match (rt["version"].as_str(), rt["path"].as_str()) {
+            (Some(version), path) => {
+                let alias = rt["alias_of"]
+                    .as_str()
+                    .map(|a| format!("  (alias of {a})"))
+                    .unwrap_or_default();
+                let path = path.unwrap_or("the function's own bootstrap");
+                println!("{name:<16} {version:<16} {path}{alias}");
+            }
+            (None, _) => println!("{name:<16} {:<16} {}", "-", s(&rt["error"])),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
