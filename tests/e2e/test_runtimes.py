@@ -83,7 +83,7 @@ def test_node_cold_then_warm(server):
 
 
 def test_node_mjs_and_callback_handlers(server):
-    server.create("mjs", "nodejs22.x", handler="index.handler", code="node_mjs")
+    server.create("mjs", "nodejs20.x", handler="index.handler", code="node_mjs")
     server.create("cb", "nodejs20.x", handler="index.handler", code="node_cb")
     assert server.invoke("mjs", {"x": 1}).json() == {"esm": True, "got": {"x": 1}}
     assert server.invoke("cb", {"n": 7}).json() == {"callback": True, "n": 7}
@@ -125,8 +125,22 @@ def test_rust_function_error(server, rust_zip):
     assert server.invoke("rs", {}).json()["hello"] == "world", "healthy after an error"
 
 
-def test_awslambdaric_runs_unchanged(server):
-    server.create("ric", "python3.11", code="py_ric", timeout=10, image_config={
+@pytest.fixture(scope="module")
+def ric_zip(tmp_path_factory):
+    """py_ric with awslambdaric installed beside it, as its owner would ship it
+    (the host's site-packages are not the function's)."""
+    import subprocess
+    import sys
+    from conftest import FUNCTIONS
+    deps = tmp_path_factory.mktemp("ric")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                    "--only-binary=:all:", "-t", str(deps), "awslambdaric"], check=True, timeout=300)
+    extra = {str(p.relative_to(deps)): p.read_bytes() for p in deps.rglob("*") if p.is_file()}
+    return zip_dir(FUNCTIONS / "py_ric", extra)
+
+
+def test_awslambdaric_runs_unchanged(server, ric_zip):
+    server.create("ric", "python3.11", zip_bytes=ric_zip, timeout=10, image_config={
         "EntryPoint": ["python3", "-m", "awslambdaric"], "Command": ["app.handler"]})
     c = server.client()
     first = c.invoke(FunctionName="ric", Payload=json.dumps({"k": 1}), LogType="Tail")
@@ -137,3 +151,47 @@ def test_awslambdaric_runs_unchanged(server):
     assert "Init Duration" in report_lines(first["LogResult"])[0]
     second = json.loads(c.invoke(FunctionName="ric", Payload=b"{}")["Payload"].read())
     assert second["instance"] == body["instance"]
+
+
+def test_host_packages_are_not_the_functions(server):
+    # pytest is in this interpreter's site-packages on the host, not in the function.
+    server.create("host", "python3.11", handler="app.handler", zip_bytes=zip_dir(None, {
+        "app.py": b"import pytest\ndef handler(e, c):\n    return 1\n"}))
+    r = server.invoke("host", {})
+    assert r.json()["errorType"] == "Runtime.ImportModuleError", r.text
+    assert "No module named 'pytest'" in r.json()["errorMessage"], r.text
+
+
+def test_each_runtime_runs_on_exactly_its_version_and_says_so(make_server):
+    import requests
+    from conftest import wait_until
+    server = make_server(args=["--runtime", "python3.12=python3.11"])
+    # What this node offers, as the operator sees it.
+    out = server.cli("runtimes").stdout
+    assert "python3.11" in out and "python3.12" in out and "alias of python3.11" in out, out
+    listed = {r["runtime"]: r for r in requests.get(f"{server.api}/ondol/v1/runtimes", timeout=10).json()["Runtimes"]}
+    assert listed["python3.11"]["version"].startswith("python:3.11."), listed
+    server.create("v311", "python3.11", handler="app.handler", zip_bytes=zip_dir(None, {
+        "app.py": b"import sys\ndef handler(e, c):\n    return list(sys.version_info[:2])\n"}))
+    server.create("v312", "python3.12", handler="app.handler", zip_bytes=zip_dir(None, {
+        "app.py": b"import sys\ndef handler(e, c):\n    return list(sys.version_info[:2])\n"}))
+    assert server.invoke("v311", {}).json() == [3, 11]
+    assert server.invoke("v312", {}).json() == [3, 11]  # the operator's declared alias
+    starts = lambda name: [e["line"] for e in server.logs(function=name) if e["line"].startswith("INIT_START")]
+    line = wait_until(lambda: starts("v311"), what="an INIT_START line")[0]
+    assert line.startswith("INIT_START Runtime Version: python:3.11.") and "alias" not in line, line
+    line = wait_until(lambda: starts("v312"), what="an INIT_START line")[0]
+    assert "python:3.11." in line and "python3.12 runs on python3.11" in line, line
+    # A runtime the node lacks, or one Lambda never had, is refused, never substituted.
+    c = server.client()
+    missing = [r for r, v in listed.items() if v["version"] is None and r.startswith("nodejs")]
+    assert missing, listed
+    for runtime, words in ((missing[0], "is not available on this node"), ("python3.7", "not a Lambda runtime id")):
+        with pytest.raises(c.exceptions.InvalidParameterValueException) as e:
+            c.create_function(FunctionName="no", Runtime=runtime, Handler="app.handler",
+                              Role="arn:aws:iam::000000000000:role/x",
+                              Code={"ZipFile": zip_dir(None, {"app.py": b""})})
+        assert words in str(e.value) and "--runtime" in str(e.value) or runtime == "python3.7", str(e.value)
+    with pytest.raises(c.exceptions.InvalidParameterValueException):
+        c.update_function_configuration(FunctionName="v311", Runtime=missing[0])
+    assert c.get_function_configuration(FunctionName="v311")["Runtime"] == "python3.11"

@@ -497,5 +497,6 @@ fn strip(overrides: &Overrides, runtime: &str) -> Overrides {
         .collect()
 }
 
+mod host;
 #[cfg(test)]
 mod tests;

@@ -79,7 +79,6 @@ fn walk(dir: &Path, rules: &Gitignore, out: &mut Vec<PathBuf>) -> Result<()> {
 }
 
 /// Packages `dir` alone (no dependencies).
-#[cfg(test)]
 pub fn package(dir: &Path) -> Result<Package> {
     package_with(dir, None, false)
 }

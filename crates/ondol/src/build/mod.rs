@@ -51,6 +51,8 @@ pub struct Deps {
     pub declared_in: String,
     /// Installed by this build (false: found in the cache).
     pub installed: bool,
+    /// Node's `node_modules` (the source tree's own is then left out).
+    pub node: bool,
     pub took: Duration,
 }
 
@@ -61,8 +63,21 @@ fn overrides() -> Result<runtimes::Overrides> {
     runtimes::parse_overrides(&[v]).context("ONDOL_RUNTIMES")
 }
 
-/// The interpreter `t` builds (and runs) with.
-fn interpreter(t: &Target<'_>) -> Result<Interpreter> {
+/// The interpreter `t` builds (and runs) with; a web-mode function's is the
+/// machine's `python3` or `node`, as the server runs its command.
+fn interpreter(t: &Target<'_>, family: Family) -> Result<Interpreter> {
+    if ondol_core::RuntimeKind::of(t.runtime) == Some(ondol_core::RuntimeKind::Web) {
+        let exe = match family {
+            Family::Python => "python3",
+            Family::Node => "node",
+        };
+        return runtimes::discover().host_default(family).with_context(|| {
+            format!(
+                "{}: no {exe} on PATH to install its dependencies with",
+                t.label
+            )
+        });
+    }
     let r = runtimes::discover()
         .resolve(t.runtime, &overrides()?)
         .with_context(|| format!("{}.runtime", t.label))?;
@@ -73,15 +88,10 @@ fn interpreter(t: &Target<'_>) -> Result<Interpreter> {
 /// Installs (or finds in the cache) `t`'s dependencies; `None` if it declares none.
 pub fn dependencies(t: &Target<'_>, r: &Progress) -> Result<Option<Deps>> {
     let began = Instant::now();
-    let family = match ondol_core::RuntimeKind::of(t.runtime) {
-        Some(ondol_core::RuntimeKind::Python) => Family::Python,
-        Some(ondol_core::RuntimeKind::Node) => Family::Node,
-        _ => return Ok(None),
-    };
-    let Some(spec) = Spec::detect(t.dir, family)? else {
+    let Some((family, spec)) = declared(t)? else {
         return Ok(None);
     };
-    let interp = interpreter(t)?;
+    let interp = interpreter(t, family)?;
     let entry = cache::Entry::of(&spec, t.runtime, &interp)?;
     let declared_in = spec.declared_in();
     if let Some(zip) = entry.ready() {
@@ -89,6 +99,7 @@ pub fn dependencies(t: &Target<'_>, r: &Progress) -> Result<Option<Deps>> {
             zip,
             declared_in,
             installed: false,
+            node: family == Family::Node,
             took: began.elapsed(),
         }));
     }
@@ -114,8 +125,26 @@ pub fn dependencies(t: &Target<'_>, r: &Progress) -> Result<Option<Deps>> {
         zip,
         declared_in,
         installed: true,
+        node: family == Family::Node,
         took: began.elapsed(),
     }))
+}
+
+/// What `t` declares, in its language: a web-mode function's is the one whose
+/// files it has (Python's first).
+fn declared(t: &Target<'_>) -> Result<Option<(Family, Spec)>> {
+    let families: &[Family] = match ondol_core::RuntimeKind::of(t.runtime) {
+        Some(ondol_core::RuntimeKind::Python) => &[Family::Python],
+        Some(ondol_core::RuntimeKind::Node) => &[Family::Node],
+        Some(ondol_core::RuntimeKind::Web) => &[Family::Python, Family::Node],
+        _ => &[],
+    };
+    for f in families {
+        if let Some(spec) = Spec::detect(t.dir, *f)? {
+            return Ok(Some((*f, spec)));
+        }
+    }
+    Ok(None)
 }
 
 /// A function's package and the dependencies in it.
@@ -128,7 +157,7 @@ pub struct Built {
 pub fn package_function(t: &Target<'_>, r: &Progress) -> Result<Built> {
     r.step(format!("packaging {}", t.name));
     let deps = dependencies(t, r)?;
-    let node_built = deps.is_some() && t.runtime.starts_with("nodejs");
+    let node_built = deps.as_ref().is_some_and(|d| d.node);
     let pkg = package_with(t.dir, deps.as_ref().map(|d| d.zip.as_path()), node_built)?;
     let size = human_size(pkg.zip.len() as u64);
     let line = match &deps {
