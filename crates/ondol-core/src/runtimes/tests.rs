@@ -12,7 +12,12 @@ fn fake(dir: &Path, name: &str, out: &str) -> PathBuf {
     p
 }
 
+/// One fake machine at a time: a script being written while another test's
+/// probe forks is held open in that child, and its exec fails with ETXTBSY.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 struct Machine {
+    _one: std::sync::MutexGuard<'static, ()>,
     _tmp: tempfile::TempDir,
     root: PathBuf,
     places: Places,
@@ -21,6 +26,7 @@ struct Machine {
 /// PATH with a pyenv shim dir, a bin dir; pyenv 3.11.7 and 3.12.1; nvm 18 and 20;
 /// a "system" dir with python3.11 at 3.11.2.
 fn machine() -> Machine {
+    let one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_path_buf();
     let bin = root.join("bin");
@@ -62,6 +68,7 @@ fn machine() -> Machine {
         system: vec![root.join("usr")],
     };
     Machine {
+        _one: one,
         _tmp: tmp,
         root,
         places,
@@ -184,6 +191,7 @@ fn names_and_versions() {
 
 #[test]
 fn discovery_of_this_machine_is_cached_and_quick() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let t = std::time::Instant::now();
     let a = discover() as *const Discovery;
     let first = t.elapsed();
