@@ -432,3 +432,25 @@ def test_cpu_is_shared_in_proportion_to_memory(server):
     with ThreadPoolExecutor(2) as ex:
         big, small = ex.map(spin, ["big", "small"])
     assert big > 4 * small, f"1769 MB got {big:.2f} s of CPU, 128 MB got {small:.2f} s"
+
+
+def test_instances_of_one_function_share_its_view_but_not_their_tmp(server):
+    # The version's view is built once and copied by each instance; /tmp, /proc
+    # and /dev/shm are each instance's own.
+    from concurrent.futures import ThreadPoolExecutor
+    probe(server)
+    code = """
+import time
+mine = os.environ['AWS_LAMBDA_LOG_STREAM_NAME']
+open('/tmp/who', 'a').write(mine + '\\n')
+time.sleep(0.5)
+out['me'] = mine
+out['seen'] = open('/tmp/who').read().split()
+out['pids'] = sorted(p for p in os.listdir('/proc') if p.isdigit())
+"""
+    with ThreadPoolExecutor(2) as ex:
+        a, b = ex.map(lambda _: run(server, code), range(2))
+    assert a["me"] != b["me"], (a, b)  # two instances
+    assert a["seen"] == [a["me"]] and b["seen"] == [b["me"]], (a, b)
+    assert a["pids"] == b["pids"] == ["1", "2"], (a, b)
+    assert "no shared sandbox view" not in server.output()

@@ -1,9 +1,11 @@
 //! The child's side of the sandbox: after the fork and before exec, it joins its
-//! cgroups, builds its mount namespace from a prepared `Plan`, pivots into it and
+//! cgroups, enters a copy of its version's view (built once by `hold`, or here
+//! from the prepared `Plan`), mounts its own `/tmp`, `/proc` and `/dev/shm`, and
 //! drops to its own uid. Only system calls on strings made before the fork: no
 //! allocation, nothing that could wait on a lock another thread held.
 
 use std::ffi::CString;
+use std::os::fd::AsRawFd;
 
 use crate::jail::{Op, Plan};
 
@@ -14,8 +16,8 @@ fn check(rc: libc::c_int) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Enters the sandbox. Runs in the forked child before exec: system calls on
-/// the plan's prepared strings only, no allocation.
+/// Enters the sandbox. Runs in the forked child before exec: system calls on the
+/// plan's prepared strings only, no allocation.
 ///
 /// # Safety
 /// Call only in a freshly forked child (it changes the process's namespaces,
@@ -24,8 +26,61 @@ pub(crate) unsafe fn enter(plan: &Plan) -> std::io::Result<()> {
     // SAFETY: system calls on NUL-terminated strings the plan owns; the caller
     // guarantees a freshly forked child.
     unsafe {
-        let null = std::ptr::null::<libc::c_char>();
+        match &plan.template {
+            // A copy of the version's view: setns puts us at its root.
+            Some(view) => {
+                check(libc::setns(view.as_raw_fd(), libc::CLONE_NEWNS))?;
+                check(libc::unshare(libc::CLONE_NEWNS))?;
+            }
+            None => {
+                check(libc::unshare(libc::CLONE_NEWNS))?;
+                build(plan)?;
+            }
+        }
+        for op in &plan.instance {
+            run(op)?;
+        }
+        check(libc::chdir(plan.cwd.as_ptr()))?;
+        let id = plan.uid;
+        // Raw system calls, not glibc's wrappers: those broadcast a credential
+        // change to every thread glibc knows of, and a child cloned with CLONE_VM
+        // (`spawn.rs`) shares the server's thread list.
+        check(
+            libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) as libc::c_int,
+        )?;
+        check(libc::syscall(libc::SYS_setresgid, id, id, id) as libc::c_int)?;
+        check(libc::syscall(libc::SYS_setresuid, id, id, id) as libc::c_int)?;
+        check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+    }
+}
+
+/// Builds the version's shared view in a new, empty mount namespace and leaves
+/// it there for instances to copy: its fd is written to `view`.
+///
+/// # Safety
+/// Call only in a child cloned with CLONE_FILES (the fd is for its parent).
+pub(crate) unsafe fn hold(plan: &Plan, view: &mut libc::c_int) -> std::io::Result<()> {
+    // SAFETY: as `enter`.
+    unsafe {
         check(libc::unshare(libc::CLONE_NEWNS))?;
+        let fd = libc::open(
+            c"/proc/self/ns/mnt".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        *view = fd;
+        build(plan)
+    }
+}
+
+/// The view, in the current (new) mount namespace: a tmpfs root with the plan's
+/// mounts, sealed read-only, pivoted into, the host's root gone.
+unsafe fn build(plan: &Plan) -> std::io::Result<()> {
+    // SAFETY: system calls on NUL-terminated strings the plan owns.
+    unsafe {
+        let null = std::ptr::null::<libc::c_char>();
         // Nothing mounted here propagates back to the host.
         check(libc::mount(
             null,
@@ -58,17 +113,7 @@ pub(crate) unsafe fn enter(plan: &Plan) -> std::io::Result<()> {
         // The old root goes under the new one, then away: nothing else stays reachable.
         check(libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as libc::c_int)?;
         check(libc::umount2(c".".as_ptr(), libc::MNT_DETACH))?;
-        check(libc::chdir(plan.cwd.as_ptr()))?;
-        let id = plan.uid;
-        // Raw system calls, not glibc's wrappers: those broadcast a credential
-        // change to every thread glibc knows of, and a child cloned with CLONE_VM
-        // (`spawn.rs`) shares the server's thread list.
-        check(
-            libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) as libc::c_int,
-        )?;
-        check(libc::syscall(libc::SYS_setresgid, id, id, id) as libc::c_int)?;
-        check(libc::syscall(libc::SYS_setresuid, id, id, id) as libc::c_int)?;
-        check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+        check(libc::chdir(c"/".as_ptr()))
     }
 }
 

@@ -65,7 +65,13 @@ pub(crate) enum Op {
 /// Everything one child does to enter its sandbox, prepared before the fork.
 pub(crate) struct Plan {
     pub(crate) root: CString,
+    /// Builds the view shared by every instance of the version.
     pub(crate) ops: Vec<Op>,
+    /// Each instance's own mounts (`/tmp`, `/proc`, `/dev/shm`), inside its root.
+    pub(crate) instance: Vec<Op>,
+    /// The shared view built once ahead of demand (a mount namespace): an
+    /// instance copies it rather than building its own (~1 ms of each cold start).
+    pub(crate) template: Option<std::os::fd::OwnedFd>,
     pub(crate) uid: u32,
     pub(crate) cwd: CString,
     /// The init to run the program under, as pid 1 of its own pid namespace.
@@ -125,37 +131,36 @@ impl Jail {
                 ro: true,
             });
         }
+        ops.push(Op::Mkdir(at("/dev")));
+        ops.push(Op::Mount {
+            fs: c("tmpfs"),
+            dst: at("/dev"),
+            flags: libc::MS_NOSUID | libc::MS_NOEXEC,
+            data: c("mode=0755,size=64k"),
+        });
+        devices(&mut ops, &at);
+        // Each instance's own, mounted inside its root once it is there.
         let nosuid = libc::MS_NOSUID | libc::MS_NODEV;
         let tmp = format!("mode=1777,size={tmp_mb}m");
+        let mut instance = Vec::new();
         for (dst, fs, flags, data) in [
             ("/tmp", "tmpfs", nosuid, tmp.as_str()),
             ("/proc", "proc", nosuid | libc::MS_NOEXEC, "hidepid=2"),
-            (
-                "/dev",
-                "tmpfs",
-                libc::MS_NOSUID | libc::MS_NOEXEC,
-                "mode=0755,size=64k",
-            ),
+            ("/dev/shm", "tmpfs", nosuid, tmp.as_str()),
         ] {
             ops.push(Op::Mkdir(at(dst)));
-            ops.push(Op::Mount {
+            instance.push(Op::Mount {
                 fs: c(fs),
-                dst: at(dst),
+                dst: c(dst),
                 flags,
                 data: c(data),
             });
         }
-        devices(&mut ops, &at);
-        ops.push(Op::Mkdir(at("/dev/shm")));
-        ops.push(Op::Mount {
-            fs: c("tmpfs"),
-            dst: at("/dev/shm"),
-            flags: nosuid,
-            data: c(&tmp),
-        });
         Plan {
             root: c(&root),
             ops,
+            instance,
+            template: None,
             uid,
             cwd: c(TASK_ROOT),
             init: self
@@ -241,6 +246,17 @@ impl Jail {
                 ro: true,
             });
         }
+        // Built now, off the request path; without it each instance builds its own.
+        let plan = tokio::task::spawn_blocking(move || {
+            let mut plan = plan;
+            match crate::spawn::hold_view(&plan) {
+                Ok(fd) => plan.template = Some(fd),
+                Err(e) => tracing::warn!(error = %e, "no shared sandbox view: each instance builds its own"),
+            }
+            plan
+        })
+        .await
+        .map_err(|e| e.to_string())?;
         Ok(plan)
     }
 }

@@ -230,6 +230,58 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
     }
 }
 
+/// What the view holder shares with its parent (CLONE_VM).
+struct Hold {
+    plan: *const Plan,
+    view: c_int,
+    errno: c_int,
+}
+
+extern "C" fn holder(arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the parent's `Hold`, alive while the parent is suspended;
+    // every signal stays blocked (as across the clone), so no handler runs here.
+    unsafe {
+        let h = &mut *(arg as *mut Hold);
+        if let Err(e) = enter::hold(&*h.plan, &mut h.view) {
+            h.errno = e.raw_os_error().unwrap_or(libc::EIO);
+        }
+        libc::_exit(0)
+    }
+}
+
+/// Builds `plan`'s shared view once, in a mount namespace that outlives the
+/// short-lived process that built it: the returned fd keeps it.
+pub(crate) fn hold_view(plan: &Plan) -> io::Result<OwnedFd> {
+    let mut h = Hold {
+        plan,
+        view: -1,
+        errno: 0,
+    };
+    let mut stack = vec![0u8; 64 * 1024];
+    // SAFETY: as in `spawn`; CLONE_FILES lets the child's fd land in our table.
+    unsafe {
+        let top = stack.as_mut_ptr().add(stack.len()) as usize & !15;
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_FILES | libc::SIGCHLD;
+        let pid = libc::clone(holder, top as *mut c_void, flags, (&mut h as *mut Hold).cast());
+        let err = io::Error::last_os_error();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        if pid < 0 {
+            return Err(err);
+        }
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+        let view = (h.view >= 0).then(|| OwnedFd::from_raw_fd(h.view));
+        match (h.errno, view) {
+            (0, Some(v)) => Ok(v),
+            (0, None) => Err(io::Error::other("the view holder left no namespace")),
+            (e, _) => Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+}
+
 /// A started process: its pid (the leader of its own process group) and a pidfd
 /// that becomes readable when it exits.
 pub(crate) struct Spawned {
