@@ -13,7 +13,7 @@ import botocore.exceptions
 import pytest
 import requests
 
-from conftest import AWS, zip_dir
+from conftest import AWS, BIN, zip_dir
 
 SANDBOXED = os.geteuid() == 0
 
@@ -413,3 +413,45 @@ def test_a_manifest_naming_an_unknown_layer_is_refused_with_a_suggestion(server,
     assert 'did you mean "deps"?' in r.stderr, r.stderr
     lam = server.client()
     assert lam.list_layers()["Layers"] == [], "nothing published"
+
+
+DEPS_MANIFEST = """
+app = "lib"
+
+[layers.deps]
+code = "deps"
+compatible_runtimes = ["python3.11"]
+
+[functions.py]
+runtime = "python3.11"
+handler = "app.handler"
+code = "py"
+timeout = "10s"
+layers = ["deps"]
+"""
+
+DEPS_PROBE = b"""
+import idna
+def handler(event, context):
+    return {"file": idna.__file__, "encoded": idna.encode("ko.example").decode()}
+"""
+
+
+def test_a_layers_requirements_are_installed_into_its_python_dir(server, tmp_path):
+    app = tmp_path / "app"
+    for rel, data in {"ondol.toml": DEPS_MANIFEST.encode(), "py/app.py": DEPS_PROBE,
+                      "deps/requirements.txt": b"idna==3.6\n"}.items():
+        (app / rel).parent.mkdir(parents=True, exist_ok=True)
+        (app / rel).write_bytes(data)
+    env = {"ONDOL_CACHE_DIR": str(tmp_path / "cache")}
+    r = subprocess.run([BIN, "deploy", str(app), "--endpoint", server.api], capture_output=True,
+                       text=True, timeout=600, env={**os.environ, **env})
+    assert r.returncode == 0, r.stderr
+    out = invoke(server.client(), "lib-py", "live")
+    assert out["file"].startswith("/opt/python/idna/"), out  # Lambda's /opt/python
+    assert out["encoded"] == "ko.example", out
+    # Dependencies need to know which Python to install for.
+    (app / "ondol.toml").write_text(DEPS_MANIFEST.replace('compatible_runtimes = ["python3.11"]\n', ""))
+    r = subprocess.run([BIN, "deploy", str(app), "--endpoint", server.api], capture_output=True,
+                       text=True, timeout=600, env={**os.environ, **env})
+    assert r.returncode != 0 and "layers.deps" in r.stderr and "compatible_runtimes" in r.stderr, r.stderr

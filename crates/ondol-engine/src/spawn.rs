@@ -266,7 +266,12 @@ pub(crate) fn hold_view(plan: &Plan) -> io::Result<OwnedFd> {
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
         let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_FILES | libc::SIGCHLD;
-        let pid = libc::clone(holder, top as *mut c_void, flags, (&mut h as *mut Hold).cast());
+        let pid = libc::clone(
+            holder,
+            top as *mut c_void,
+            flags,
+            (&mut h as *mut Hold).cast(),
+        );
         let err = io::Error::last_os_error();
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
         if pid < 0 {

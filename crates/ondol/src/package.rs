@@ -90,6 +90,17 @@ pub fn package_with(
     deps_zip: Option<&Path>,
     built_node_modules: bool,
 ) -> Result<Package> {
+    package_under(dir, deps_zip, "", built_node_modules)
+}
+
+/// Packages `dir` with the dependencies in `deps_zip` under `prefix` (`""` for
+/// a function, `python/` or `nodejs/` for a layer).
+pub fn package_under(
+    dir: &Path,
+    deps_zip: Option<&Path>,
+    prefix: &str,
+    built_node_modules: bool,
+) -> Result<Package> {
     let rules = rules(dir, built_node_modules)?;
     let mut files = Vec::new();
     walk(dir, &rules, &mut files)?;
@@ -113,8 +124,9 @@ pub fn package_with(
             .with_context(|| format!("reading {}", deps.display()))?;
         for i in 0..z.len() {
             let entry = z.by_index_raw(i)?;
-            if !names.contains(entry.name()) {
-                w.raw_copy_file(entry)?;
+            let name = format!("{prefix}{}", entry.name());
+            if !names.contains(&name) {
+                w.raw_copy_file_rename(entry, name)?;
             }
         }
     }

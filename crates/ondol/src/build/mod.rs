@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use ondol_core::manifest::DeployedFunction;
 use ondol_core::runtimes::{self, Family, Interpreter};
 
-use crate::package::{human_size, package_with, Package};
+use crate::package::{human_size, package_under, package_with, Package};
 use crate::progress::Progress;
 pub use spec::Spec;
 
@@ -175,4 +175,50 @@ pub fn package_function(t: &Target<'_>, r: &Progress) -> Result<Built> {
     };
     r.done(line);
     Ok(Built { package: pkg, deps })
+}
+
+/// Builds and packages one of the app's layers: its declared dependencies are
+/// installed for the first of its `compatible_runtimes` of their language and
+/// placed where Lambda looks in `/opt` (`python/`, `nodejs/node_modules/`).
+pub fn package_layer(
+    key: &str,
+    dir: &Path,
+    compatible_runtimes: &[String],
+    r: &Progress,
+) -> Result<Package> {
+    let label = format!("layers.{key}");
+    let mut found = None;
+    for (family, prefix) in [(Family::Python, "python/"), (Family::Node, "nodejs/")] {
+        if let Some(spec) = Spec::detect(dir, family)? {
+            found = Some((family, prefix, spec));
+            break;
+        }
+    }
+    let Some((family, prefix, spec)) = found else {
+        return crate::package::package(dir);
+    };
+    let lang = match family {
+        Family::Python => "python",
+        Family::Node => "nodejs",
+    };
+    let Some(runtime) = compatible_runtimes.iter().find(|r| r.starts_with(lang)) else {
+        anyhow::bail!(
+            "{label}: it declares dependencies in {}, so it needs compatible_runtimes naming the {lang} runtime to install them for (e.g. compatible_runtimes = [\"{}\"])",
+            spec.declared_in(),
+            if family == Family::Python { "python3.11" } else { "nodejs20.x" }
+        );
+    };
+    let t = Target {
+        label,
+        name: key,
+        dir,
+        runtime: runtime.as_str(),
+    };
+    let deps = dependencies(&t, r)?;
+    package_under(
+        dir,
+        deps.as_ref().map(|d| d.zip.as_path()),
+        prefix,
+        family == Family::Node,
+    )
 }

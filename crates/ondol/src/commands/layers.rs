@@ -14,7 +14,6 @@ use ondol_core::LayerRef;
 use serde_json::{json, Value};
 
 use super::deploy::{call, Progress};
-use crate::package::package;
 
 /// Publishes what changed among `d`'s layers and returns `d` with every
 /// function's layers as version ARNs.
@@ -83,7 +82,9 @@ async fn publish_if_changed(
         );
     }
     progress.step(format!("packaging layer {}", l.key));
-    let pkg = package(&l.code_dir)?;
+    let pkg = tokio::task::block_in_place(|| {
+        crate::build::package_layer(&l.key, &l.code_dir, &l.compatible_runtimes, progress)
+    })?;
     let kb = pkg.zip.len().div_ceil(1024);
     let base = format!("/2018-10-31/layers/{}/versions", l.name);
     let (status, list) = call(endpoint, Method::GET, &format!("{base}?MaxItems=1"), None).await?;
