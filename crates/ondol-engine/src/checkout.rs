@@ -16,6 +16,8 @@ use crate::report;
 /// What a pool is told when a checkout ends.
 pub(crate) struct Settled {
     pub duration_ms: f64,
+    /// A Lambda runtime's Billed Duration, as its REPORT line says it.
+    pub billed_ms: Option<u64>,
     /// Counted as a failed invocation (a function error, a web 5xx, no answer).
     pub failed: bool,
     /// The instance can't serve any more.
@@ -103,7 +105,9 @@ impl Checkout {
         }
         let ms = self.begun.elapsed().as_secs_f64() * 1000.0;
         let mut tail = None;
+        let mut billed_ms = None;
         if let Some(memory_mb) = self.report {
+            billed_ms = Some(report::billed_ms(ms));
             let rid = &self.request_id;
             let peak = self.inst.mem.peak_mb();
             let report = report::report(rid, ms, memory_mb, peak, self.init_ms);
@@ -118,6 +122,7 @@ impl Checkout {
         });
         let settled = Settled {
             duration_ms: ms,
+            billed_ms,
             failed: self.failed || verdict.death.is_some(),
             death: verdict.death,
             crash_error: verdict.crash_error,

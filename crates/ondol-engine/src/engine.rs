@@ -476,6 +476,16 @@ impl Engine {
         self.pool(name, version).map(|p| p.spec.web.is_some())
     }
 
+    /// Billable usage per version since the last call (requests and billed ms).
+    pub fn drain_usage(&self) -> Vec<crate::UsageDelta> {
+        self.inner.node.usage.drain()
+    }
+
+    /// (function, version, memory MB, instances kept ready by `min_warm`) now.
+    pub fn kept_warm(&self) -> Vec<(String, String, u32, u32)> {
+        self.inner.pools.kept_warm()
+    }
+
     /// Idle/running/waiting counts per version of `name`.
     pub fn pool_stats(&self, name: &str) -> Vec<(String, PoolStats)> {
         self.inner.pools.stats(name)

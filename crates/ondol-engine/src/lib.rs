@@ -36,6 +36,7 @@ mod spec;
 mod stream;
 mod target;
 mod throttle;
+mod usage;
 mod web;
 
 pub use engine::{Engine, EngineConfig, FunctionSpec, PoolStats, RuntimeOffer};
@@ -49,3 +50,4 @@ pub use reaper::{run as run_reaper, COMMAND as REAPER_COMMAND};
 pub use routing::AliasRoute;
 pub use stream::{StreamError, StreamingOutcome};
 pub use target::Target;
+pub use usage::UsageDelta;

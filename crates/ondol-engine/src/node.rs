@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use crate::budget::Budget;
 use crate::instance::Instance;
 use crate::metrics::{inc, Metrics};
+use crate::usage::UsageMeter;
 
 /// How long a stopped instance gets between SIGTERM and SIGKILL.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -30,6 +31,7 @@ pub(crate) trait Tenant: Send + Sync {
 pub(crate) struct Node {
     pub budget: Budget,
     pub metrics: Metrics,
+    pub usage: UsageMeter,
     instances: Mutex<Vec<Weak<Instance>>>,
     tenants: Mutex<Vec<Weak<dyn Tenant>>>,
     inflight: AtomicUsize,
@@ -49,6 +51,7 @@ impl Node {
         Arc::new(Self {
             budget: Budget::new(budget_mb),
             metrics: Metrics::default(),
+            usage: UsageMeter::default(),
             instances: Mutex::new(Vec::new()),
             tenants: Mutex::new(Vec::new()),
             inflight: AtomicUsize::new(0),

@@ -17,6 +17,7 @@ use crate::metrics::{inc, PoolView, VersionCounters};
 use crate::node::{Node, Tenant};
 use crate::spec::StartSpec;
 use crate::throttle;
+use crate::usage::UsageCell;
 
 mod scale;
 
@@ -60,6 +61,7 @@ pub(crate) struct Pool {
     pub spec: StartSpec,
     pub limits: Limits,
     counters: VersionCounters,
+    usage: Arc<UsageCell>,
     pub(crate) node: Arc<Node>,
     state: Mutex<State>,
 }
@@ -73,9 +75,13 @@ enum Blocked {
 
 impl Pool {
     pub fn new(spec: StartSpec, limits: Limits, node: Arc<Node>) -> Arc<Self> {
+        let usage = node
+            .usage
+            .cell(&spec.function, &spec.version, spec.memory_mb);
         let pool = Arc::new(Self {
             spec,
             counters: VersionCounters::default(),
+            usage,
             limits: limits.clone(),
             node,
             state: Mutex::new(State {
@@ -387,6 +393,9 @@ impl Tenant for Pool {
 impl Lender for Pool {
     fn settle(&self, inst: Arc<Instance>, s: Settled) {
         self.counters.count(s.duration_ms, s.failed);
+        if let Some(ms) = s.billed_ms {
+            self.usage.bill(ms);
+        }
         let Some(death) = s.death else {
             *inst.last_used.lock() = Instant::now();
             return self.release(inst);

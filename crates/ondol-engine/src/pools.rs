@@ -56,6 +56,21 @@ impl Pools {
         all.values().flat_map(|m| m.values().cloned()).collect()
     }
 
+    /// (function, version, memory MB, instances kept by `min_warm`), where any are.
+    pub fn kept_warm(&self) -> Vec<(String, String, u32, u32)> {
+        let all = self.0.read();
+        let mut out = Vec::new();
+        for (name, versions) in all.iter() {
+            for (v, p) in versions {
+                let n = p.kept_warm();
+                if n > 0 {
+                    out.push((name.clone(), v.clone(), p.spec.memory_mb, n));
+                }
+            }
+        }
+        out
+    }
+
     /// Each version of `name` with its pool's view, by version.
     pub fn stats(&self, name: &str) -> Vec<(String, PoolView)> {
         let all = self.0.read();

@@ -15,6 +15,11 @@ pub(crate) fn end(request_id: &str) -> String {
     format!("END RequestId: {request_id}")
 }
 
+/// Lambda's Billed Duration: whole milliseconds, rounded up, at least 1.
+pub(crate) fn billed_ms(duration_ms: f64) -> u64 {
+    duration_ms.ceil().max(1.0) as u64
+}
+
 /// `REPORT` with tab separators; `Init Duration` only on a cold start.
 pub(crate) fn report(
     request_id: &str,
@@ -23,7 +28,7 @@ pub(crate) fn report(
     max_used_mb: u64,
     init_ms: Option<f64>,
 ) -> String {
-    let billed = duration_ms.ceil().max(1.0) as u64;
+    let billed = billed_ms(duration_ms);
     let mut s = format!(
         "REPORT RequestId: {request_id}\tDuration: {duration_ms:.2} ms\tBilled Duration: {billed} ms\tMemory Size: {memory_mb} MB\tMax Memory Used: {max_used_mb} MB\t"
     );

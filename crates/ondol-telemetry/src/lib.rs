@@ -1,10 +1,14 @@
 //! Telemetry: the function log store (a [`LogSink`] that never blocks the
 //! invocation path, backed by its own SQLite file with retention and a size cap)
-//! and its queries.
+//! and its queries; billable usage in hourly rows (`usage`); and what it would cost
+//! on AWS (`cost`).
 
+pub mod cost;
 mod logs;
+mod usage;
 
 pub use logs::{LogEntry, LogQuery, LogStore, LogStoreConfig};
+pub use usage::{UsageRow, UsageStore};
 
 /// Applies retention and the size cap now (the writer does it every minute).
 #[doc(hidden)]

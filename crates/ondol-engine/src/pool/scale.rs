@@ -51,6 +51,12 @@ impl Pool {
         out
     }
 
+    /// Ready instances `min_warm` keeps (what provisioned concurrency bills).
+    pub fn kept_warm(&self) -> u32 {
+        let st = self.state.lock();
+        st.min_warm.min(st.running.saturating_sub(st.starting))
+    }
+
     pub fn max_concurrency(&self) -> u32 {
         self.state.lock().max_concurrency
     }

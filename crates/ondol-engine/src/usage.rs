@@ -1,0 +1,95 @@
+//! Billable usage, counted on the invocation path with two atomic adds per
+//! request: each pool holds its version's cell, resolved once when the pool is
+//! made; a flusher outside the engine drains every cell every few seconds.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+/// One version's counters since the last drain.
+#[derive(Default)]
+pub(crate) struct UsageCell {
+    requests: AtomicU64,
+    billed_ms: AtomicU64,
+}
+
+impl UsageCell {
+    /// One request, billed as its REPORT line says.
+    pub fn bill(&self, billed_ms: u64) {
+        self.requests.fetch_add(1, Relaxed);
+        self.billed_ms.fetch_add(billed_ms, Relaxed);
+    }
+}
+
+/// What a drain hands out for one version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageDelta {
+    pub function: String,
+    pub version: String,
+    pub memory_mb: u32,
+    pub requests: u64,
+    pub billed_ms: u64,
+}
+
+type Key = (Arc<str>, Arc<str>, u32);
+
+/// Every version's cell, by (function, version, memory).
+#[derive(Default)]
+pub(crate) struct UsageMeter {
+    cells: Mutex<HashMap<Key, Arc<UsageCell>>>,
+}
+
+impl UsageMeter {
+    /// The cell of a version (shared by its pools across redeploys).
+    pub fn cell(&self, function: &Arc<str>, version: &Arc<str>, memory_mb: u32) -> Arc<UsageCell> {
+        let key = (function.clone(), version.clone(), memory_mb);
+        self.cells.lock().entry(key).or_default().clone()
+    }
+
+    /// Takes every non-zero counter, leaving zero behind; cells no pool holds and
+    /// with nothing counted are dropped.
+    pub fn drain(&self) -> Vec<UsageDelta> {
+        let mut cells = self.cells.lock();
+        let mut out = Vec::new();
+        cells.retain(|(f, v, mb), cell| {
+            let requests = cell.requests.swap(0, Relaxed);
+            let billed_ms = cell.billed_ms.swap(0, Relaxed);
+            if requests > 0 || billed_ms > 0 {
+                out.push(UsageDelta {
+                    function: f.to_string(),
+                    version: v.to_string(),
+                    memory_mb: *mb,
+                    requests,
+                    billed_ms,
+                });
+            }
+            Arc::strong_count(cell) > 1
+        });
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drains_once() {
+        let m = UsageMeter::default();
+        let c = m.cell(&"f".into(), &"1".into(), 512);
+        c.bill(101);
+        c.bill(3);
+        let d = m.drain();
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            (d[0].requests, d[0].billed_ms, d[0].memory_mb),
+            (2, 104, 512)
+        );
+        assert!(m.drain().is_empty());
+        drop(c);
+        assert!(m.drain().is_empty());
+        assert!(m.cells.lock().is_empty());
+    }
+}
