@@ -8,6 +8,7 @@ mod apps;
 mod body_cap;
 mod catalog;
 mod concurrency;
+mod cost;
 mod error;
 mod event_config;
 mod eventstream;
@@ -16,6 +17,7 @@ mod invoke;
 mod layer_use;
 mod layers;
 mod lease;
+mod meter;
 mod names;
 mod ondol;
 mod shapes;
@@ -35,7 +37,9 @@ use ondol_store::{Blobs, Store};
 use ondol_telemetry::LogStore;
 
 pub use body_cap::{BodyCaps, MAX_INVOKE_REQUEST_BYTES};
+pub use cost::BudgetState;
 pub use error::ApiError;
+pub use meter::{CostConfig, FLUSH_EVERY};
 pub use sigv4::{Auth, Credentials};
 
 /// Largest zipped code accepted in a request (Lambda's direct-upload limit, 50 MB).
@@ -61,6 +65,9 @@ pub struct Api {
     /// Aliases held by a deploy's shift lease (function, alias).
     pub(crate) leases: lease::Leases,
     pub(crate) listeners: Vec<(&'static str, Arc<ondol_core::conn::ConnStats>)>,
+    pub(crate) cost: CostConfig,
+    /// When usage was last flushed (provisioned time is counted between flushes).
+    pub(crate) last_flush: parking_lot::Mutex<std::time::Instant>,
 }
 
 /// What the API is built from.
@@ -77,6 +84,7 @@ pub struct Parts {
     pub scheduler: Arc<ondol_events::Scheduler>,
     /// Each listener's connection counters, by name, for the metrics.
     pub listeners: Vec<(&'static str, Arc<ondol_core::conn::ConnStats>)>,
+    pub cost: CostConfig,
 }
 
 impl Api {
@@ -96,6 +104,8 @@ impl Api {
             writes: tokio::sync::Mutex::new(()),
             leases: Default::default(),
             listeners: p.listeners,
+            cost: p.cost,
+            last_flush: parking_lot::Mutex::new(std::time::Instant::now()),
         })
     }
 }
@@ -213,6 +223,7 @@ pub fn router(api: Arc<Api>, auth: Auth) -> Router {
         .route("/ondol/v1/schedules", get(apps::schedules))
         .route("/ondol/v1/logs", get(ondol::logs))
         .route("/ondol/v1/metrics", get(ondol::metrics))
+        .route("/ondol/v1/cost", get(cost::cost))
         .route("/ondol/v1/runtimes", get(ondol::runtimes))
         .route("/ondol/v1/code/{sha}", get(ondol::code))
         .fallback(ondol::unknown)

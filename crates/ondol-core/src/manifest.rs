@@ -107,6 +107,20 @@ pub struct Manifest {
     /// The app's own layers, published by `ondol deploy` when their content changes.
     #[serde(default)]
     pub layers: BTreeMap<String, LayerDef>,
+    /// `[budget]`: the month's AWS-equivalent cost to warn at (80 % and 100 %).
+    pub budget: Option<Budget>,
+}
+
+/// `[budget]`: a monthly budget for the app's AWS-equivalent cost (`ondol cost`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    /// US dollars a month; a warning at 80 % and at 100 %.
+    pub monthly_usd: f64,
+    /// A function of the app invoked asynchronously (once per threshold and month)
+    /// with the budget record as its event; resolved to its deployed name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_function: Option<String>,
 }
 
 /// `[stages.NAME]`: how one stage differs from the others.
@@ -488,6 +502,9 @@ pub struct AppHttp {
     /// The app's schedules (kept with its HTTP side: one record per app).
     #[serde(default)]
     pub schedules: Vec<Schedule>,
+    /// The app's monthly budget (sent with its HTTP side, like its routes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
 }
 
 /// Payload format of the event a route sends.
@@ -793,6 +810,8 @@ impl Manifest {
         }
         let schedules = resolve_schedules(self.schedules, &functions, file)?;
         let stages = resolve_stages(self.stages, &functions, file)?;
+        let budget =
+            resolve_budget(self.budget, &functions).map_err(|(k, m)| err(k.to_string(), m))?;
         let http = AppHttp {
             app: self.app.clone(),
             stage: DEFAULT_STAGE.into(),
@@ -805,6 +824,7 @@ impl Manifest {
                 .max_request_body
                 .map_or(DEFAULT_MAX_REQUEST_BODY, |s| s.0),
             schedules,
+            budget,
         };
         check_http(&http).map_err(|e| err(e.key, e.message))?;
         Ok(Deployment {
@@ -816,6 +836,30 @@ impl Manifest {
             layers,
         })
     }
+}
+
+/// A positive budget whose alert function, if any, is one of the app's.
+fn resolve_budget(
+    b: Option<Budget>,
+    functions: &[DeployedFunction],
+) -> Result<Option<Budget>, (&'static str, String)> {
+    let Some(mut b) = b else { return Ok(None) };
+    if !(b.monthly_usd > 0.0 && b.monthly_usd.is_finite()) {
+        return Err((
+            "budget.monthly_usd",
+            format!("expected an amount above 0, got {}", b.monthly_usd),
+        ));
+    }
+    if let Some(key) = &b.alert_function {
+        let f = functions.iter().find(|f| &f.key == key).ok_or_else(|| {
+            (
+                "budget.alert_function",
+                format!("expected one of the app's functions, got {key:?}"),
+            )
+        })?;
+        b.alert_function = Some(f.config.name.clone());
+    }
+    Ok(Some(b))
 }
 
 /// What a function's own keys must hold beyond the configuration's rules, named by

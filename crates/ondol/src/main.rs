@@ -44,6 +44,9 @@ enum Command {
     Invoke(commands::invoke::Args),
     /// Print a function's logs.
     Logs(commands::logs::Args),
+    /// What the traffic would cost on AWS (month to date, projected, budgets), or
+    /// `cost estimate` for a what-if.
+    Cost(commands::cost::Args),
     /// Inspect and re-drive async events that ran out of retries.
     Dlq(commands::dlq::Args),
     /// List schedules with their next firing and recent runs.
@@ -93,6 +96,7 @@ fn main() -> std::process::ExitCode {
             Command::Invoke(a) => commands::invoke::run(a).await,
             Command::Logs(a) => commands::logs::run(a).await,
             Command::Dlq(a) => commands::dlq::run(a).await,
+            Command::Cost(a) => commands::cost::run(a).await,
             Command::Schedules(a) => commands::schedules::run(a).await,
             Command::Runtimes(a) => commands::runtimes::run(a).await,
             Command::Reap { .. } => unreachable!("handled before the runtime starts"),

@@ -103,6 +103,16 @@ pub struct Args {
     /// 10000, lowered to fit the open-files limit).
     #[arg(long, env = "ONDOL_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = at_least_one)]
     pub max_connections: usize,
+    /// The node's monthly budget for its AWS-equivalent cost (`ondol cost`), in USD:
+    /// a warning in this log at 80 % and 100 %.
+    #[arg(long, env = "ONDOL_BUDGET_USD")]
+    pub budget_usd: Option<f64>,
+    /// The AWS region `ondol cost` prices in (us-east-1, eu-west-1).
+    #[arg(long, env = "ONDOL_COST_REGION", default_value = "us-east-1")]
+    pub cost_region: String,
+    /// Subtract AWS's monthly free tier in `ondol cost` and budgets.
+    #[arg(long, env = "ONDOL_COST_FREE_TIER", value_parser = clap::builder::FalseyValueParser::new())]
+    pub cost_free_tier: bool,
 }
 
 /// A count that must be at least 1 (0 would refuse every connection).
@@ -140,6 +150,7 @@ pub fn init_tracing() {
 pub struct Running {
     pub api_url: String,
     engine: Engine,
+    api: Arc<ondol_api::Api>,
     stop_tx: tokio::sync::watch::Sender<bool>,
     servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     grace: Duration,
@@ -193,6 +204,9 @@ impl Running {
     pub async fn drain(self) {
         let _ = self.stop_tx.send(true);
         self.engine.shutdown(self.grace).await;
+        // Every accepted invocation has settled: its usage is kept.
+        let api = self.api.clone();
+        let _ = tokio::task::spawn_blocking(move || api.flush_usage()).await;
         for server in self.servers {
             let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
         }
@@ -231,6 +245,11 @@ pub async fn start(a: Args) -> Result<Running> {
         },
     )
     .context("opening the log store")?;
+    let usage = ondol_telemetry::UsageStore::open(&a.data_dir.join("usage.db"))
+        .context("opening the usage store")?;
+    ondol_telemetry::cost::Prices::builtin()
+        .region(&a.cost_region)
+        .context("--cost-region")?;
     let mut cfg = EngineConfig::new(a.data_dir.clone(), logs.clone());
     cfg.arn = Arn {
         region: a.region.clone(),
@@ -277,6 +296,12 @@ pub async fn start(a: Args) -> Result<Running> {
         queue: store,
         scheduler,
         listeners: vec![("api", api_stats.clone()), ("http", http_stats.clone())],
+        cost: ondol_api::CostConfig {
+            usage,
+            region: a.cost_region.clone(),
+            free_tier: a.cost_free_tier,
+            node_budget_usd: a.budget_usd,
+        },
     });
     let restored = api
         .restore()
@@ -297,6 +322,8 @@ pub async fn start(a: Args) -> Result<Running> {
     tracing::info!(functions = restored, data_dir = %a.data_dir.display(), "ready");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(api.clone().run_meter(stop_rx.clone()));
+    let api_handle = api.clone();
     let api_router = ondol_api::router(api, ondol_api::Auth::new(credentials));
     let api_limits = ConnLimits {
         refuse_uids: engine.sandbox_uids(),
@@ -322,6 +349,7 @@ pub async fn start(a: Args) -> Result<Running> {
     Ok(Running {
         api_url: format!("http://{api_addr}"),
         engine,
+        api: api_handle,
         stop_tx,
         servers: vec![api_server, http_server],
         grace: a.shutdown_grace,
