@@ -160,8 +160,8 @@ mod tests {
             billed_ms: 1500,
             ..Default::default()
         };
-        s.add(10, &[r.clone()]).unwrap();
-        s.add(10, &[r.clone()]).unwrap();
+        s.add(10, std::slice::from_ref(&r)).unwrap();
+        s.add(10, std::slice::from_ref(&r)).unwrap();
         s.add(11, &[r]).unwrap();
         let all = s.between(0, 100).unwrap();
         assert_eq!((all[0].requests, all[0].billed_ms), (6, 4500));

@@ -1,0 +1,129 @@
+"""The bill: usage counted per version, priced as AWS would, kept across restarts;
+the what-if estimator; budgets that warn and call an alert function once."""
+
+import io
+import json
+import re
+import subprocess
+import time
+import zipfile
+
+import requests
+
+from conftest import BIN, wait_until
+
+SLEEPER = """
+import time
+def handler(event, context):
+    time.sleep(event.get("ms", 0) / 1000)
+    return {"ok": True}
+"""
+
+NOTIFY = """
+import json
+def handler(event, context):
+    print("BUDGET-ALERT " + json.dumps(event))
+    return {}
+"""
+
+# us-east-1, free tier off (prices/aws-2026-11.toml).
+PER_REQUEST = 0.20 / 1e6
+PER_GB_S = 0.0000166667
+
+
+def code(src):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("app.py", src)
+    return buf.getvalue()
+
+
+def billed_ms(server, name):
+    lines = [e["line"] for e in server.logs(function=name, limit=10000)]
+    return [int(m.group(1)) for l in lines if (m := re.search(r"Billed Duration: (\d+) ms", l))]
+
+
+def cost(server, *args):
+    return json.loads(server.cli("cost", "--json", "--no-free-tier", *args).stdout)
+
+
+def test_cost_matches_report_lines_and_survives_restart(make_server, tmp_path):
+    s = make_server(tmp_path / "data")
+    s.create("sleeper", "python3.12", zip_bytes=code(SLEEPER), memory=1536)
+    lam = s.client()
+    n = 12
+    for i in range(n):
+        r = lam.invoke(FunctionName="sleeper", Payload=json.dumps({"ms": 50 + 10 * i}))
+        assert r["StatusCode"] == 200 and "FunctionError" not in r
+    billed = wait_until(lambda: (b := billed_ms(s, "sleeper")) and len(b) == n and b, what="REPORT lines")
+    gb_s = sum(billed) * 1536 / 1024 / 1000
+    hand = n * PER_REQUEST + gb_s * PER_GB_S
+
+    v = cost(s)
+    row = [f for f in v["functions"] if f["function"] == "sleeper"]
+    assert len(row) == 1 and row[0]["requests"] == n and row[0]["billed_ms"] == sum(billed)
+    lines = {l["item"]: l for l in v["month_to_date"]["bill"]["lines"]}
+    assert lines["lambda_requests"]["formula"] == f"{n} req × $0.20/1M = ${n * PER_REQUEST:.6f}"
+    assert abs(lines["lambda_duration"]["usd"] - gb_s * PER_GB_S) < 1e-12
+    assert abs(v["month_to_date"]["bill"]["total_usd"] - hand) < 1e-12
+    assert round(v["month_to_date"]["bill"]["total_usd"], 2) == round(hand, 2)
+    assert v["projected"]["bill"]["total_usd"] >= v["month_to_date"]["bill"]["total_usd"]
+
+    # Invocations accepted just before a SIGTERM are kept (flushed at shutdown),
+    # and the month's rows survive the restart.
+    for _ in range(3):
+        lam.invoke(FunctionName="sleeper", Payload=json.dumps({"ms": 5}))
+    assert s.stop() == 0
+    s2 = make_server(tmp_path / "data")
+    v2 = cost(s2)
+    row = [f for f in v2["functions"] if f["function"] == "sleeper"][0]
+    assert row["requests"] == n + 3
+    assert row["billed_ms"] == sum(billed_ms(s2, "sleeper"))
+    text = s2.cli("cost", "--no-free-tier").stdout
+    assert "sleeper" in text and "Month to date" in text and "Projected to month end" in text
+
+
+def test_estimator_figures_match_their_formulas():
+    r = subprocess.run([BIN, "cost", "estimate", "--requests-per-day", "86400", "--duration", "120ms",
+                        "--memory", "512", "--keep-warm", "2m", "--provisioned", "2", "--stages", "3",
+                        "--json"], capture_output=True, text=True, check=True)
+    e = json.loads(r.stdout)
+    sc = {s["name"]: s for s in e["scenarios"]}
+    od = {l["item"]: l for l in sc["on_demand"]["bill"]["lines"]}
+    assert od["lambda_requests"]["formula"] == "2,592,000 req × $0.20/1M = $0.52"
+    assert abs(od["lambda_duration"]["usd"] - 2_592_000 * 0.12 * 0.5 * PER_GB_S) < 1e-9
+    pc = {l["item"]: l for l in sc["provisioned"]["bill"]["lines"]}
+    assert abs(pc["provisioned_concurrency"]["usd"] - 2 * 0.5 * 30 * 86400 * 0.0000041667) < 1e-9
+    kw = {l["item"]: l for l in sc["keep_warm"]["bill"]["lines"]}
+    assert kw["lambda_requests"]["quantity"] == 2_592_000 + 30 * 1440 / 2
+    assert abs(sc["stages"]["bill"]["total_usd"] - 3 * sc["on_demand"]["bill"]["total_usd"]) < 1e-9
+    assert e["ondol_warm_mb"] == 2 * 3 * 512
+    text = subprocess.run([BIN, "cost", "estimate", "--requests-per-day", "86400", "--duration",
+                           "120ms", "--memory", "512"], capture_output=True, text=True, check=True).stdout
+    assert "2,592,000 req × $0.20/1M = $0.52" in text
+
+
+def test_budget_warns_and_alerts_once_per_threshold(make_server, tmp_path):
+    s = make_server(tmp_path / "data", args=["--budget-usd", "0.0000001"])
+    s.create("b-work", "python3.12", zip_bytes=code(SLEEPER), memory=512)
+    s.create("b-notify", "python3.12", zip_bytes=code(NOTIFY))
+    app = {"app": "b", "routes": [], "max_request_body": 1000, "cors": None,
+           "budget": {"monthly_usd": 0.0000001, "alert_function": "b-notify"}}
+    r = requests.put(f"{s.api}/ondol/v1/apps/b", json=app, timeout=10)
+    assert r.status_code == 204, r.text
+    assert s.client().invoke(FunctionName="b-work", Payload=b"{}")["StatusCode"] == 200
+
+    def alerts():
+        return [json.loads(e["line"].split("BUDGET-ALERT ", 1)[1])
+                for e in s.logs(function="b-notify") if "BUDGET-ALERT " in e["line"]]
+    got = wait_until(lambda: len(alerts()) >= 2 and alerts(), timeout=30, what="two budget alerts")
+    assert sorted(a["threshold_percent"] for a in got) == [80, 100]
+    assert all(a["budget"]["scope"] == "app:b" for a in got)
+    out = s.output()
+    assert re.search(r"budget: 80% of the month's budget reached.*scope=node|scope=node.*budget: 80%", out)
+    assert "scope=app:b" in out
+    time.sleep(12)  # two more judgements: nothing fires again
+    assert len(alerts()) == 2
+    assert out.count("budget: 100%") == s.output().count("budget: 100%")
+    states = {b["scope"]: b for b in cost(s)["budgets"]}
+    assert states["node"]["state"] == "exceeded" and states["app:b"]["state"] == "exceeded"
