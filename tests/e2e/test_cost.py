@@ -49,7 +49,7 @@ def cost(server, *args):
 
 def test_cost_matches_report_lines_and_survives_restart(make_server, tmp_path):
     s = make_server(tmp_path / "data")
-    s.create("sleeper", "python3.12", zip_bytes=code(SLEEPER), memory=1536)
+    s.create("sleeper", "python3.11", zip_bytes=code(SLEEPER), memory=1536)
     lam = s.client()
     n = 12
     for i in range(n):
@@ -105,8 +105,8 @@ def test_estimator_figures_match_their_formulas():
 
 def test_budget_warns_and_alerts_once_per_threshold(make_server, tmp_path):
     s = make_server(tmp_path / "data", args=["--budget-usd", "0.0000001"])
-    s.create("b-work", "python3.12", zip_bytes=code(SLEEPER), memory=512)
-    s.create("b-notify", "python3.12", zip_bytes=code(NOTIFY))
+    s.create("b-work", "python3.11", zip_bytes=code(SLEEPER), memory=512)
+    s.create("b-notify", "python3.11", zip_bytes=code(NOTIFY))
     app = {"app": "b", "routes": [], "max_request_body": 1000, "cors": None,
            "budget": {"monthly_usd": 0.0000001, "alert_function": "b-notify"}}
     r = requests.put(f"{s.api}/ondol/v1/apps/b", json=app, timeout=10)

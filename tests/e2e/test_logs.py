@@ -90,3 +90,14 @@ def test_invoke_cli_prints_result_and_log(server):
     assert "via-cli 0" in r.stderr and "REPORT RequestId" in r.stderr
     bad = server.cli("invoke", "inv", "--payload", '{"raise": "nope"}', check=False)
     assert bad.returncode == 1 and "ValueError" in bad.stdout
+
+
+def test_the_last_lines_before_a_stop_are_kept(make_server, tmp_path):
+    # Lines wait up to 20 ms in the writer's batch; SIGTERM must not drop them.
+    s = make_server(tmp_path / "data")
+    s.create("last", "python3.11", code="py_hello")
+    ids = [s.invoke("last", {}).headers["x-amzn-RequestId"] for _ in range(3)]
+    assert s.stop() == 0
+    s2 = make_server(tmp_path / "data")
+    reports = [e["request_id"] for e in s2.logs(function="last") if e["line"].startswith("REPORT")]
+    assert reports == ids, reports

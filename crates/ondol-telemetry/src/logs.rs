@@ -63,6 +63,10 @@ pub struct LogQuery {
 pub struct LogStore {
     tx: SyncSender<LogRecord>,
     dropped: AtomicU64,
+    /// Records accepted, and records the writer has committed: `flush` waits for
+    /// the second to reach the first.
+    sent: AtomicU64,
+    written: Arc<AtomicU64>,
     path: PathBuf,
     reader: Mutex<Connection>,
 }
@@ -97,13 +101,17 @@ impl LogStore {
         let writer = open(path)?;
         let reader = open(path)?;
         let (tx, rx) = sync_channel(cfg.buffer);
+        let written = Arc::new(AtomicU64::new(0));
+        let counted = written.clone();
         std::thread::Builder::new()
             .name("ondol-logs".into())
-            .spawn(move || write_loop(writer, rx, cfg))
+            .spawn(move || write_loop(writer, rx, cfg, &counted))
             .expect("spawn log writer");
         Ok(Arc::new(Self {
             tx,
             dropped: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            written,
             path: path.to_path_buf(),
             reader: Mutex::new(reader),
         }))
@@ -111,6 +119,20 @@ impl LogStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Waits (at most `timeout`) until every record emitted so far is committed:
+    /// a stopping server loses no line (the writer batches every 20 ms).
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let target = self.sent.load(Relaxed);
+        let began = Instant::now();
+        while self.written.load(Relaxed) < target {
+            if began.elapsed() > timeout {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
     }
 
     /// Records dropped because the writer fell behind.
@@ -168,7 +190,9 @@ impl LogStore {
 impl LogSink for LogStore {
     fn emit(&self, record: LogRecord) {
         match self.tx.try_send(record) {
-            Ok(()) => {}
+            Ok(()) => {
+                self.sent.fetch_add(1, Relaxed);
+            }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.dropped.fetch_add(1, Relaxed);
             }
@@ -178,7 +202,12 @@ impl LogSink for LogStore {
 
 /// Writes in batches at most every 20 ms: few commits, and senders rarely find the
 /// writer parked on the channel (so `emit` seldom pays for a wake-up).
-fn write_loop(mut conn: Connection, rx: Receiver<LogRecord>, cfg: LogStoreConfig) {
+fn write_loop(
+    mut conn: Connection,
+    rx: Receiver<LogRecord>,
+    cfg: LogStoreConfig,
+    written: &AtomicU64,
+) {
     let mut last_trim = Instant::now();
     let mut batch = Vec::with_capacity(4096);
     loop {
@@ -193,6 +222,8 @@ fn write_loop(mut conn: Connection, rx: Receiver<LogRecord>, cfg: LogStoreConfig
             if let Err(e) = insert(&mut conn, &batch) {
                 tracing::error!(error = %e, "could not store function logs");
             }
+            // Counted also when the insert failed: flush waits for the attempt.
+            written.fetch_add(batch.len() as u64, Relaxed);
             batch.clear();
         }
         if last_trim.elapsed() > Duration::from_secs(60) {

@@ -154,6 +154,7 @@ pub struct Running {
     stop_tx: tokio::sync::watch::Sender<bool>,
     servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     grace: Duration,
+    logs: Arc<LogStore>,
     /// Released when the server is dropped (or its process dies).
     _lock: DataDirLock,
 }
@@ -207,6 +208,9 @@ impl Running {
         // Every accepted invocation has settled: its usage is kept.
         let api = self.api.clone();
         let _ = tokio::task::spawn_blocking(move || api.flush_usage()).await;
+        // The last invocations' END and REPORT lines are still in the writer's batch.
+        let logs = self.logs.clone();
+        let _ = tokio::task::spawn_blocking(move || logs.flush(Duration::from_secs(5))).await;
         for server in self.servers {
             let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
         }
@@ -289,7 +293,7 @@ pub async fn start(a: Args) -> Result<Running> {
         store: store.clone(),
         blobs: Arc::new(blobs),
         engine: engine.clone(),
-        logs,
+        logs: logs.clone(),
         http: http_listener.local_addr()?,
         front: gateway.clone(),
         events,
@@ -353,6 +357,7 @@ pub async fn start(a: Args) -> Result<Running> {
         stop_tx,
         servers: vec![api_server, http_server],
         grace: a.shutdown_grace,
+        logs: logs.clone(),
         _lock: lock,
     })
 }
