@@ -49,7 +49,7 @@ def test_python_cold_then_warm_with_lambda_context(server):
 
 
 def test_python_dotted_package_handler(server):
-    server.create("pkg", "python3.12", handler="pkg.sub.mod.handle", code="py_pkg")
+    server.create("pkg", "python3.11", handler="pkg.sub.mod.handle", code="py_pkg")
     r = server.invoke("pkg", {"name": "x"})
     assert r.json() == {"dotted": True, "name": "x"}
 
