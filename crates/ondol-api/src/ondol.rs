@@ -73,6 +73,7 @@ pub async fn metrics(State(api): State<Arc<Api>>) -> Result<Response> {
     let (limit, used) = api.engine.memory_budget();
     Ok(Json(json!({
         "engine": api.engine.metrics().snapshot(),
+        "cold_start_phases": api.engine.cold_start_phases().snapshot(),
         "memory_budget_mb": { "limit": limit, "used": used },
         "logs_dropped": api.logs.dropped(),
         "listeners": api.listeners.iter().map(|(n, s)| (n.to_string(), s.snapshot())).collect::<serde_json::Map<_, _>>(),

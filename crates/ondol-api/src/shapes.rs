@@ -39,6 +39,8 @@ pub struct OndolIn {
     pub min_warm: Option<u32>,
     pub idle_timeout_ms: Option<u64>,
     pub init_timeout_ms: Option<u64>,
+    /// An init running longer is reported in the log (default 2000).
+    pub slow_init_ms: Option<u64>,
     pub max_request_bytes: Option<u64>,
     pub max_response_bytes: Option<u64>,
     pub queue_depth: Option<u32>,
@@ -178,6 +180,7 @@ impl OndolIn {
         }
         set(&mut l.idle_timeout_ms, self.idle_timeout_ms);
         set(&mut l.init_timeout_ms, self.init_timeout_ms);
+        set(&mut l.slow_init_ms, self.slow_init_ms);
         set(&mut l.max_request_bytes, self.max_request_bytes);
         set(&mut l.max_response_bytes, self.max_response_bytes);
         set(&mut l.queue_wait_ms, self.queue_wait_ms);
@@ -255,6 +258,7 @@ pub fn configuration(arn: &Arn, view: &View<'_>, qualifier: Option<&str>) -> Val
             "MinWarm": c.limits.min_warm,
             "IdleTimeoutMs": c.limits.idle_timeout_ms,
             "InitTimeoutMs": c.limits.init_timeout_ms,
+            "SlowInitMs": c.limits.slow_init_ms,
             "MaxRequestBytes": c.limits.max_request_bytes,
             "MaxResponseBytes": c.limits.max_response_bytes,
             "QueueDepth": c.limits.queue_depth,

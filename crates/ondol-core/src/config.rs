@@ -60,6 +60,9 @@ pub struct Limits {
     pub idle_timeout_ms: u64,
     /// Bound on the wait for a new instance's first `/next` (default 10 s).
     pub init_timeout_ms: u64,
+    /// An init running longer is reported in the function's log, with where it
+    /// is (default 2 s).
+    pub slow_init_ms: u64,
     /// Largest request payload accepted (default 6 MB).
     pub max_request_bytes: u64,
     /// Largest response payload accepted (default 6 MB).
@@ -77,6 +80,7 @@ impl Default for Limits {
             min_warm: 0,
             idle_timeout_ms: 10 * 60 * 1000,
             init_timeout_ms: 10_000,
+            slow_init_ms: 2_000,
             max_request_bytes: DEFAULT_PAYLOAD_BYTES,
             max_response_bytes: DEFAULT_PAYLOAD_BYTES,
             queue_depth: 100,
@@ -298,6 +302,11 @@ impl FunctionConfig {
                 "Ondol.InitTimeoutMs {} is out of range: it must be between 1 and {max_ms} ms (no instance could start in 0 ms)",
                 l.init_timeout_ms
             ));
+        }
+        if l.slow_init_ms == 0 {
+            return Err(
+                "Ondol.SlowInitMs 0 is out of range: it must be at least 1 ms (every init would be reported)".into(),
+            );
         }
         for (field, v) in [
             ("Ondol.MaxRequestBytes", l.max_request_bytes),

@@ -333,6 +333,8 @@ pub struct FunctionDef {
     pub ephemeral_storage_mb: Option<u32>,
     pub network: Option<crate::Network>,
     pub init_timeout: Option<Dur>,
+    /// An init running longer is reported in the log with where it is.
+    pub slow_init: Option<Dur>,
     pub max_request_bytes: Option<Size>,
     pub max_response_bytes: Option<Size>,
     pub queue_depth: Option<u32>,
@@ -651,6 +653,9 @@ impl Manifest {
             if let Some(v) = f.init_timeout {
                 l.init_timeout_ms = ms(v);
             }
+            if let Some(v) = f.slow_init {
+                l.slow_init_ms = ms(v);
+            }
             if let Some(v) = f.max_request_bytes {
                 l.max_request_bytes = v.0;
             }
@@ -866,6 +871,12 @@ fn resolve_budget(
 /// the manifest's keys (the configuration's messages use the API's names).
 fn check_function(f: &FunctionDef) -> Result<(), (&'static str, String)> {
     environment::check(&f.environment).map_err(|m| ("environment", m))?;
+    if f.slow_init.is_some_and(|d| d.0.is_zero()) {
+        return Err((
+            "slow_init",
+            "expected a duration above 0 (every init would be reported)".into(),
+        ));
+    }
     if f.init_timeout.is_some_and(|d| d.0.is_zero()) {
         return Err((
             "init_timeout",

@@ -114,6 +114,16 @@ impl Capture {
         st.request = current;
     }
 
+    /// Writes an ondol line for `request` right after its REPORT (nothing read in
+    /// between), kept out of its log tail: the tail stays Lambda's.
+    pub fn after_report(&self, request: &Arc<str>, line: String) {
+        let mut st = self.state.lock();
+        let (current, tail) = (st.request.replace(request.clone()), st.tail.take());
+        self.emit(&mut st, line);
+        st.request = current;
+        st.tail = tail;
+    }
+
     /// Reads whatever output is pending now.
     pub fn drain(&self) {
         let mut st = self.state.lock();

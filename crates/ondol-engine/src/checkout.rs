@@ -11,6 +11,7 @@ use ondol_core::FunctionError;
 use crate::front::Death;
 use crate::instance::Instance;
 use crate::node::Inflight;
+use crate::phases::{ColdStart, InitPhases};
 use crate::report;
 
 /// What a pool is told when a checkout ends.
@@ -24,6 +25,8 @@ pub(crate) struct Settled {
     pub death: Option<Death>,
     /// A crash's error, noted for the crash-loop backoff.
     pub crash_error: Option<FunctionError>,
+    /// A cold invocation's phases.
+    pub cold_start: Option<ColdStart>,
 }
 
 /// The pool an instance was checked out of (see `pool`).
@@ -46,7 +49,9 @@ pub(crate) struct Checkout {
     pub cold: bool,
     /// When the request reached the instance (the REPORT duration starts here).
     pub begun: Instant,
-    init_ms: Option<f64>,
+    init: Option<(f64, InitPhases)>,
+    /// How long the request waited for its instance slot.
+    pub queue_wait_ms: f64,
     /// `Some(memory_mb)`: a Lambda runtime's request, with END and REPORT.
     report: Option<u32>,
     /// Counted as a failed invocation when it ends.
@@ -68,14 +73,15 @@ impl Checkout {
         inflight: Inflight,
     ) -> Self {
         // Only the request that waited for the init reports its duration.
-        let init_ms = if cold { inst.take_init_ms() } else { None };
+        let init = if cold { inst.take_init() } else { None };
         Self {
             lender,
             inst,
             request_id,
             cold,
             begun: Instant::now(),
-            init_ms,
+            init,
+            queue_wait_ms: 0.0,
             report,
             failed: false,
             watchdog: None,
@@ -106,12 +112,19 @@ impl Checkout {
         let ms = self.begun.elapsed().as_secs_f64() * 1000.0;
         let mut tail = None;
         let mut billed_ms = None;
+        let cold_start = self
+            .init
+            .map(|(_, phases)| ColdStart::new(self.queue_wait_ms, phases, ms));
         if let Some(memory_mb) = self.report {
             billed_ms = Some(report::billed_ms(ms));
             let rid = &self.request_id;
             let peak = self.inst.mem.peak_mb();
-            let report = report::report(rid, ms, memory_mb, peak, self.init_ms);
+            let init_ms = self.init.map(|(init_ms, _)| init_ms);
+            let report = report::report(rid, ms, memory_mb, peak, init_ms);
             self.inst.capture.end_request(rid, report::end(rid), report);
+            if let Some(c) = &cold_start {
+                self.inst.capture.after_report(rid, c.log_line(rid));
+            }
             // Before the instance goes back: its next request resets the tail.
             tail = self.inst.capture.finish();
         }
@@ -126,6 +139,7 @@ impl Checkout {
             failed: self.failed || verdict.death.is_some(),
             death: verdict.death,
             crash_error: verdict.crash_error,
+            cold_start,
         };
         self.lender.settle(self.inst.clone(), settled);
         (ms, tail)

@@ -181,6 +181,12 @@ impl Engine {
         &self.inner.node.metrics
     }
 
+    /// Cold starts by phase (queue wait, process start, runtime ready, handler
+    /// init, duration).
+    pub fn cold_start_phases(&self) -> &crate::ColdStartStats {
+        &self.inner.node.cold_starts
+    }
+
     /// (limit, used) of the node memory budget, in MB.
     pub fn memory_budget(&self) -> (u64, u64) {
         (
@@ -232,6 +238,7 @@ impl Engine {
             memory_mb: cfg.memory_mb,
             timeout_ms: cfg.timeout_ms,
             init_timeout: Duration::from_millis(cfg.limits.init_timeout_ms),
+            slow_init: Duration::from_millis(cfg.limits.slow_init_ms),
             max_response: cfg.limits.max_response_bytes,
             sink: inner.sink.clone(),
             memwatch: inner.memwatch.clone(),

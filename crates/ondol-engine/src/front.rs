@@ -90,6 +90,11 @@ pub(crate) trait Front: Send + Sync {
         Box::pin(async { Err("not a web instance".to_string()) })
     }
 
+    /// When the runtime first reached its front (it is up), if known.
+    fn first_contact(&self) -> Option<Instant> {
+        None
+    }
+
     /// Stops serving the process (its Runtime API refuses from now on).
     fn close(&self) {}
 }

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use crate::capture::Capture;
 use crate::front::{Front, Opened, Ran};
 use crate::memwatch::Watched;
+use crate::phases::InitPhases;
 use crate::process::Process;
 use crate::report;
 use crate::spec::StartSpec;
@@ -23,8 +24,8 @@ pub(crate) struct Instance {
     process: Process,
     pub(crate) capture: Arc<Capture>,
     pub(crate) mem: Arc<Watched>,
-    /// Init Duration, reported on the first invocation only.
-    init_ms: Mutex<Option<f64>>,
+    /// Init Duration and its phases, reported on the first invocation only.
+    init: Mutex<Option<(f64, InitPhases)>>,
     pub last_used: Mutex<Instant>,
     /// Requests it serves at once: 1 for a Lambda runtime, more in web mode.
     pub capacity: u32,
@@ -57,6 +58,16 @@ fn lambda_env(spec: &StartSpec, id: &str, provisioned: bool) -> Vec<(String, Str
     vec![
         ("AWS_LAMBDA_LOG_STREAM_NAME".into(), stream),
         ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), init_type.into()),
+        // For the built-in runtimes' watchdog, which takes them out of the
+        // function's sight: when to report a slow init, and when it times out.
+        (
+            "ONDOL_SLOW_INIT_MS".into(),
+            spec.slow_init.as_millis().to_string(),
+        ),
+        (
+            "ONDOL_INIT_TIMEOUT_MS".into(),
+            spec.init_timeout.as_millis().to_string(),
+        ),
     ]
 }
 
@@ -87,6 +98,7 @@ impl Instance {
                 ));
             }
         };
+        let spawned = Instant::now();
         process
             .capture
             .platform(report::init_start(&spec.launch.runtime_version));
@@ -97,16 +109,18 @@ impl Instance {
             mem: process.mem.clone(),
             front,
             process,
-            init_ms: Mutex::new(None),
+            init: Mutex::new(None),
             last_used: Mutex::new(Instant::now()),
             // Its starter holds the first slot.
             in_use: AtomicU32::new(1),
             gone: AtomicBool::new(false),
         });
         let init_ms = inst.front.ready(&inst.process, spec, begun).await?;
+        let contact = inst.front.first_contact();
+        let phases = InitPhases::measure(begun, spawned, contact, Instant::now());
         // A pre-warmed instance's init was nobody's wait: no Init Duration, as in Lambda.
         if !provisioned {
-            *inst.init_ms.lock() = Some(init_ms);
+            *inst.init.lock() = Some((init_ms, phases));
         }
         Ok(inst)
     }
@@ -122,9 +136,10 @@ impl Instance {
             .await
     }
 
-    /// The Init Duration, once: only the request that waited for it reports it.
-    pub fn take_init_ms(&self) -> Option<f64> {
-        self.init_ms.lock().take()
+    /// The Init Duration and its phases, once: only the request that waited for
+    /// it reports it.
+    pub fn take_init(&self) -> Option<(f64, InitPhases)> {
+        self.init.lock().take()
     }
 
     /// Takes a request slot; true when that filled the instance.

@@ -1,6 +1,7 @@
 //! The Lambda front: a runtime polling its own Runtime API listener on loopback.
 //! It is ready at its first `/next`; an invocation is dispatched to that `/next`
-//! and waits for `/response` or `/error`, the timeout, or the process's exit.
+//! and waits for `/response` or `/error`, the timeout, or the process's exit. A
+//! slow init is watched (`diagnose`); a timeout's error says where the code was.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use ondol_core::{FunctionError, InvokeRequest};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::diagnose::Watch;
 use crate::front::{BoxFuture, Death, Front, Opened, Ran};
 use crate::process::Process;
 use crate::report;
@@ -80,6 +82,10 @@ impl Front for LambdaFront {
         Box::pin(self.run(process, req, request_id, spec))
     }
 
+    fn first_contact(&self) -> Option<Instant> {
+        self.api.first_contact()
+    }
+
     fn close(&self) {
         self.api.close();
     }
@@ -96,18 +102,13 @@ impl LambdaFront {
             return Ok(0.0);
         };
         let mut exit = process.exit.clone();
+        let mut watch = Watch::new(process, begun, Some(spec.slow_init), spec.jail.is_some());
         let outcome = tokio::select! {
             biased;
             s = init_rx => s.ok(),
             _ = exit.wait_for(Option::is_some) => None,
-            _ = tokio::time::sleep(spec.init_timeout) => {
-                process.kill();
-                let secs = spec.init_timeout.as_secs_f64();
-                process.capture.platform(format!("INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: timeout", secs * 1000.0));
-                return Err(FunctionError::platform(
-                    "Sandbox.Timedout",
-                    format!("Init timed out after {secs:.2} seconds (init_timeout)"),
-                ));
+            _ = watch.until(process, begun + spec.init_timeout) => {
+                return Err(self.init_timed_out(process, spec, &mut watch));
             }
         };
         match outcome {
@@ -128,6 +129,25 @@ impl LambdaFront {
             }
             None => Err(exited_during_init(process, spec)),
         }
+    }
+
+    /// Kills an init past its timeout: INIT_REPORT, and an error saying where it was.
+    fn init_timed_out(
+        &self,
+        process: &Process,
+        spec: &StartSpec,
+        watch: &mut Watch,
+    ) -> FunctionError {
+        let place = where_stuck(self.api.where_note(None), watch);
+        process.kill();
+        let secs = spec.init_timeout.as_secs_f64();
+        process.capture.platform(format!(
+            "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: timeout",
+            secs * 1000.0
+        ));
+        let msg = format!("Init timed out after {secs:.2} seconds: still in {place}");
+        process.capture.platform(msg.clone());
+        FunctionError::platform("Sandbox.Timedout", msg)
     }
 
     async fn run(
@@ -165,7 +185,9 @@ impl LambdaFront {
                 },
                 _ = exit.wait_for(Option::is_some) => crashed(process, &request_id, spec),
                 _ = tokio::time::sleep(Duration::from_millis(spec.timeout_ms)) => {
-                    timed_out(process, &request_id, spec)
+                    let note = self.api.where_note(Some(&request_id));
+                    let mut watch = Watch::new(process, Instant::now(), None, spec.jail.is_some());
+                    timed_out(process, &request_id, spec, &where_stuck(note, &mut watch))
                 }
             }
         };
@@ -192,13 +214,23 @@ fn exited_during_init(process: &Process, spec: &StartSpec) -> FunctionError {
     }
 }
 
-fn timed_out(process: &Process, request_id: &str, spec: &StartSpec) -> Outcome {
+/// The runtime's own word on where its code is (a built-in runtime's stack),
+/// then what `/proc` shows it waiting on.
+fn where_stuck(note: Option<String>, watch: &mut Watch) -> String {
+    let seen = watch.summary();
+    match note {
+        Some(n) => format!("{n}, {seen}"),
+        None => seen,
+    }
+}
+
+fn timed_out(process: &Process, request_id: &str, spec: &StartSpec, place: &str) -> Outcome {
     process.kill();
     process
         .capture
         .platform(report::timed_out(request_id, spec.timeout_ms));
     let msg = format!(
-        "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+        "RequestId: {request_id} Error: Task timed out after {:.2} seconds: still in {place}",
         spec.timeout_ms as f64 / 1000.0
     );
     (

@@ -14,6 +14,7 @@ use crate::budget::Budget;
 use crate::instance::Instance;
 use crate::metrics::{inc, Metrics};
 use crate::usage::UsageMeter;
+use crate::phases::ColdStartStats;
 
 /// How long a stopped instance gets between SIGTERM and SIGKILL.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -32,6 +33,8 @@ pub(crate) struct Node {
     pub budget: Budget,
     pub metrics: Metrics,
     pub usage: UsageMeter,
+    /// Cold starts by phase.
+    pub cold_starts: ColdStartStats,
     instances: Mutex<Vec<Weak<Instance>>>,
     tenants: Mutex<Vec<Weak<dyn Tenant>>>,
     inflight: AtomicUsize,
@@ -52,6 +55,7 @@ impl Node {
             budget: Budget::new(budget_mb),
             metrics: Metrics::default(),
             usage: UsageMeter::default(),
+            cold_starts: ColdStartStats::default(),
             instances: Mutex::new(Vec::new()),
             tenants: Mutex::new(Vec::new()),
             inflight: AtomicUsize::new(0),

@@ -126,7 +126,10 @@ impl Pool {
         request_id: Arc<str>,
         report: bool,
     ) -> Result<Lease, InvokeError> {
-        let (inst, cold) = match self.acquire().await? {
+        let asked = Instant::now();
+        let grant = self.acquire().await?;
+        let queue_wait_ms = asked.elapsed().as_secs_f64() * 1000.0;
+        let (inst, cold) = match grant {
             Grant::Retired => return Ok(Lease::Retired),
             Grant::BackingOff(e) => {
                 self.counters.count_failure();
@@ -148,9 +151,9 @@ impl Pool {
         let memory_mb = report.then_some(self.spec.memory_mb);
         let lender: Arc<dyn Lender> = self.clone();
         let inflight = self.node.begin();
-        Ok(Lease::Out(Checkout::new(
-            lender, inst, request_id, cold, memory_mb, inflight,
-        )))
+        let mut checkout = Checkout::new(lender, inst, request_id, cold, memory_mb, inflight);
+        checkout.queue_wait_ms = queue_wait_ms;
+        Ok(Lease::Out(checkout))
     }
 
     async fn acquire(self: &Arc<Self>) -> Result<Grant, InvokeError> {
@@ -395,6 +398,9 @@ impl Lender for Pool {
         self.counters.count(s.duration_ms, s.failed);
         if let Some(ms) = s.billed_ms {
             self.usage.bill(ms);
+        }
+        if let Some(c) = &s.cold_start {
+            self.node.cold_starts.record(c);
         }
         let Some(death) = s.death else {
             *inst.last_used.lock() = Instant::now();

@@ -1,9 +1,12 @@
 //! The Runtime API (`/2018-06-01`) served to one instance on its own loopback
 //! listener: `/next` blocks until the pool dispatches work; `/response`, `/error` and
-//! `/init/error` complete it. Wire details follow LAMBDA-COMPAT §1.
+//! `/init/error` complete it. Wire details follow LAMBDA-COMPAT §1. One addition of
+//! ondol's: `POST /runtime/ondol/where`, where a built-in runtime says what its code
+//! is doing when its init is slow or its invocation near its deadline.
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -66,6 +69,17 @@ pub(crate) enum InitSignal {
     Failed { error_type: String, body: Bytes },
 }
 
+/// Where the runtime said its code was: during the init (`request_id` None) or
+/// during an invocation.
+#[derive(Debug, Clone)]
+pub(crate) struct WhereNote {
+    pub request_id: Option<String>,
+    pub text: String,
+}
+
+/// The longest `where` note kept: one stack frame and its source line.
+const MAX_NOTE: u64 = 2048;
+
 struct Inflight {
     request_id: Arc<str>,
     reply: oneshot::Sender<Reply>,
@@ -79,6 +93,9 @@ pub(crate) struct RuntimeApi {
     /// The instance's uid in a sandbox: nobody else may connect.
     owner: Option<u32>,
     closed: tokio::sync::watch::Sender<bool>,
+    /// When the runtime first connected: it is up and talking.
+    first_contact: OnceLock<Instant>,
+    note: Mutex<Option<WhereNote>>,
 }
 
 type Body = Full<Bytes>;
@@ -111,6 +128,8 @@ impl RuntimeApi {
             max_response,
             owner,
             closed: tokio::sync::watch::channel(false).0,
+            first_contact: OnceLock::new(),
+            note: Mutex::new(None),
         });
         (api, tx, init_rx)
     }
@@ -118,6 +137,19 @@ impl RuntimeApi {
     /// Ends every pending `/next` poll and stops accepting: the instance is gone.
     pub fn close(&self) {
         self.closed.send_replace(true);
+    }
+
+    /// When the runtime first connected, if it has.
+    pub fn first_contact(&self) -> Option<Instant> {
+        self.first_contact.get().copied()
+    }
+
+    /// The runtime's latest word on where its code is, if it was about `request_id`
+    /// (`None`: the init).
+    pub fn where_note(&self, request_id: Option<&str>) -> Option<String> {
+        let note = self.note.lock();
+        let n = note.as_ref()?;
+        (n.request_id.as_deref() == request_id).then(|| n.text.clone())
     }
 
     /// Serves connections on `listener` until [`RuntimeApi::close`].
@@ -139,6 +171,7 @@ impl RuntimeApi {
                 }
             }
             let _ = stream.set_nodelay(true);
+            let _ = self.first_contact.set(Instant::now());
             let api = self.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
@@ -170,6 +203,7 @@ impl RuntimeApi {
                 self.error(&id, req).await
             }
             (&Method::POST, ["init", "error"]) => self.init_error(req).await,
+            (&Method::POST, ["ondol", "where"]) => self.where_(req).await,
             _ => error(StatusCode::NOT_FOUND, "NotFound", "Unknown path"),
         }
     }
@@ -308,6 +342,22 @@ impl RuntimeApi {
             );
         };
         let _ = init.send(InitSignal::Failed { error_type, body });
+        accepted()
+    }
+}
+
+impl RuntimeApi {
+    /// Keeps the runtime's note on where its code is (printable text, bounded).
+    async fn where_(&self, req: Request<Incoming>) -> Response<Body> {
+        let request_id = header(req.headers(), "lambda-runtime-aws-request-id");
+        let Ok((body, _)) = read_limited(req, MAX_NOTE).await else {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, "TooLarge", "note too long");
+        };
+        let text: String = String::from_utf8_lossy(&body)
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        *self.note.lock() = Some(WhereNote { request_id, text });
         accepted()
     }
 }

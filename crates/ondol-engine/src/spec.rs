@@ -20,6 +20,8 @@ pub(crate) struct StartSpec {
     pub memory_mb: u32,
     pub timeout_ms: u64,
     pub init_timeout: Duration,
+    /// An init running longer is reported in the function's log.
+    pub slow_init: Duration,
     pub max_response: u64,
     pub sink: Arc<dyn LogSink>,
     pub memwatch: Arc<MemWatch>,

@@ -14,6 +14,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use ondol_core::FunctionError;
 
+use crate::diagnose::Watch;
 use crate::front::{BoxFuture, Front, Opened, ProxyBody};
 use crate::process::Process;
 use crate::spec::StartSpec;
@@ -111,6 +112,7 @@ impl WebTarget {
         let path = spec.web.as_ref().map_or("/", |w| w.readiness_path.as_str());
         let deadline = begun + spec.init_timeout;
         let mut pause = Duration::from_millis(2);
+        let mut watch = Watch::new(process, begun, Some(spec.slow_init), spec.jail.is_some());
         loop {
             if self.probe(path).await {
                 process.mem.sample_leader();
@@ -124,14 +126,17 @@ impl WebTarget {
                 ));
             }
             if Instant::now() >= deadline {
+                let place = watch.summary();
                 process.kill();
-                return Err(FunctionError::platform(
-                    "Sandbox.Timedout",
-                    format!(
-                        "Init timed out after {:.2} seconds: {path} never answered (init_timeout)",
-                        spec.init_timeout.as_secs_f64()
-                    ),
-                ));
+                let msg = format!(
+                    "Init timed out after {:.2} seconds: {path} never answered; still in {place}",
+                    spec.init_timeout.as_secs_f64()
+                );
+                process.capture.platform(msg.clone());
+                return Err(FunctionError::platform("Sandbox.Timedout", msg));
+            }
+            if Instant::now() >= watch.due() {
+                watch.tick(process);
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(25));

@@ -112,7 +112,7 @@ fn config_json(f: &DeployedFunction) -> Value {
     let l = &c.limits;
     let mut ondol = json!({
         "MaxConcurrency": l.max_concurrency, "MinWarm": l.min_warm, "IdleTimeoutMs": l.idle_timeout_ms,
-        "InitTimeoutMs": l.init_timeout_ms, "MaxRequestBytes": l.max_request_bytes,
+        "InitTimeoutMs": l.init_timeout_ms, "SlowInitMs": l.slow_init_ms, "MaxRequestBytes": l.max_request_bytes,
         "MaxResponseBytes": l.max_response_bytes, "QueueDepth": l.queue_depth,
         "QueueWaitMs": l.queue_wait_ms, "TimeoutMs": c.timeout_ms,
         "Network": c.network.as_str(),
