@@ -11,6 +11,7 @@ Requires CPython 3.8+.
 """
 
 import _socket
+import _thread
 import os
 import sys
 import time
@@ -232,6 +233,137 @@ def _report(error_type, message, trace):
     sys.stdout.write('\r'.join(lines) + '\n')
 
 
+# --- watchdog -------------------------------------------------------------------
+
+class _Watchdog:
+    """A thread that wakes only when something is overdue: an init past its
+    slow_init threshold (every thread's stack to the log, and where the main
+    thread is to ondol, until the init ends), or an invocation near its deadline
+    (the same, once). Asleep otherwise: a warm invocation costs two attribute
+    writes here, and a wake-up only after an idle spell."""
+
+    MARGIN = 0.2  # seconds before an invocation's deadline to say where it is
+
+    def __init__(self, address, slow_ms, task_root):
+        self.api = _RuntimeAPI(address)  # its own connection: the main one may be busy
+        self.task_root = task_root.rstrip('/') + '/'
+        self.here = _Watchdog.__init__.__code__.co_filename
+        self.main = _thread.get_ident()
+        self.begun = time.monotonic()
+        self.slow = slow_ms / 1000.0
+        self.watch = 'init'  # 'init', (request_id, deadline in epoch s), or None
+        self.idle = False
+        self.wake = _thread.allocate_lock()
+        self.wake.acquire()
+        _thread.start_new_thread(self._run, ())
+
+    # main thread -------------------------------------------------------------
+    def invoking(self, request_id, deadline_ms):
+        self.watch = (request_id, deadline_ms / 1000.0) if deadline_ms else None
+        if self.idle:  # checked after the write: the watchdog re-checks after its own
+            self._poke()
+
+    def done(self):
+        self.watch = None
+
+    def init_done(self):
+        self.watch = None
+        self._poke()  # out of its init wait, to watch the first invocation
+
+    def _poke(self):
+        try:
+            self.wake.release()
+        except RuntimeError:
+            pass
+
+    # watchdog thread ----------------------------------------------------------
+    def _run(self):
+        try:
+            self._watch_init()
+            while True:
+                w = self.watch
+                if w is None or w == 'init':
+                    self.idle = True
+                    if self.watch is w:
+                        self.wake.acquire()
+                    self.idle = False
+                    continue
+                left = w[1] - self.MARGIN - time.time()
+                if left > 0:
+                    self.wake.acquire(True, left)
+                elif self.watch is w:
+                    left = max(w[1] - time.time(), 0.0)
+                    self._tell('ONDOL_WHERE Invocation %.2f s before its deadline' % left, w[0])
+                    while self.watch is w:  # once per invocation
+                        self.wake.acquire(True, self.MARGIN)
+        except BaseException:
+            pass  # never the function's problem
+
+    def _watch_init(self):
+        """Reports a slow init: stacks at the threshold, 2x, 4x ...; where, twice a second."""
+        next_log = self.slow
+        while self.watch == 'init':
+            age = time.monotonic() - self.begun
+            if age < self.slow:
+                self.wake.acquire(True, self.slow - age)
+                continue
+            log = age >= next_log
+            if log:
+                next_log *= 2
+            self._tell('ONDOL_SLOW_INIT Init still running after %.2f s' % age, None, log)
+            self.wake.acquire(True, min(0.5, max(next_log - age, 0.05)))
+
+    def _tell(self, header, request_id, log=True):
+        frames = sys._current_frames()
+        stack = self._frames(frames.get(self.main))
+        place = self._place(stack)
+        if log:
+            self._log(header, place, frames)
+        headers = 'Lambda-Runtime-Aws-Request-Id: %s\r\n' % request_id if request_id else ''
+        try:
+            self.api.request('POST', '/runtime/ondol/where', place.encode(), headers)
+        except OSError:
+            self.api.close()
+
+    def _frames(self, frame):
+        """The stack of `frame`, outermost first, without this file's or importlib's frames."""
+        if frame is None:
+            return []
+        import traceback
+        return [f for f in traceback.extract_stack(frame)
+                if f.filename != self.here and not f.filename.startswith('<frozen importlib')]
+
+    def _place(self, stack):
+        """`app.py:12 wait_for_db → socket.create_connection(...)`: the innermost frame
+        of the function's own code (else the innermost at all)."""
+        if not stack:
+            return 'the runtime (no Python frame running)'
+        user = [f for f in stack if f.filename.startswith(self.task_root) or f.filename.startswith('/opt/')]
+        f = (user or stack)[-1]
+        name = f.filename[len(self.task_root):] if f.filename.startswith(self.task_root) else f.filename
+        text = '%s:%d %s' % (name, f.lineno, f.name)
+        return text + (' \u2192 ' + f.line if f.line else '')
+
+    def _log(self, header, place, frames):
+        import traceback
+        names = {}
+        threading = sys.modules.get('threading')
+        if threading is not None:
+            names = {t.ident: t.name for t in threading.enumerate()}
+        lines = ['%s, in %s' % (header, place)]
+        me = _thread.get_ident()
+        for ident, frame in frames.items():
+            if ident == me:
+                continue
+            label = 'main thread' if ident == self.main else 'thread %s' % names.get(ident, ident)
+            lines.append('%s (most recent call last):' % label)
+            for entry in traceback.format_list(self._frames(frame)):
+                lines.extend(entry.rstrip('\n').splitlines())
+        data = ('\r'.join(lines) + '\n').encode('utf-8', 'replace')
+        while data:  # fd 1 itself: sys.stdout may be the function's own object
+            data = data[os.write(1, data):]
+
+
 # --- handler loading ----------------------------------------------------------
 
 def _load_handler(spec):
@@ -386,6 +518,12 @@ def main():
         del sys.path[0]
     sys.path[:] = [task_root] + [p for p in sys.path if p != task_root]
 
+    # Reaching the Runtime API before the import tells ondol the runtime is up
+    # (the cold start's "runtime ready" phase ends here).
+    api._connect()
+    slow = env.pop('ONDOL_SLOW_INIT_MS', None)
+    env.pop('ONDOL_INIT_TIMEOUT_MS', None)
+    watchdog = _Watchdog(env['AWS_LAMBDA_RUNTIME_API'], int(slow), task_root) if slow else None
     try:
         handler = _load_handler(env.get('_HANDLER', ''))
     except _Fault as f:
@@ -393,6 +531,8 @@ def main():
         error = {'errorMessage': f.message, 'errorType': f.error_type, 'stackTrace': f.trace}
         api.post('/runtime/init/error', _dumps(error).encode(), f.error_type)
         sys.exit(1)
+    if watchdog is not None:
+        watchdog.init_done()
 
     memory = env.get('AWS_LAMBDA_FUNCTION_MEMORY_SIZE')
     static = (env.get('AWS_LAMBDA_FUNCTION_NAME'), env.get('AWS_LAMBDA_FUNCTION_VERSION'),
@@ -410,7 +550,14 @@ def main():
             env.pop('_X_AMZN_TRACE_ID', None)
         else:
             env['_X_AMZN_TRACE_ID'] = trace_id
-        _invoke(api, handler, _request_id, headers, body, static)
+        if watchdog is None:
+            _invoke(api, handler, _request_id, headers, body, static)
+            continue
+        watchdog.invoking(_request_id, int(headers.get('lambda-runtime-deadline-ms') or 0))
+        try:
+            _invoke(api, handler, _request_id, headers, body, static)
+        finally:
+            watchdog.done()
 
 
 if __name__ == '__main__':

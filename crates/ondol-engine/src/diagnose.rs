@@ -13,6 +13,8 @@ use crate::process::Process;
 
 /// How often a slow init is sampled, to date its sockets.
 const SAMPLE_EVERY: Duration = Duration::from_millis(500);
+/// The first sample: early, so a connect begun at import is dated close to its start.
+const FIRST_SAMPLE: Duration = Duration::from_millis(200);
 
 /// Watches one instance's init (or one invocation) from `begun`.
 pub(crate) struct Watch {
@@ -36,7 +38,7 @@ impl Watch {
         slow: Option<Duration>,
         skip_leader: bool,
     ) -> Self {
-        let first_sample = slow.map_or(SAMPLE_EVERY, |s| s.min(SAMPLE_EVERY));
+        let first_sample = slow.map_or(FIRST_SAMPLE, |s| s.min(FIRST_SAMPLE));
         Self {
             begun,
             leader: process.pgid,
@@ -98,7 +100,7 @@ impl Watch {
     fn report_lines(&mut self, age: Duration) -> Vec<String> {
         self.sample();
         let mut lines = vec![format!(
-            "ONDOL_SLOW_INIT Init still running after {:.2} s:",
+            "ONDOL_SLOW_INIT Init still running after {:.2} s; its processes:",
             age.as_secs_f64()
         )];
         for p in &self.last.procs {
@@ -145,9 +147,15 @@ impl Watch {
             .get(&inode)
             .map(|t| t.elapsed().as_secs_f64())
             .unwrap_or(0.0);
+        // Seen only now (an invocation's one look): no age to tell.
+        let since = if age >= 0.05 {
+            format!(" for {age:.1} s")
+        } else {
+            String::new()
+        };
         match what {
-            Waiting::Connecting(to) => format!("connecting to {to} for {age:.1} s"),
-            Waiting::Dns(to) => format!("looking up a name (DNS to {to}) for {age:.1} s"),
+            Waiting::Connecting(to) => format!("connecting to {to}{since}"),
+            Waiting::Dns(to) => format!("looking up a name (DNS to {to}){since}"),
         }
     }
 }

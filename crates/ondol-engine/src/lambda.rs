@@ -102,7 +102,7 @@ impl LambdaFront {
             return Ok(0.0);
         };
         let mut exit = process.exit.clone();
-        let mut watch = Watch::new(process, begun, Some(spec.slow_init), spec.jail.is_some());
+        let mut watch = Watch::new(process, begun, Some(spec.slow_init), spec.under_init());
         let outcome = tokio::select! {
             biased;
             s = init_rx => s.ok(),
@@ -186,7 +186,7 @@ impl LambdaFront {
                 _ = exit.wait_for(Option::is_some) => crashed(process, &request_id, spec),
                 _ = tokio::time::sleep(Duration::from_millis(spec.timeout_ms)) => {
                     let note = self.api.where_note(Some(&request_id));
-                    let mut watch = Watch::new(process, Instant::now(), None, spec.jail.is_some());
+                    let mut watch = Watch::new(process, Instant::now(), None, spec.under_init());
                     timed_out(process, &request_id, spec, &where_stuck(note, &mut watch))
                 }
             }

@@ -35,3 +35,11 @@ pub(crate) struct StartSpec {
     /// No network: each instance in its own empty network namespace (sandbox only).
     pub isolated_network: bool,
 }
+
+impl StartSpec {
+    /// Whether instances run under the sandbox's init (the process group's
+    /// leader is that init, the runtime its child).
+    pub fn under_init(&self) -> bool {
+        self.jail.as_ref().is_some_and(|j| j.init.is_some())
+    }
+}

@@ -112,7 +112,7 @@ impl WebTarget {
         let path = spec.web.as_ref().map_or("/", |w| w.readiness_path.as_str());
         let deadline = begun + spec.init_timeout;
         let mut pause = Duration::from_millis(2);
-        let mut watch = Watch::new(process, begun, Some(spec.slow_init), spec.jail.is_some());
+        let mut watch = Watch::new(process, begun, Some(spec.slow_init), spec.under_init());
         loop {
             if self.probe(path).await {
                 process.mem.sample_leader();

@@ -1,0 +1,7 @@
+import time
+
+
+def handler(event, context):
+    if event.get("stuck"):
+        time.sleep(30)
+    return "fine"
