@@ -29,6 +29,11 @@ def dead_db():
         s.close()
 
 
+# Every test also runs without the sandbox: the runtime is then the group's leader,
+# in the host's pid namespace.
+SANDBOXES = pytest.mark.parametrize("sandbox", [(), ("--sandbox", "off")], ids=["default", "no-sandbox"])
+
+
 def lines_of(server, function, pred, what, timeout=10):
     def found():
         lines = [e["line"] for e in server.logs(function=function)]
@@ -36,7 +41,9 @@ def lines_of(server, function, pred, what, timeout=10):
     return wait_until(found, timeout=timeout, what=what)
 
 
-def test_python_init_blocked_in_wait_for_db_says_where(server, dead_db):
+@SANDBOXES
+def test_python_init_blocked_in_wait_for_db_says_where(make_server, dead_db, sandbox):
+    server = make_server(args=sandbox)
     server.create("waitdb", "python3.11", code="py_waitdb", env={"DB_PORT": str(dead_db)},
                   ondol={"InitTimeoutMs": 4000, "SlowInitMs": 1000})
     r = server.invoke("waitdb")
@@ -67,7 +74,9 @@ def test_python_init_blocked_in_wait_for_db_says_where(server, dead_db):
     assert any(l.startswith("ONDOL_SLOW_INIT Init still running after 2.") for l in lines), lines
 
 
-def test_node_init_stuck_connecting_is_seen_from_proc(server, dead_db):
+@SANDBOXES
+def test_node_init_stuck_connecting_is_seen_from_proc(make_server, dead_db, sandbox):
+    server = make_server(args=sandbox)
     server.create("nodedb", "nodejs20.x", handler="index.handler", code="node_waitdb",
                   env={"DB_PORT": str(dead_db)}, ondol={"InitTimeoutMs": 3000, "SlowInitMs": 1000})
     r = server.invoke("nodedb")
@@ -83,7 +92,9 @@ def test_node_init_stuck_connecting_is_seen_from_proc(server, dead_db):
                     lines[head[0] + 1]), lines
 
 
-def test_invocation_timeout_names_the_handler_line(server):
+@SANDBOXES
+def test_invocation_timeout_names_the_handler_line(make_server, sandbox):
+    server = make_server(args=sandbox)
     server.create("stuck", "python3.11", code="py_stuck", timeout=1)
     assert server.invoke("stuck").json() == "fine"
     r = server.invoke("stuck", {"stuck": True})
@@ -140,3 +151,48 @@ def test_cold_start_is_broken_into_phases(server):
     assert phases["count"] == 1, phases
     assert phases["last"]["handler_init_ms"] == pytest.approx(fields["Handler Init"], abs=0.01)
     assert sum(n for _, n in phases["histograms"]["runtime_ready_ms"]) == 1
+
+
+WEB_APP = '''
+app = "diag"
+
+[functions.web]
+runtime = "web"
+code = "web"
+command = ["python3", "server.py"]
+slow_init = "1s"
+init_timeout = "3s"
+environment = { DB_PORT = "%d" }
+
+[[routes]]
+route = "GET /{proxy+}"
+function = "web"
+'''
+
+WEB_SERVER = '''
+import os, socket
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+socket.create_connection(("127.0.0.1", int(os.environ["DB_PORT"])))  # before listening
+HTTPServer(("127.0.0.1", int(os.environ["PORT"])), BaseHTTPRequestHandler).serve_forever()
+'''
+
+
+def test_web_app_stuck_before_listening_is_seen_connecting(server, dead_db, tmp_path):
+    """Web mode, deployed from ondol.toml with `slow_init`: no runtime of ours
+    inside, so everything comes from /proc."""
+    app = tmp_path / "diag-app"
+    (app / "web").mkdir(parents=True)
+    (app / "ondol.toml").write_text(WEB_APP % dead_db)
+    (app / "web" / "server.py").write_text(WEB_SERVER)
+    # A deploy starts the new version before it switches: its init log is the answer.
+    r = server.cli("deploy", str(app), timeout=120, check=False)
+    assert r.returncode != 0, r.stdout
+    err = r.stderr
+    assert re.search(rf"Init timed out after 3\.00 seconds: / never answered; still in connecting to "
+                     rf"127\.0\.0\.1:{dead_db} for 2\.\d s", err), err
+    assert re.search(rf"ONDOL_SLOW_INIT Init still running after 1\.\d\d s; its processes:\n"
+                     rf" +pid \d+ python3\S*: sleeping in connect.*connecting to 127\.0\.0\.1:{dead_db}", err), err
+    # The same lines are in the function's log.
+    lines = lines_of(server, "diag-web", lambda l: l.startswith("Init timed out"), "the init timeout")
+    assert any(l.startswith("ONDOL_SLOW_INIT Init still running after 2.") for l in lines), lines
