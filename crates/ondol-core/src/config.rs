@@ -377,6 +377,7 @@ mod tests {
             assert!(e.contains(field), "{field}: {e}");
         };
         fails(&|c| c.limits.init_timeout_ms = 0, "Ondol.InitTimeoutMs");
+        fails(&|c| c.limits.slow_init_ms = 0, "Ondol.SlowInitMs");
         fails(
             &|c| c.limits.init_timeout_ms = u64::MAX,
             "Ondol.InitTimeoutMs",

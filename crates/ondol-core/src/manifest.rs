@@ -1012,6 +1012,7 @@ memory_mb = 256
 timeout = "3s"
 environment = { GREETING = "hi" }
 max_request_bytes = "1MB"
+slow_init = "500ms"
 
 [functions.site]
 runtime = "web"
@@ -1048,6 +1049,11 @@ max_request_body = "10MB"
         assert_eq!(hello.config.name, "shop-hello");
         assert_eq!(hello.config.memory_mb, 256);
         assert_eq!(hello.config.limits.max_request_bytes, 1024 * 1024);
+        assert_eq!(hello.config.limits.slow_init_ms, 500);
+        assert_eq!(
+            d.functions[1].config.limits.slow_init_ms, 2000,
+            "the default"
+        );
         assert_eq!(hello.code_dir, Path::new("/app/hello"));
         let site = &d.functions[1];
         assert_eq!(site.config.web.as_ref().unwrap().instance_concurrency, 8);
@@ -1166,6 +1172,11 @@ max_request_body = "10MB"
                 "max_request_bytes = \"1MB\"",
                 "init_timeout = \"0s\"",
                 "functions.hello.init_timeout: expected a duration above 0",
+            ),
+            (
+                "slow_init = \"500ms\"",
+                "slow_init = \"0s\"",
+                "functions.hello.slow_init: expected a duration above 0",
             ),
             (
                 "payload = \"1.0\"",
