@@ -521,8 +521,7 @@ def main():
     # Reaching the Runtime API before the import tells ondol the runtime is up
     # (the cold start's "runtime ready" phase ends here).
     api._connect()
-    slow = env.pop('ONDOL_SLOW_INIT_MS', None)
-    env.pop('ONDOL_INIT_TIMEOUT_MS', None)
+    slow = env.pop('_SLOW_INIT_MS', None)
     watchdog = _Watchdog(env['AWS_LAMBDA_RUNTIME_API'], int(slow), task_root) if slow else None
     try:
         handler = _load_handler(env.get('_HANDLER', ''))

@@ -131,6 +131,7 @@ def test_cold_start_is_broken_into_phases(server):
     server.create("phases", "python3.11", code="py_hello")
     r = server.invoke("phases", tail=True)
     assert r.status_code == 200, r.text
+    assert "_SLOW_INIT_MS" not in r.json()["env"], "the bootstrap keeps its setting to itself"
     tail = base64.b64decode(r.headers["X-Amz-Log-Result"]).decode()
     assert "Init Duration" in tail and "ONDOL_" not in tail, "the tail stays Lambda's"
     rid = r.headers["x-amzn-RequestId"]

@@ -55,20 +55,23 @@ fn lambda_env(spec: &StartSpec, id: &str, provisioned: bool) -> Vec<(String, Str
     } else {
         "on-demand"
     };
-    vec![
+    let mut env = vec![
         ("AWS_LAMBDA_LOG_STREAM_NAME".into(), stream),
         ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), init_type.into()),
-        // For the built-in runtimes' watchdog, which takes them out of the
-        // function's sight: when to report a slow init, and when it times out.
-        (
-            "ONDOL_SLOW_INIT_MS".into(),
-            spec.slow_init.as_millis().to_string(),
-        ),
-        (
-            "ONDOL_INIT_TIMEOUT_MS".into(),
-            spec.init_timeout.as_millis().to_string(),
-        ),
-    ]
+    ];
+    // For the built-in Python runtime's watchdog, which takes it out of the
+    // function's sight: when to report a slow init. Underscored like `_HANDLER`,
+    // and no `ONDOL_` name: nothing of the server's reaches an instance.
+    if spec
+        .launch
+        .argv
+        .iter()
+        .any(|a| a.contains("python/bootstrap."))
+    {
+        let ms = spec.slow_init.as_millis().to_string();
+        env.push(("_SLOW_INIT_MS".into(), ms));
+    }
+    env
 }
 
 impl Instance {
