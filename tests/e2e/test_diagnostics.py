@@ -197,3 +197,53 @@ def test_web_app_stuck_before_listening_is_seen_connecting(server, dead_db, tmp_
     # The same lines are in the function's log.
     lines = lines_of(server, "diag-web", lambda l: l.startswith("Init timed out"), "the init timeout")
     assert any(l.startswith("ONDOL_SLOW_INIT Init still running after 2.") for l in lines), lines
+
+
+def test_node_invocation_stuck_connecting_times_out_saying_so(server, dead_db):
+    server.create("nodestuck", "nodejs20.x", handler="index.handler", code="node_stuck", timeout=1)
+    r = server.invoke("nodestuck", {"port": dead_db})
+    body = r.json()
+    assert body["errorType"] == "Sandbox.Timedout", body
+    assert body["errorMessage"].endswith(
+        f"Task timed out after 1.00 seconds: still in connecting to 127.0.0.1:{dead_db}"), body
+
+
+PY_APP = '''
+app = "phased"
+
+[functions.hello]
+runtime = "python3.11"
+handler = "app.handler"
+code = "hello"
+
+[[routes]]
+route = "GET /hello"
+function = "hello"
+'''
+
+
+def test_access_log_breaks_a_cold_request_into_phases(server, tmp_path):
+    app = tmp_path / "phased"
+    (app / "hello").mkdir(parents=True)
+    (app / "ondol.toml").write_text(PY_APP)
+    (app / "hello" / "app.py").write_text(
+        "import time\n\ndef handler(event, context):\n    time.sleep(0.3)\n    return {'statusCode': 200, 'body': 'hi'}\n")
+    server.cli("deploy", str(app), timeout=120)
+
+    def access(rid):
+        return next((l for l in server.output().splitlines() if "ondol::access" in l and rid in l), None)
+
+    # The deploy left one instance warm: two requests at once start a second one.
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(2) as ex:
+        rs = list(ex.map(lambda _: requests.get(f"{server.http}/hello", timeout=30), range(2)))
+    assert all(r.status_code == 200 and r.text == "hi" for r in rs), [r.text for r in rs]
+    rids = [r.headers["x-amzn-requestid"] for r in rs]
+    lines = [wait_until(lambda rid=rid: access(rid), what=f"the access log of {rid}") for rid in rids]
+    cold = [l for l in lines if "cold_start=true" in l]
+    assert cold, lines
+    warm = [l for l in lines if "cold_start=false" in l]
+    assert warm and all("init_phases=-" in l for l in warm), lines
+    for l in cold:
+        m = re.search(r"init_phases=queue=[\d.]+ process=([\d.]+) runtime=([\d.]+) handler=([\d.]+)", l)
+        assert m and all(float(x) > 0 for x in m.groups()), l

@@ -39,6 +39,19 @@ impl FunctionError {
     }
 }
 
+/// One cold invocation's phases, in milliseconds: the wait for a slot to start an
+/// instance in, the process start, until the runtime first reaches its Runtime
+/// API, until its first `/next` (the handler imported), and the invocation.
+/// Process start, runtime ready and handler init add up to `Init Duration`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ColdStart {
+    pub queue_wait_ms: f64,
+    pub process_start_ms: f64,
+    pub runtime_ready_ms: f64,
+    pub handler_init_ms: f64,
+    pub duration_ms: f64,
+}
+
 /// The result of an invocation that ran (or tried to run) the function.
 #[derive(Debug, Clone)]
 pub struct InvokeOutcome {
@@ -49,6 +62,8 @@ pub struct InvokeOutcome {
     pub log_tail: Option<String>,
     pub cold_start: bool,
     pub duration_ms: f64,
+    /// A cold invocation's phases (`None` when warm or when no instance started).
+    pub phases: Option<ColdStart>,
 }
 
 /// Why an invocation did not reach the function. Each names the limit it hit.

@@ -13,5 +13,5 @@ pub mod runtimes;
 
 pub use arn::{Arn, LayerArn};
 pub use config::{FunctionConfig, LayerRef, Limits, Network, RuntimeKind, WebOptions};
-pub use invoke::{FunctionError, InvokeError, InvokeOutcome, InvokeRequest};
+pub use invoke::{ColdStart, FunctionError, InvokeError, InvokeOutcome, InvokeRequest};
 pub use log::{LogRecord, LogSink};

@@ -11,7 +11,7 @@ use ondol_core::FunctionError;
 use crate::front::Death;
 use crate::instance::Instance;
 use crate::node::Inflight;
-use crate::phases::{ColdStart, InitPhases};
+use crate::phases::{self, ColdStart, InitPhases};
 use crate::report;
 
 /// What a pool is told when a checkout ends.
@@ -90,6 +90,12 @@ impl Checkout {
         }
     }
 
+    /// A cold request's phases, given its duration (`None` when warm).
+    pub fn cold_start(&self, duration_ms: f64) -> Option<ColdStart> {
+        let (_, init) = self.init?;
+        Some(phases::cold_start(self.queue_wait_ms, init, duration_ms))
+    }
+
     pub fn instance(&self) -> &Arc<Instance> {
         &self.inst
     }
@@ -112,9 +118,7 @@ impl Checkout {
         let ms = self.begun.elapsed().as_secs_f64() * 1000.0;
         let mut tail = None;
         let mut billed_ms = None;
-        let cold_start = self
-            .init
-            .map(|(_, phases)| ColdStart::new(self.queue_wait_ms, phases, ms));
+        let cold_start = self.cold_start(ms);
         if let Some(memory_mb) = self.report {
             billed_ms = Some(report::billed_ms(ms));
             let rid = &self.request_id;
@@ -123,7 +127,9 @@ impl Checkout {
             let report = report::report(rid, ms, memory_mb, peak, init_ms);
             self.inst.capture.end_request(rid, report::end(rid), report);
             if let Some(c) = &cold_start {
-                self.inst.capture.after_report(rid, c.log_line(rid));
+                self.inst
+                    .capture
+                    .after_report(rid, phases::log_line(c, rid));
             }
             // Before the instance goes back: its next request resets the tail.
             tail = self.inst.capture.finish();

@@ -321,6 +321,7 @@ impl Engine {
                 log_tail: None,
                 cold_start: s.cold_start,
                 duration_ms: 0.0,
+                phases: None,
             }),
         }
     }

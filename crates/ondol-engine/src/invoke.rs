@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ondol_core::{FunctionError, InvokeError, InvokeOutcome, InvokeRequest};
+use ondol_core::{ColdStart, FunctionError, InvokeError, InvokeOutcome, InvokeRequest};
 
 use crate::checkout::Verdict;
 use crate::metrics::inc;
@@ -39,6 +39,7 @@ pub(crate) async fn run(pool: &Arc<Pool>, req: InvokeRequest) -> Result<Option<R
         inc(&pool.node.metrics.function_errors);
     }
     let cold_start = checkout.cold;
+    let init = checkout.cold_start(0.0);
     let (duration_ms, log_tail) = checkout.finish(Verdict {
         failed: ran.result.is_err(),
         death: ran.death,
@@ -51,6 +52,7 @@ pub(crate) async fn run(pool: &Arc<Pool>, req: InvokeRequest) -> Result<Option<R
         log_tail,
         cold_start,
         duration_ms,
+        phases: init.map(|p| ColdStart { duration_ms, ..p }),
     })))
 }
 
@@ -63,5 +65,6 @@ fn failed(pool: &Pool, request_id: &str, e: FunctionError) -> InvokeOutcome {
         log_tail: None,
         cold_start: true,
         duration_ms: 0.0,
+        phases: None,
     }
 }

@@ -11,16 +11,7 @@ use serde_json::{json, Value};
 
 use crate::metrics::Histogram;
 
-/// One cold invocation's phases, in milliseconds. Process start, runtime ready
-/// and handler init add up to the REPORT's `Init Duration`.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct ColdStart {
-    pub queue_wait_ms: f64,
-    pub process_start_ms: f64,
-    pub runtime_ready_ms: f64,
-    pub handler_init_ms: f64,
-    pub duration_ms: f64,
-}
+pub use ondol_core::ColdStart;
 
 /// The init's share of the phases, measured when an instance became ready.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -52,24 +43,23 @@ impl InitPhases {
     }
 }
 
-impl ColdStart {
-    pub(crate) fn new(queue_wait_ms: f64, init: InitPhases, duration_ms: f64) -> Self {
-        Self {
-            queue_wait_ms,
-            process_start_ms: init.process_start_ms,
-            runtime_ready_ms: init.runtime_ready_ms,
-            handler_init_ms: init.handler_init_ms,
-            duration_ms,
-        }
+/// A cold invocation's phases from its init's and its own.
+pub(crate) fn cold_start(queue_wait_ms: f64, init: InitPhases, duration_ms: f64) -> ColdStart {
+    ColdStart {
+        queue_wait_ms,
+        process_start_ms: init.process_start_ms,
+        runtime_ready_ms: init.runtime_ready_ms,
+        handler_init_ms: init.handler_init_ms,
+        duration_ms,
     }
+}
 
-    /// The log line written after a cold invocation's REPORT.
-    pub(crate) fn log_line(&self, request_id: &str) -> String {
-        format!(
-            "ONDOL_COLD_START RequestId: {request_id}\tQueue Wait: {:.2} ms\tProcess Start: {:.2} ms\tRuntime Ready: {:.2} ms\tHandler Init: {:.2} ms\tDuration: {:.2} ms",
-            self.queue_wait_ms, self.process_start_ms, self.runtime_ready_ms, self.handler_init_ms, self.duration_ms
-        )
-    }
+/// The log line written after a cold invocation's REPORT.
+pub(crate) fn log_line(c: &ColdStart, request_id: &str) -> String {
+    format!(
+        "ONDOL_COLD_START RequestId: {request_id}\tQueue Wait: {:.2} ms\tProcess Start: {:.2} ms\tRuntime Ready: {:.2} ms\tHandler Init: {:.2} ms\tDuration: {:.2} ms",
+        c.queue_wait_ms, c.process_start_ms, c.runtime_ready_ms, c.handler_init_ms, c.duration_ms
+    )
 }
 
 /// The node's cold starts, one histogram per phase.
@@ -162,12 +152,10 @@ mod tests {
             runtime_ready_ms: 20.0,
             handler_init_ms: 100.0,
         };
-        s.record(&ColdStart::new(0.5, init, 7.25));
+        s.record(&cold_start(0.5, init, 7.25));
         let v = s.snapshot();
         assert_eq!(v["count"], 1);
         assert_eq!(v["last"]["handler_init_ms"], 100.0);
-        assert!(ColdStart::new(0.5, init, 7.25)
-            .log_line("r")
-            .contains("Handler Init: 100.00 ms"));
+        assert!(log_line(&cold_start(0.5, init, 7.25), "r").contains("Handler Init: 100.00 ms"));
     }
 }

@@ -24,6 +24,8 @@ pub struct ProxyOutcome {
     pub response: Response<ProxyBody>,
     pub request_id: String,
     pub cold_start: bool,
+    /// A cold start's phases up to the response head (its duration is not known yet).
+    pub phases: Option<ondol_core::ColdStart>,
 }
 
 /// Why a proxied request got no response from the app.
@@ -97,6 +99,7 @@ pub(crate) async fn send(
             let (parts, body) = resp.into_parts();
             checkout.failed = parts.status.is_server_error();
             let cold_start = checkout.cold;
+            let phases = checkout.cold_start(0.0);
             let body = Guarded {
                 inner: body,
                 checkout: Some(checkout),
@@ -106,6 +109,7 @@ pub(crate) async fn send(
                 response: Response::from_parts(parts, body),
                 request_id: request_id.to_string(),
                 cold_start,
+                phases,
             }))
         }
         Ok(Err(e)) => {
