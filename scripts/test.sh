@@ -8,6 +8,11 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     # npm: the dependency-build tests install package-lock.json with it.
     apt-get update -qq && apt-get install -y -qq nodejs npm
 fi
+if ! command -v prometheus >/dev/null; then
+    # The metrics tests scrape ondol with a real Prometheus server.
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus \
+        || echo "prometheus could not be installed: tests/e2e/test_metrics.py will skip" >&2
+fi
 python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt
 command -v pyenv >/dev/null && pyenv rehash || true
 

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::error::{ApiError, Result};
 use crate::functions::{ok_json, parse};
+use crate::prom;
 use crate::Api;
 
 impl Api {
@@ -247,8 +248,14 @@ pub async fn add_deploy(
     } else {
         tracing::info!(app = %d.app, stage = %d.stage, who = %d.who, outcome = %d.outcome, versions = ?d.versions, "deploy");
     }
+    let key = (
+        d.app.clone(),
+        d.stage.clone(),
+        prom::deploy_outcome(&d.outcome),
+    );
     let store = api.store.clone();
     let id = Api::blocking(move || Ok(store.add_deploy(&d)?)).await?;
+    *api.deploy_counts.lock().entry(key).or_default() += 1;
     Ok(ok_json(StatusCode::CREATED, json!({ "id": id })))
 }
 

@@ -20,6 +20,7 @@ mod lease;
 mod meter;
 mod names;
 mod ondol;
+mod prom;
 mod shapes;
 pub mod sigv4;
 mod urls;
@@ -68,6 +69,8 @@ pub struct Api {
     pub(crate) cost: CostConfig,
     /// When usage was last flushed (provisioned time is counted between flushes).
     pub(crate) last_flush: parking_lot::Mutex<std::time::Instant>,
+    pub(crate) front_stats: Arc<ondol_core::front_stats::FrontDoorStats>,
+    pub(crate) deploy_counts: prom::DeployCounts,
 }
 
 /// What the API is built from.
@@ -85,6 +88,8 @@ pub struct Parts {
     /// Each listener's connection counters, by name, for the metrics.
     pub listeners: Vec<(&'static str, Arc<ondol_core::conn::ConnStats>)>,
     pub cost: CostConfig,
+    /// The front door's requests by route and status, for the metrics.
+    pub front_stats: Arc<ondol_core::front_stats::FrontDoorStats>,
 }
 
 impl Api {
@@ -106,6 +111,8 @@ impl Api {
             listeners: p.listeners,
             cost: p.cost,
             last_flush: parking_lot::Mutex::new(std::time::Instant::now()),
+            front_stats: p.front_stats,
+            deploy_counts: Default::default(),
         })
     }
 }
@@ -231,6 +238,8 @@ pub fn router(api: Arc<Api>, auth: Auth) -> Router {
             Arc::new(auth),
             sigv4::require,
         ))
+        // Prometheus does not sign requests; the listener still refuses functions.
+        .route("/metrics", get(prom::metrics))
         // Sizes are capped per operation, before the signature is read.
         .layer(axum::middleware::from_fn_with_state(
             caps,
@@ -239,6 +248,13 @@ pub fn router(api: Arc<Api>, auth: Auth) -> Router {
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::map_response(request_id))
         .with_state(api)
+}
+
+/// `/metrics` alone, for its own listener (`--metrics`), behind a bearer token if given.
+pub fn metrics_router(api: Arc<Api>, token: Option<String>) -> Router {
+    Router::new()
+        .route("/metrics", get(prom::metrics_with_token))
+        .with_state((api, token.map(Arc::from)))
 }
 
 /// Every response carries `x-amzn-RequestId` (the invocation's own id on Invoke).

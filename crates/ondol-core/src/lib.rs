@@ -5,11 +5,13 @@
 pub mod arn;
 pub mod config;
 pub mod conn;
+pub mod front_stats;
 pub mod invoke;
 pub mod log;
 pub mod manifest;
 pub mod name;
 pub mod runtimes;
+pub mod stats;
 
 pub use arn::{Arn, LayerArn};
 pub use config::{FunctionConfig, LayerRef, Limits, Network, RuntimeKind, WebOptions};

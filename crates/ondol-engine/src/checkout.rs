@@ -27,6 +27,8 @@ pub(crate) struct Settled {
     pub crash_error: Option<FunctionError>,
     /// A cold invocation's phases.
     pub cold_start: Option<ColdStart>,
+    /// The init this request waited for (a cold start's), in ms.
+    pub init_ms: Option<f64>,
 }
 
 /// The pool an instance was checked out of (see `pool`).
@@ -146,6 +148,7 @@ impl Checkout {
             death: verdict.death,
             crash_error: verdict.crash_error,
             cold_start,
+            init_ms: self.init.map(|(ms, _)| ms),
         };
         self.lender.settle(self.inst.clone(), settled);
         (ms, tail)

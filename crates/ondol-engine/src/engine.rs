@@ -187,6 +187,16 @@ impl Engine {
         &self.inner.node.cold_starts
     }
 
+    /// Every version's counters and pool (`/metrics`, `ondol status`).
+    pub fn version_snapshots(&self) -> Vec<crate::VersionSnapshot> {
+        self.inner.pools.snapshots()
+    }
+
+    /// Requests in flight on the node now (concurrent executions).
+    pub fn concurrent(&self) -> usize {
+        self.inner.node.inflight()
+    }
+
     /// (limit, used) of the node memory budget, in MB.
     pub fn memory_budget(&self) -> (u64, u64) {
         (

@@ -3,7 +3,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use ondol_core::stats::{self, Seconds};
 use serde_json::{json, Value};
+
+use crate::window::{Event, Summary, Window};
 
 #[derive(Default)]
 pub struct Metrics {
@@ -72,6 +75,8 @@ pub struct PoolView {
     pub running: u32,
     /// Instances started and ready to serve (idle or busy).
     pub ready: u32,
+    /// Instances still in their init.
+    pub starting: u32,
     pub waiting: u32,
     /// Invocations this version ran, and how many of them failed (function
     /// errors, timeouts, crashes): what a canary is judged on.
@@ -81,36 +86,168 @@ pub struct PoolView {
     pub durations: Vec<(f64, u64)>,
 }
 
-/// One version's invocations, failures and durations (what a canary is judged on).
-#[derive(Default)]
-pub(crate) struct VersionCounters {
-    invocations: AtomicU64,
-    errors: AtomicU64,
+/// How an invocation ended, as the metrics label it (`outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Error,
+    Throttle,
+    Timeout,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [Self::Success, Self::Error, Self::Throttle, Self::Timeout];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Error => "error",
+            Self::Throttle => "throttle",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
+/// Which limit refused a request (`reason`): the concurrency limit or the memory
+/// budget after waiting `queue_wait`, or a full wait queue at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleReason {
+    MaxConcurrency,
+    MemoryBudget,
+    QueueFull,
+}
+
+impl ThrottleReason {
+    pub const ALL: [ThrottleReason; 3] =
+        [Self::MaxConcurrency, Self::MemoryBudget, Self::QueueFull];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MaxConcurrency => "max_concurrency",
+            Self::MemoryBudget => "memory_budget",
+            Self::QueueFull => "queue_full",
+        }
+    }
+}
+
+/// One version's counters: invocations by outcome, throttles by reason, cold
+/// starts, histograms of seconds, the fine duration histogram a canary is judged
+/// on, and the per-minute window `ondol status` reads. Atomic adds only.
+pub struct VersionCounters {
+    outcomes: [AtomicU64; 4],
+    throttles: [AtomicU64; 3],
+    cold_starts: AtomicU64,
     pub durations: Histogram,
+    pub duration_seconds: Seconds,
+    pub init_seconds: Seconds,
+    pub queue_wait_seconds: Seconds,
+    pub window: Window,
+}
+
+impl Default for VersionCounters {
+    fn default() -> Self {
+        Self {
+            outcomes: Default::default(),
+            throttles: Default::default(),
+            cold_starts: AtomicU64::new(0),
+            durations: Histogram::default(),
+            duration_seconds: Seconds::durations(),
+            init_seconds: Seconds::inits(),
+            queue_wait_seconds: Seconds::durations(),
+            window: Window::default(),
+        }
+    }
 }
 
 impl VersionCounters {
-    /// Counts one finished invocation.
-    pub fn count(&self, duration_ms: f64, failed: bool) {
-        inc(&self.invocations);
-        if failed {
-            inc(&self.errors);
-        }
+    /// Counts one finished invocation (`init_ms`: it waited for this cold start).
+    pub fn count(&self, duration_ms: f64, init_ms: Option<f64>, outcome: Outcome) {
+        inc(&self.outcomes[outcome as usize]);
         self.durations.record(duration_ms);
+        self.duration_seconds.observe(duration_ms / 1000.0);
+        if let Some(init) = init_ms {
+            inc(&self.cold_starts);
+            self.init_seconds.observe(init / 1000.0);
+        }
+        let failed = outcome != Outcome::Success;
+        self.window.record(Event::Done {
+            ms: duration_ms,
+            init_ms,
+            failed,
+        });
     }
 
     /// Counts an invocation that failed before it ran (no instance would start).
     pub fn count_failure(&self) {
-        inc(&self.invocations);
-        inc(&self.errors);
+        inc(&self.outcomes[Outcome::Error as usize]);
+        self.window.record(Event::Done {
+            ms: 0.0,
+            init_ms: None,
+            failed: true,
+        });
     }
 
+    pub fn count_throttle(&self, reason: ThrottleReason) {
+        inc(&self.outcomes[Outcome::Throttle as usize]);
+        inc(&self.throttles[reason as usize]);
+        self.window.record(Event::Throttled);
+    }
+
+    /// Invocations that ran or failed to start (throttles are not invocations).
     pub fn invocations(&self) -> u64 {
-        self.invocations.load(Relaxed)
+        self.outcome(Outcome::Success) + self.errors()
     }
 
     pub fn errors(&self) -> u64 {
-        self.errors.load(Relaxed)
+        self.outcome(Outcome::Error) + self.outcome(Outcome::Timeout)
+    }
+
+    pub fn outcome(&self, o: Outcome) -> u64 {
+        self.outcomes[o as usize].load(Relaxed)
+    }
+
+    pub fn throttles(&self, r: ThrottleReason) -> u64 {
+        self.throttles[r as usize].load(Relaxed)
+    }
+
+    pub fn cold_starts(&self) -> u64 {
+        self.cold_starts.load(Relaxed)
+    }
+}
+
+/// One version's counters and pool, read at one moment (a scrape, a status).
+#[derive(Debug, Clone)]
+pub struct VersionSnapshot {
+    pub function: String,
+    pub version: String,
+    pub outcomes: [(Outcome, u64); 4],
+    pub throttles: [(ThrottleReason, u64); 3],
+    /// Invocations that waited for an init.
+    pub cold_starts: u64,
+    pub duration: stats::Snapshot,
+    pub init: stats::Snapshot,
+    /// Requests that waited for capacity, and how long.
+    pub queue_wait: stats::Snapshot,
+    pub pool: PoolView,
+    pub last_5m: Summary,
+    pub last_hour: Summary,
+}
+
+impl VersionCounters {
+    pub fn snapshot(&self, function: &str, version: &str, pool: PoolView) -> VersionSnapshot {
+        VersionSnapshot {
+            function: function.to_string(),
+            version: version.to_string(),
+            outcomes: Outcome::ALL.map(|o| (o, self.outcome(o))),
+            throttles: ThrottleReason::ALL.map(|r| (r, self.throttles(r))),
+            cold_starts: self.cold_starts(),
+            duration: self.duration_seconds.snapshot(),
+            init: self.init_seconds.snapshot(),
+            queue_wait: self.queue_wait_seconds.snapshot(),
+            pool,
+            last_5m: self.window.summary(5),
+            last_hour: self.window.summary(60),
+        }
     }
 }
 

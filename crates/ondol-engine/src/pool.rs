@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use crate::checkout::{Checkout, Lender, Settled};
 use crate::front::Death;
 use crate::instance::Instance;
-use crate::metrics::{inc, PoolView, VersionCounters};
+use crate::metrics::{inc, Outcome, PoolView, ThrottleReason, VersionCounters, VersionSnapshot};
 use crate::node::{Node, Tenant};
 use crate::spec::StartSpec;
 use crate::throttle;
@@ -108,11 +108,16 @@ impl Pool {
             idle: st.idle.len() as u32,
             running: st.running,
             ready: st.running.saturating_sub(st.starting),
+            starting: st.starting,
             invocations: self.counters.invocations(),
             errors: self.counters.errors(),
             durations: self.counters.durations.snapshot(),
             waiting: st.waiters.iter().filter(|w| !w.is_closed()).count() as u32,
         }
+    }
+
+    pub fn snapshot(&self, function: &str, version: &str) -> VersionSnapshot {
+        self.counters.snapshot(function, version, self.view())
     }
 
     fn mem_mb(&self) -> u64 {
@@ -215,23 +220,38 @@ impl Pool {
             st.waiters.retain(|w| !w.is_closed());
             if st.max_concurrency == 0 {
                 inc(&self.node.metrics.throttled_concurrency);
+                self.counters.count_throttle(ThrottleReason::MaxConcurrency);
                 return Err(throttle::disabled(&self.spec.function));
             }
             if st.waiters.len() >= self.limits.queue_depth as usize {
                 inc(&self.node.metrics.throttled_queue_full);
+                self.counters.count_throttle(ThrottleReason::QueueFull);
                 return Err(self.throttle(&blocked, true));
             }
             let (tx, rx) = oneshot::channel();
             st.waiters.push_back(tx);
             rx
         };
+        let since = Instant::now();
         match tokio::time::timeout(Duration::from_millis(self.limits.queue_wait_ms), rx).await {
-            Ok(Ok(grant)) => Ok(grant),
+            Ok(Ok(grant)) => {
+                let waited = since.elapsed().as_secs_f64();
+                self.counters.queue_wait_seconds.observe(waited);
+                Ok(grant)
+            }
             _ => {
-                inc(match blocked {
-                    Blocked::Concurrency(_) => &self.node.metrics.throttled_concurrency,
-                    Blocked::Memory => &self.node.metrics.throttled_memory,
-                });
+                let (node, reason) = match blocked {
+                    Blocked::Concurrency(_) => (
+                        &self.node.metrics.throttled_concurrency,
+                        ThrottleReason::MaxConcurrency,
+                    ),
+                    Blocked::Memory => (
+                        &self.node.metrics.throttled_memory,
+                        ThrottleReason::MemoryBudget,
+                    ),
+                };
+                inc(node);
+                self.counters.count_throttle(reason);
                 Err(self.throttle(&blocked, false))
             }
         }
@@ -395,7 +415,12 @@ impl Tenant for Pool {
 
 impl Lender for Pool {
     fn settle(&self, inst: Arc<Instance>, s: Settled) {
-        self.counters.count(s.duration_ms, s.failed);
+        let outcome = match s.death {
+            Some(Death::Timeout) => Outcome::Timeout,
+            _ if s.failed => Outcome::Error,
+            _ => Outcome::Success,
+        };
+        self.counters.count(s.duration_ms, s.init_ms, outcome);
         if let Some(ms) = s.billed_ms {
             self.usage.bill(ms);
         }

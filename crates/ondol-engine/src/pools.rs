@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 
-use crate::metrics::PoolView;
+use crate::metrics::{PoolView, VersionSnapshot};
 use crate::node::{Node, STOP_GRACE};
 use crate::pool::Pool;
 
@@ -79,6 +79,19 @@ impl Pools {
             .map(|m| m.iter().map(|(v, p)| (v.clone(), p.view())).collect())
             .unwrap_or_default();
         out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+impl Pools {
+    /// Every version's counters and pool view, by function then version.
+    pub fn snapshots(&self) -> Vec<VersionSnapshot> {
+        let all = self.0.read();
+        let mut out: Vec<_> = all
+            .iter()
+            .flat_map(|(f, m)| m.iter().map(move |(v, p)| p.snapshot(f, v)))
+            .collect();
+        out.sort_by(|a, b| (&a.function, &a.version).cmp(&(&b.function, &b.version)));
         out
     }
 }

@@ -1,6 +1,7 @@
 //! Delivering one queued event: success, a retry with backoff, or giving up to the
 //! failure destination or the dead-letter store.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -86,6 +87,7 @@ impl Events {
                         body.as_bytes(),
                     );
                 } else {
+                    self.counters.retries.fetch_add(1, Relaxed);
                     let _ = self.queue.reschedule(
                         ev.id,
                         now_ms() + CAPACITY_RETRY.as_millis() as i64,
@@ -160,6 +162,7 @@ impl Events {
                         * 2u32.pow(attempts.saturating_sub(1).min(16)))
                     .min(MAX_BACKOFF);
                     tracing::info!(function = %ev.function, request_id = %ev.request_id, attempt = attempts, retry_in_ms = backoff.as_millis() as u64, error_type = %fe.error_type, "async invocation failed; retrying");
+                    self.counters.retries.fetch_add(1, Relaxed);
                     let _ = self.queue.reschedule(
                         ev.id,
                         now_ms() + backoff.as_millis() as i64,
@@ -209,8 +212,11 @@ impl Events {
             failed_ms: now_ms(),
             record,
         };
-        if let Err(e) = self.queue.dead_letter(ev.id, &letter) {
-            tracing::error!(error = %e, "could not store a dead letter");
+        match self.queue.dead_letter(ev.id, &letter) {
+            Ok(()) => {
+                self.counters.dead_letters.fetch_add(1, Relaxed);
+            }
+            Err(e) => tracing::error!(error = %e, "could not store a dead letter"),
         }
     }
 

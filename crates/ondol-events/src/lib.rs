@@ -67,6 +67,17 @@ pub struct Events {
     inflight: Mutex<HashSet<i64>>,
     /// Deliveries in flight per function.
     per_function: Mutex<HashMap<String, u32>>,
+    /// Retries scheduled and events given up, since start (for the metrics).
+    pub counters: EventCounters,
+}
+
+/// Counters of the async path, since start.
+#[derive(Debug, Default)]
+pub struct EventCounters {
+    /// Failed deliveries scheduled again.
+    pub retries: std::sync::atomic::AtomicU64,
+    /// Events stored as dead letters.
+    pub dead_letters: std::sync::atomic::AtomicU64,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -91,6 +102,7 @@ impl Events {
             ready: tokio::sync::watch::channel(false).0,
             inflight: Mutex::new(HashSet::new()),
             per_function: Mutex::new(HashMap::new()),
+            counters: EventCounters::default(),
         });
         tokio::spawn(me.clone().run());
         me

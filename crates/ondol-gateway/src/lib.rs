@@ -19,6 +19,7 @@ use axum::response::Response;
 use axum::Router;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
+use ondol_core::front_stats::{FrontDoorStats, RouteStats, UNROUTED};
 use ondol_core::manifest::{AppHttp, FrontDoor, PayloadFormat, UrlRoute};
 use ondol_core::{InvokeError, InvokeRequest};
 use ondol_engine::{Engine, ProxyError, Run};
@@ -31,14 +32,25 @@ use table::{Table, Target};
 pub struct Gateway {
     engine: Engine,
     table: RwLock<Arc<Table>>,
+    stats: Arc<FrontDoorStats>,
+    /// Requests no route took (the `-` route).
+    unrouted: Arc<RouteStats>,
 }
 
 impl Gateway {
     pub fn new(engine: Engine) -> Arc<Self> {
+        let stats = Arc::new(FrontDoorStats::default());
         Arc::new(Self {
             engine,
             table: RwLock::new(Arc::new(Table::default())),
+            unrouted: stats.route(UNROUTED),
+            stats,
         })
+    }
+
+    /// Requests by route and status, for the metrics.
+    pub fn stats(&self) -> Arc<FrontDoorStats> {
+        self.stats.clone()
     }
 
     pub fn router(self: &Arc<Self>) -> Router {
@@ -56,7 +68,10 @@ impl FrontDoor for Gateway {
 
     fn serve(&self, apps: Vec<AppHttp>, urls: Vec<UrlRoute>) {
         match Table::build(&apps, &urls) {
-            Ok(t) => *self.table.write() = Arc::new(t),
+            Ok(mut t) => {
+                t.attach_stats(&self.stats);
+                *self.table.write() = Arc::new(t)
+            }
             Err(e) => tracing::error!(error = %e, "routes not applied"),
         }
     }
@@ -91,6 +106,8 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
 /// What the access log line reports besides the response.
 struct Served {
     route: String,
+    /// The route's counters (none: counted as unrouted).
+    stats: Option<Arc<RouteStats>>,
     /// The invocation's id, or one made for the answer when nothing was invoked.
     request_id: Option<String>,
     cold: bool,
@@ -103,6 +120,7 @@ impl Served {
     fn unrouted() -> Self {
         Self {
             route: "-".into(),
+            stats: None,
             request_id: None,
             cold: false,
             phases: None,
@@ -137,13 +155,16 @@ async fn handle(
         resp.headers_mut().insert("apigw-requestid", v.clone());
         resp.headers_mut().insert("x-amzn-requestid", v);
     }
+    let elapsed = begun.elapsed().as_secs_f64();
+    let stats = served.stats.as_ref().unwrap_or(&gw.unrouted);
+    stats.count(resp.status().as_u16(), elapsed);
     tracing::info!(
         target: "ondol::access",
         method = %method,
         path = %path,
         route = %served.route,
         status = resp.status().as_u16(),
-        duration_ms = format!("{:.2}", begun.elapsed().as_secs_f64() * 1000.0),
+        duration_ms = format!("{:.2}", elapsed * 1000.0),
         cold_start = served.cold,
         init_phases = %init_phases(served.phases.as_ref()),
         request_id = %request_id,
@@ -206,6 +227,7 @@ async fn route(gw: &Arc<Gateway>, peer: SocketAddr, req: Request) -> (Response, 
         },
     };
     served.route = target.route.key.clone();
+    served.stats = Some(target.stats.clone());
     // Only CORS needs the request's headers after it is consumed.
     let origin = target
         .cors

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
+use ondol_core::front_stats::{FrontDoorStats, RouteStats};
 use ondol_core::manifest::{AppHttp, Cors, Route, UrlRoute};
 use parking_lot::Mutex;
 
@@ -60,6 +61,8 @@ pub struct Target {
     pub iam: bool,
     pub stage: Arc<str>,
     pub variables: Option<Arc<BTreeMap<String, String>>>,
+    /// Its requests' counters (shared by every route with the same key).
+    pub stats: Arc<RouteStats>,
 }
 
 #[derive(Default)]
@@ -191,6 +194,7 @@ impl Table {
                     iam: false,
                     stage: stage.clone(),
                     variables: variables.clone(),
+                    stats: Arc::default(),
                 });
                 let routes = if named {
                     t.stages.entry(app.stage.clone()).or_default()
@@ -233,6 +237,7 @@ impl Table {
                 iam: u.auth_type == "AWS_IAM",
                 stage: Arc::from(ondol_core::manifest::DEFAULT_STAGE),
                 variables: None,
+                stats: Arc::default(),
             });
             t.urls.insert(u.url_id.clone(), idx);
         }
@@ -282,6 +287,19 @@ impl Table {
             }
         }
         (&self.root, path, None)
+    }
+
+    /// Gives each route the counters of its key from `reg` (a Function URL's
+    /// key is `url:<function>`), so they outlive this table.
+    pub fn attach_stats(&mut self, reg: &FrontDoorStats) {
+        let urls: std::collections::HashSet<usize> = self.urls.values().copied().collect();
+        for (i, t) in self.targets.iter_mut().enumerate() {
+            t.stats = if urls.contains(&i) {
+                reg.route(&format!("url:{}", t.route.function))
+            } else {
+                reg.route(&t.route.key)
+            };
+        }
     }
 
     /// The Function URL a host names (`<url-id>.lambda-url.<anything>`).

@@ -113,6 +113,13 @@ pub struct Args {
     /// Subtract AWS's monthly free tier in `ondol cost` and budgets.
     #[arg(long, env = "ONDOL_COST_FREE_TIER", value_parser = clap::builder::FalseyValueParser::new())]
     pub cost_free_tier: bool,
+    /// Serve Prometheus metrics (`/metrics`) on their own address too (the
+    /// management API always has them). Off loopback it needs --metrics-token.
+    #[arg(long, env = "ONDOL_METRICS")]
+    pub metrics: Option<SocketAddr>,
+    /// Bearer token the --metrics listener requires (`Authorization: Bearer TOKEN`).
+    #[arg(long, env = "ONDOL_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 /// A count that must be at least 1 (0 would refuse every connection).
@@ -230,6 +237,7 @@ pub async fn start(a: Args) -> Result<Running> {
             a.api
         );
     }
+    check_metrics_flags(&a)?;
     std::fs::create_dir_all(&a.data_dir)
         .with_context(|| format!("creating the data dir {}", a.data_dir.display()))?;
     // Instances run in their code directory: every path handed to them is absolute.
@@ -306,6 +314,7 @@ pub async fn start(a: Args) -> Result<Running> {
             free_tier: a.cost_free_tier,
             node_budget_usd: a.budget_usd,
         },
+        front_stats: gateway.stats(),
     });
     let restored = api
         .restore()
@@ -328,6 +337,7 @@ pub async fn start(a: Args) -> Result<Running> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(api.clone().run_meter(stop_rx.clone()));
     let api_handle = api.clone();
+    let metrics_api = api.clone();
     let api_router = ondol_api::router(api, ondol_api::Auth::new(credentials));
     let api_limits = ConnLimits {
         refuse_uids: engine.sandbox_uids(),
@@ -341,25 +351,64 @@ pub async fn start(a: Args) -> Result<Running> {
         api_stats,
         stop_rx.clone(),
     ));
-    let http_server = tokio::spawn(listener::serve(
+    let mut servers = vec![api_server];
+    if let Some(addr) = a.metrics {
+        let l = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics listener (--metrics) on {addr}"))?;
+        tracing::info!(
+            token = a.metrics_token.is_some(),
+            "Prometheus metrics listening on http://{}/metrics",
+            l.local_addr()?
+        );
+        let router = ondol_api::metrics_router(metrics_api, a.metrics_token.clone());
+        let (stats, stop) = (Arc::new(ConnStats::default()), stop_rx.clone());
+        servers.push(tokio::spawn(listener::serve(
+            l, "metrics", router, limits, stats, stop,
+        )));
+    }
+    servers.push(tokio::spawn(listener::serve(
         http_listener,
         "http",
         gateway.router(),
         limits,
         http_stats,
         stop_rx,
-    ));
+    )));
 
     Ok(Running {
         api_url: format!("http://{api_addr}"),
         engine,
         api: api_handle,
         stop_tx,
-        servers: vec![api_server, http_server],
+        servers,
         grace: a.shutdown_grace,
         logs: logs.clone(),
         _lock: lock,
     })
+}
+
+/// A metrics listener off loopback must have a token: Prometheus does not sign.
+fn check_metrics_flags(a: &Args) -> Result<()> {
+    if a.metrics_token
+        .as_deref()
+        .is_some_and(|t| t.trim().is_empty())
+    {
+        bail!("--metrics-token is empty: give a token, or leave the flag out");
+    }
+    match a.metrics {
+        Some(addr) if !addr.ip().is_loopback() && a.metrics_token.is_none() => bail!(
+            "refusing to serve metrics on {addr} without --metrics-token: off loopback, \
+             anyone who reaches it could read them. Set --metrics-token (or ONDOL_METRICS_TOKEN) \
+             and give Prometheus the same as a bearer token."
+        ),
+        None if a.metrics_token.is_some() => {
+            bail!(
+                "--metrics-token needs --metrics ADDR (the management API's /metrics has no token)"
+            )
+        }
+        _ => Ok(()),
+    }
 }
 
 fn parse_sandbox(s: &str) -> Result<SandboxMode, String> {

@@ -1,0 +1,146 @@
+"""Prometheus metrics: a real Prometheus server scrapes ondol and answers queries,
+and the metrics listener of its own refuses a scrape without its bearer token."""
+import json
+import shutil
+import socket
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from conftest import BIN, wait_until
+
+PROMETHEUS = shutil.which("prometheus")
+TOKEN = "scrape-me-4f1c"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def query(prom, expr):
+    r = requests.get(f"{prom}/api/v1/query", params={"query": expr}, timeout=10)
+    r.raise_for_status()
+    return {json.dumps(x["metric"], sort_keys=True): float(x["value"][1])
+            for x in r.json()["data"]["result"]}
+
+
+def scalar(prom, expr):
+    """The value of a query with one series, or None while there is none."""
+    got = query(prom, expr)
+    return next(iter(got.values())) if len(got) == 1 else None
+
+
+@pytest.fixture
+def prometheus(tmp_path):
+    """Starts Prometheus on a config the test writes; yields (start, url)."""
+    if PROMETHEUS is None:
+        pytest.skip("prometheus is not installed (scripts/test.sh installs Debian's package)")
+    procs = []
+
+    def start(scrape_configs):
+        port = free_port()
+        cfg = tmp_path / "prometheus.yml"
+        cfg.write_text(json.dumps({"global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+                                   "scrape_configs": scrape_configs}))
+        log = open(tmp_path / "prometheus.log", "w")
+        p = subprocess.Popen([PROMETHEUS, f"--config.file={cfg}",
+                              f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                              f"--web.listen-address=127.0.0.1:{port}"],
+                             stdout=log, stderr=subprocess.STDOUT)
+        procs.append(p)
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _ready(url), timeout=30, what="prometheus ready")
+        return url
+
+    yield start
+    for p in procs:
+        p.terminate()
+        p.wait(10)
+
+
+def _ready(url):
+    try:
+        return requests.get(f"{url}/-/ready", timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def drive_traffic(server):
+    """1 cold + 2 warm successes, 1 error, 1 throttle, 1 front-door request."""
+    server.create("m", "python3.11", code="py_hello",
+                  ondol={"MaxConcurrency": 1, "QueueWaitMs": 100})
+    for _ in range(3):
+        assert server.invoke("m", {}).status_code == 200
+    r = server.invoke("m", {"raise": "boom"})
+    assert r.status_code == 200 and r.headers.get("X-Amz-Function-Error") == "Unhandled", r.text
+    with ThreadPoolExecutor(2) as ex:
+        codes = sorted(ex.map(lambda d: server.invoke("m", {"sleep": d}).status_code, [1, 0.01]))
+    assert codes == [200, 429], codes
+    c = server.client()
+    url = c.create_function_url_config(FunctionName="m", AuthType="NONE")["FunctionUrl"]
+    host = url.split("//")[1].split(":")[0]
+    port = server.http.rsplit(":", 1)[1]
+    assert requests.get(f"http://127.0.0.1:{port}/x", headers={"Host": host}).status_code == 200
+
+
+def test_prometheus_scrapes_invocations_cold_starts_throttles_and_the_front_door(
+        make_server, prometheus):
+    mport = free_port()
+    server = make_server(args=["--metrics", f"127.0.0.1:{mport}", "--metrics-token", TOKEN])
+    drive_traffic(server)
+    api = server.api.split("//")[1]
+    prom = prometheus([
+        {"job_name": "ondol", "static_configs": [{"targets": [api]}]},
+        {"job_name": "ondol-own", "static_configs": [{"targets": [f"127.0.0.1:{mport}"]}],
+         "authorization": {"type": "Bearer", "credentials": TOKEN}},
+    ])
+    sel = 'job="ondol",function="m",version="$LATEST"'
+    want = {
+        f'ondol_invocations_total{{{sel},outcome="success"}}': 5,
+        f'ondol_invocations_total{{{sel},outcome="error"}}': 1,
+        f'ondol_invocations_total{{{sel},outcome="throttle"}}': 1,
+        f'ondol_cold_starts_total{{{sel}}}': 1,
+        f'ondol_throttles_total{{{sel},reason="max_concurrency"}}': 1,
+        f'ondol_invocation_duration_seconds_count{{{sel}}}': 6,
+        f'ondol_init_duration_seconds_count{{{sel}}}': 1,
+        'ondol_http_requests_total{job="ondol",route="url:m",status="200"}': 1,
+        # The same numbers through the token-protected listener.
+        f'ondol_invocations_total{{job="ondol-own",function="m",outcome="success"}}': 5,
+    }
+    got = {}
+
+    def all_there():
+        got.update({q: scalar(prom, q) for q in want})
+        return got == want
+    wait_until(all_there, timeout=30, interval=0.5, what=f"prometheus to have {want}")
+    up = query(prom, "up")
+    assert sorted(up.values()) == [1.0, 1.0], up
+    # A histogram Prometheus can take a quantile of: the sleep(1) call is the slowest.
+    p100 = scalar(prom, f'histogram_quantile(1, ondol_invocation_duration_seconds_bucket{{{sel}}})')
+    assert 1.0 <= p100 <= 2.5, p100
+    budget = scalar(prom, 'ondol_memory_budget_bytes{job="ondol"}')
+    assert budget and budget > 0
+
+
+def test_the_metrics_listener_wants_its_token(make_server, tmp_path):
+    mport = free_port()
+    server = make_server(args=["--metrics", f"127.0.0.1:{mport}", "--metrics-token", TOKEN])
+    url = f"http://127.0.0.1:{mport}/metrics"
+    assert requests.get(url, timeout=5).status_code == 401
+    assert requests.get(url, headers={"Authorization": "Bearer wrong"}, timeout=5).status_code == 401
+    ok = requests.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+    assert ok.status_code == 200 and "ondol_concurrent_executions" in ok.text
+    assert ok.headers["content-type"].startswith("application/openmetrics-text")
+    # The management API serves them unsigned; the listener has nothing else.
+    assert "ondol_memory_budget_bytes" in requests.get(f"{server.api}/metrics", timeout=5).text
+    assert requests.get(f"http://127.0.0.1:{mport}/ondol/v1/metrics", timeout=5).status_code == 404
+    # Off loopback without a token, the server refuses to start and names the flag.
+    r = subprocess.run([BIN, "serve", "--data-dir", str(tmp_path / "d2"), "--api", "127.0.0.1:0",
+                        "--http", "127.0.0.1:0", "--metrics", "0.0.0.0:0"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "--metrics-token" in r.stderr, r.stderr
