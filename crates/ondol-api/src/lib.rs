@@ -23,6 +23,7 @@ mod ondol;
 mod prom;
 mod shapes;
 pub mod sigv4;
+mod status;
 mod urls;
 mod versions;
 
@@ -231,6 +232,7 @@ pub fn router(api: Arc<Api>, auth: Auth) -> Router {
         .route("/ondol/v1/logs", get(ondol::logs))
         .route("/ondol/v1/metrics", get(ondol::metrics))
         .route("/ondol/v1/cost", get(cost::cost))
+        .route("/ondol/v1/status", get(status::status))
         .route("/ondol/v1/runtimes", get(ondol::runtimes))
         .route("/ondol/v1/code/{sha}", get(ondol::code))
         .fallback(ondol::unknown)

@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod name;
 pub mod runtimes;
 pub mod stats;
+pub mod status;
 
 pub use arn::{Arn, LayerArn};
 pub use config::{FunctionConfig, LayerRef, Limits, Network, RuntimeKind, WebOptions};

@@ -192,6 +192,11 @@ impl Engine {
         self.inner.pools.snapshots()
     }
 
+    /// A function's versions together over the last `minutes` minutes (at most 60).
+    pub fn summary(&self, name: &str, minutes: u64) -> ondol_core::status::Summary {
+        self.inner.pools.summary(name, minutes)
+    }
+
     /// Requests in flight on the node now (concurrent executions).
     pub fn concurrent(&self) -> usize {
         self.inner.node.inflight()

@@ -56,4 +56,3 @@ pub use routing::AliasRoute;
 pub use stream::{StreamError, StreamingOutcome};
 pub use target::Target;
 pub use usage::UsageDelta;
-pub use window::Summary;

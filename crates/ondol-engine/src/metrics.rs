@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use ondol_core::stats::{self, Seconds};
 use serde_json::{json, Value};
 
-use crate::window::{Event, Summary, Window};
+use ondol_core::status::Summary;
+
+use crate::window::{Event, Window};
 
 #[derive(Default)]
 pub struct Metrics {

@@ -120,6 +120,10 @@ impl Pool {
         self.counters.snapshot(function, version, self.view())
     }
 
+    pub fn window(&self) -> &crate::window::Window {
+        &self.counters.window
+    }
+
     fn mem_mb(&self) -> u64 {
         u64::from(self.spec.memory_mb)
     }

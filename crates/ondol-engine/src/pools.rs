@@ -9,9 +9,12 @@ use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 
+use ondol_core::status::Summary;
+
 use crate::metrics::{PoolView, VersionSnapshot};
 use crate::node::{Node, STOP_GRACE};
 use crate::pool::Pool;
+use crate::window::{self, Window};
 
 #[derive(Default)]
 pub(crate) struct Pools(RwLock<HashMap<String, HashMap<String, Arc<Pool>>>>);
@@ -93,6 +96,14 @@ impl Pools {
             .collect();
         out.sort_by(|a, b| (&a.function, &a.version).cmp(&(&b.function, &b.version)));
         out
+    }
+
+    /// A function's versions together over the last `minutes` minutes.
+    pub fn summary(&self, name: &str, minutes: u64) -> Summary {
+        let all = self.0.read();
+        let pools: Vec<&Arc<Pool>> = all.get(name).into_iter().flat_map(|m| m.values()).collect();
+        let windows: Vec<&Window> = pools.iter().map(|p| p.window()).collect();
+        window::merged(&windows, minutes)
     }
 }
 

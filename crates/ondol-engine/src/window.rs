@@ -5,6 +5,8 @@
 use std::sync::atomic::{AtomicU64, Ordering::*};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use ondol_core::status::Summary;
+
 const SLOTS: usize = 60;
 /// Buckets 20 % apart from 0.1 ms: bucket `i` holds durations up to `0.1 · 1.2^i` ms.
 const BUCKETS: usize = 80;
@@ -39,19 +41,6 @@ fn bucket_of(ms: f64) -> usize {
 
 fn upper_ms(i: usize) -> f64 {
     0.1 * 1.2f64.powi(i as i32)
-}
-
-/// What one version did over a window.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct Summary {
-    pub invocations: u64,
-    pub errors: u64,
-    pub throttles: u64,
-    pub cold_starts: u64,
-    /// Upper bounds of the buckets holding the percentile (at most 20 % above it).
-    pub p50_ms: Option<f64>,
-    pub p99_ms: Option<f64>,
-    pub init_p50_ms: Option<f64>,
 }
 
 /// How an invocation ended, as the window counts it.
@@ -133,29 +122,34 @@ impl Window {
 
     /// The last `minutes` minutes, this one included.
     pub fn summary(&self, minutes: u64) -> Summary {
-        let now = now_minute();
-        let mut s = Summary::default();
-        let mut durations = [0u64; BUCKETS];
-        let mut inits = [0u64; BUCKETS];
-        for slot in self.slots.iter() {
-            let m = slot.minute.load(Acquire);
-            if m == CLEARING || m > now || now - m >= minutes {
-                continue;
-            }
-            s.invocations += slot.invocations.load(Relaxed);
-            s.errors += slot.errors.load(Relaxed);
-            s.throttles += slot.throttles.load(Relaxed);
-            s.cold_starts += slot.cold_starts.load(Relaxed);
-            for i in 0..BUCKETS {
-                durations[i] += slot.durations.0[i].load(Relaxed);
-                inits[i] += slot.inits.0[i].load(Relaxed);
-            }
-        }
-        s.p50_ms = percentile(&durations, 0.50);
-        s.p99_ms = percentile(&durations, 0.99);
-        s.init_p50_ms = percentile(&inits, 0.50);
-        s
+        merged(&[self], minutes)
     }
+}
+
+/// Several windows (a function's versions) over the last `minutes` minutes.
+pub(crate) fn merged(windows: &[&Window], minutes: u64) -> Summary {
+    let now = now_minute();
+    let mut s = Summary::default();
+    let mut durations = [0u64; BUCKETS];
+    let mut inits = [0u64; BUCKETS];
+    for slot in windows.iter().flat_map(|w| w.slots.iter()) {
+        let m = slot.minute.load(Acquire);
+        if m == CLEARING || m > now || now - m >= minutes {
+            continue;
+        }
+        s.invocations += slot.invocations.load(Relaxed);
+        s.errors += slot.errors.load(Relaxed);
+        s.throttles += slot.throttles.load(Relaxed);
+        s.cold_starts += slot.cold_starts.load(Relaxed);
+        for i in 0..BUCKETS {
+            durations[i] += slot.durations.0[i].load(Relaxed);
+            inits[i] += slot.inits.0[i].load(Relaxed);
+        }
+    }
+    s.p50_ms = percentile(&durations, 0.50);
+    s.p99_ms = percentile(&durations, 0.99);
+    s.init_p50_ms = percentile(&inits, 0.50);
+    s
 }
 
 fn clear(slot: &Slot) {

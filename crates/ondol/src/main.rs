@@ -51,6 +51,9 @@ enum Command {
     Dlq(commands::dlq::Args),
     /// List schedules with their next firing and recent runs.
     Schedules(commands::schedules::Args),
+    /// Apps, routes, functions, instances, and the last 5 minutes and hour of each.
+    #[command(alias = "ls")]
+    Status(commands::status::Args),
     /// The Lambda runtimes the server offers, with the interpreter of each.
     Runtimes(commands::runtimes::Args),
     /// Started by `serve`: kills the server's instances once it is gone.
@@ -99,6 +102,7 @@ fn main() -> std::process::ExitCode {
             Command::Cost(a) => commands::cost::run(a).await,
             Command::Schedules(a) => commands::schedules::run(a).await,
             Command::Runtimes(a) => commands::runtimes::run(a).await,
+            Command::Status(a) => commands::status::run(a).await,
             Command::Reap { .. } => unreachable!("handled before the runtime starts"),
         }
     });

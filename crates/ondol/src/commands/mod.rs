@@ -14,4 +14,5 @@ pub mod remove;
 pub mod runtimes;
 pub mod schedules;
 pub mod serve;
+pub mod status;
 pub mod up;
