@@ -1,6 +1,7 @@
 """Prometheus metrics: a real Prometheus server scrapes ondol and answers queries,
 and the metrics listener of its own refuses a scrape without its bearer token."""
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -147,3 +148,14 @@ def test_the_metrics_listener_wants_its_token(make_server, tmp_path):
                         "--http", "127.0.0.1:0", "--metrics", "0.0.0.0:0"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "--metrics-token" in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root")
+def test_function_code_may_not_read_the_metrics(make_server):
+    from test_sandbox import CONNECT, attempt, probe, run
+    mport = free_port()
+    server = make_server(args=["--metrics", f"127.0.0.1:{mport}", "--metrics-token", TOKEN])
+    probe(server)
+    for target in (server.api, f"http://127.0.0.1:{mport}"):
+        out = run(server, CONNECT + attempt(f"ask('{target}', '/metrics')"))
+        assert "HTTP/1.1 403" in out["ok"] and "ondol_" not in out["ok"], out

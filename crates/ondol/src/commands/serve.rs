@@ -364,7 +364,7 @@ pub async fn start(a: Args) -> Result<Running> {
         let router = ondol_api::metrics_router(metrics_api, a.metrics_token.clone());
         let (stats, stop) = (Arc::new(ConnStats::default()), stop_rx.clone());
         servers.push(tokio::spawn(listener::serve(
-            l, "metrics", router, limits, stats, stop,
+            l, "metrics", router, api_limits, stats, stop,
         )));
     }
     servers.push(tokio::spawn(listener::serve(
