@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from conftest import BIN, wait_until
+from conftest import BIN, FUNCTIONS, wait_until
 
 PROMETHEUS = shutil.which("prometheus")
 TOKEN = "scrape-me-4f1c"
@@ -159,3 +159,46 @@ def test_function_code_may_not_read_the_metrics(make_server):
     for target in (server.api, f"http://127.0.0.1:{mport}"):
         out = run(server, CONNECT + attempt(f"ask('{target}', '/metrics')"))
         assert "HTTP/1.1 403" in out["ok"] and "ondol_" not in out["ok"], out
+
+
+def scrape(server):
+    """`/metrics` as {series: value}, series as written (`name{a="b",...}`)."""
+    text = requests.get(f"{server.api}/metrics", timeout=10).text
+    assert text.rstrip().endswith("# EOF")
+    return {l.rsplit(" ", 1)[0]: float(l.rsplit(" ", 1)[1])
+            for l in text.splitlines() if l and not l.startswith("#")}
+
+
+def test_deploys_rollbacks_and_the_async_queue_are_counted(make_server, tmp_path):
+    from test_status import MANIFEST
+    server = make_server(args=["--async-retry-base", "100ms"])
+    app = tmp_path / "app"
+    shutil.copytree(FUNCTIONS / "py_hello", app / "hello")
+    (app / "ondol.toml").write_text(MANIFEST)
+    server.cli("deploy", str(app), timeout=120)
+    (app / "hello" / "extra.txt").write_text("v2")
+    server.cli("deploy", str(app), timeout=120)
+    server.cli("rollback", "--app", "shop")
+    m = scrape(server)
+    key = 'app="shop",stage="$default"'
+    assert m[f'ondol_deploys_total{{{key},outcome="deployed"}}'] == 2
+    assert m[f'ondol_deploys_total{{{key},outcome="rolled_back"}}'] == 1
+    assert m[f'ondol_rollbacks_total{{{key}}}'] == 1
+
+    # One event that fails twice (a retry, then a dead letter)...
+    c = server.client()
+    server.create("flaky", "python3.11", code="py_hello")
+    c.put_function_event_invoke_config(FunctionName="flaky", MaximumRetryAttempts=1)
+    c.invoke(FunctionName="flaky", InvocationType="Event", Payload=json.dumps({"raise": "no"}))
+    wait_until(lambda: scrape(server)["ondol_async_dead_letters_total"] == 1, timeout=30,
+               what="a dead letter")
+    assert scrape(server)["ondol_async_retries_total"] == 1
+    # ...and three that wait: the function is disabled (concurrency 0).
+    server.create("stuck", "python3.11", code="py_hello")
+    c.put_function_concurrency(FunctionName="stuck", ReservedConcurrentExecutions=0)
+    for _ in range(3):
+        c.invoke(FunctionName="stuck", InvocationType="Event", Payload=b"{}")
+    time.sleep(1.2)
+    m = scrape(server)
+    assert m['ondol_async_queue_depth{function="stuck"}'] == 3
+    assert 1.0 <= m['ondol_async_oldest_event_age_seconds{function="stuck"}'] < 30
