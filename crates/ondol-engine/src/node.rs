@@ -13,8 +13,8 @@ use parking_lot::Mutex;
 use crate::budget::Budget;
 use crate::instance::Instance;
 use crate::metrics::{inc, Metrics};
-use crate::usage::UsageMeter;
 use crate::phases::ColdStartStats;
+use crate::usage::UsageMeter;
 
 /// How long a stopped instance gets between SIGTERM and SIGKILL.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(2);
