@@ -127,3 +127,9 @@ def test_budget_warns_and_alerts_once_per_threshold(make_server, tmp_path):
     assert out.count("budget: 100%") == s.output().count("budget: 100%")
     states = {b["scope"]: b for b in cost(s)["budgets"]}
     assert states["node"]["state"] == "exceeded" and states["app:b"]["state"] == "exceeded"
+    # And for Prometheus, which alerts on spent / monthly.
+    text = requests.get(f"{s.api}/metrics", timeout=10).text
+    spent = re.search(r'^ondol_budget_spent_usd\{scope="node"\} (\S+)$', text, re.M)
+    monthly = re.search(r'^ondol_budget_monthly_usd\{scope="app:b"\} (\S+)$', text, re.M)
+    assert spent and float(spent.group(1)) >= 0.0000001, text[-2000:]
+    assert monthly and float(monthly.group(1)) == 0.0000001, text[-2000:]

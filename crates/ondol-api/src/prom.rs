@@ -52,6 +52,8 @@ struct Scrape {
     dead_letters: u64,
     routes: Vec<ondol_core::front_stats::RouteSnapshot>,
     deploys: Vec<((String, String, &'static str), u64)>,
+    /// Each budget's month so far (node and apps).
+    budgets: Vec<crate::cost::BudgetState>,
 }
 
 /// `GET /metrics`.
@@ -104,6 +106,10 @@ async fn gather(api: &Arc<Api>) -> Result<Scrape> {
         q.0 += 1;
         q.1 = q.1.min(ev.enqueued_ms);
     }
+    let priced = api.clone();
+    let budgets = tokio::task::spawn_blocking(move || priced.budget_states())
+        .await
+        .map_err(|e| ApiError::Service(e.to_string()))??;
     let counters = &api.events.counters;
     let relaxed = std::sync::atomic::Ordering::Relaxed;
     Ok(Scrape {
@@ -124,6 +130,7 @@ async fn gather(api: &Arc<Api>) -> Result<Scrape> {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect(),
+        budgets,
     })
 }
 
@@ -192,6 +199,7 @@ impl prometheus_client::collector::Collector for Scrape {
         self.encode_invocations(&mut enc)?;
         self.encode_node(&mut enc)?;
         self.encode_events(&mut enc)?;
+        self.encode_budgets(&mut enc)?;
         self.encode_front_door(&mut enc)
     }
 }
@@ -349,6 +357,24 @@ impl Scrape {
             "ondol_async_dead_letters",
             "Async events given up and stored as dead letters.",
             [(vec![], self.dead_letters)],
+        )
+    }
+
+    fn encode_budgets(&self, enc: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
+        let scope = |b: &crate::cost::BudgetState| vec![("scope", b.scope.clone())];
+        gauges(
+            enc,
+            "ondol_budget_monthly_usd",
+            "A budget's monthly amount in USD (node, or app:<name>).",
+            None,
+            self.budgets.iter().map(|b| (scope(b), b.monthly_usd)),
+        )?;
+        gauges(
+            enc,
+            "ondol_budget_spent_usd",
+            "This month's AWS-equivalent cost so far against that budget, in USD.",
+            None,
+            self.budgets.iter().map(|b| (scope(b), b.spent_usd)),
         )
     }
 
