@@ -3,6 +3,7 @@
 //! traffic, and drains on shutdown. Capacity lives in `node`, pools in `pools`.
 
 mod offered;
+mod views;
 
 pub use offered::RuntimeOffer;
 
@@ -22,7 +23,7 @@ use crate::instance::Instance;
 use crate::invoke::{self, Run};
 use crate::jail::{self, Jail, SandboxMode};
 use crate::memwatch::MemWatch;
-use crate::metrics::{inc, Metrics};
+use crate::metrics::inc;
 use crate::node::{Node, STOP_GRACE};
 use crate::pool::Pool;
 use crate::pools::{scale, Pools};
@@ -168,48 +169,6 @@ impl Engine {
         Ok(Self { inner })
     }
 
-    pub fn arn(&self) -> &Arn {
-        &self.inner.arn
-    }
-
-    /// The uids sandboxed functions run as, when the node sandboxes them.
-    pub fn sandbox_uids(&self) -> Option<(u32, u32)> {
-        self.inner.jail.as_ref().map(Jail::uids)
-    }
-
-    pub fn metrics(&self) -> &Metrics {
-        &self.inner.node.metrics
-    }
-
-    /// Cold starts by phase (queue wait, process start, runtime ready, handler
-    /// init, duration).
-    pub fn cold_start_phases(&self) -> &crate::ColdStartStats {
-        &self.inner.node.cold_starts
-    }
-
-    /// Every version's counters and pool (`/metrics`, `ondol status`).
-    pub fn version_snapshots(&self) -> Vec<crate::VersionSnapshot> {
-        self.inner.pools.snapshots()
-    }
-
-    /// A function's versions together over the last `minutes` minutes (at most 60).
-    pub fn summary(&self, name: &str, minutes: u64) -> ondol_core::status::Summary {
-        self.inner.pools.summary(name, minutes)
-    }
-
-    /// Requests in flight on the node now (concurrent executions).
-    pub fn concurrent(&self) -> usize {
-        self.inner.node.inflight()
-    }
-
-    /// (limit, used) of the node memory budget, in MB.
-    pub fn memory_budget(&self) -> (u64, u64) {
-        (
-            self.inner.node.budget.limit_mb(),
-            self.inner.node.budget.used_mb(),
-        )
-    }
-
     /// Installs (or replaces) the pool of one function version. A replaced pool's
     /// idle instances stop now and busy ones when they finish.
     pub async fn deploy(&self, spec: FunctionSpec) -> Result<(), String> {
@@ -312,11 +271,6 @@ impl Engine {
 
     fn pool(&self, name: &str, version: &str) -> Option<Arc<Pool>> {
         self.inner.pools.get(name, version)
-    }
-
-    /// The request payload limit of a version, or `None` if it isn't deployed.
-    pub fn request_limit(&self, name: &str, version: &str) -> Option<u64> {
-        self.pool(name, version).map(|p| p.limits.max_request_bytes)
     }
 
     /// Runs one synchronous invocation of `name` at `version`; a streamed response
@@ -487,31 +441,6 @@ impl Engine {
                 self.inner.node.stop_later(inst);
             }
         }
-    }
-
-    /// A version's current concurrency limit.
-    pub fn max_concurrency(&self, name: &str, version: &str) -> Option<u32> {
-        self.pool(name, version).map(|p| p.max_concurrency())
-    }
-
-    /// Whether a deployed version is a web-mode function.
-    pub fn is_web(&self, name: &str, version: &str) -> Option<bool> {
-        self.pool(name, version).map(|p| p.spec.web.is_some())
-    }
-
-    /// Billable usage per version since the last call (requests and billed ms).
-    pub fn drain_usage(&self) -> Vec<crate::UsageDelta> {
-        self.inner.node.usage.drain()
-    }
-
-    /// (function, version, memory MB, instances kept ready by `min_warm`) now.
-    pub fn kept_warm(&self) -> Vec<(String, String, u32, u32)> {
-        self.inner.pools.kept_warm()
-    }
-
-    /// Idle/running/waiting counts per version of `name`.
-    pub fn pool_stats(&self, name: &str) -> Vec<(String, PoolStats)> {
-        self.inner.pools.stats(name)
     }
 
     /// Drains: no new invocations, in-flight ones get up to `grace`, then every
