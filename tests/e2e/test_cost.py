@@ -133,3 +133,37 @@ def test_budget_warns_and_alerts_once_per_threshold(make_server, tmp_path):
     monthly = re.search(r'^ondol_budget_monthly_usd\{scope="app:b"\} (\S+)$', text, re.M)
     assert spent and float(spent.group(1)) >= 0.0000001, text[-2000:]
     assert monthly and float(monthly.group(1)) == 0.0000001, text[-2000:]
+
+
+FRONT = '''
+app = "fd"
+
+[functions.hello]
+runtime = "python3.11"
+handler = "app.handler"
+code = "hello"
+
+[[routes]]
+route = "GET /hi"
+function = "hello"
+'''
+
+
+def test_front_door_requests_are_billed_as_api_gateway_requests(make_server, tmp_path):
+    s = make_server(tmp_path / "data")
+    app = tmp_path / "app"
+    (app / "hello").mkdir(parents=True)
+    (app / "hello" / "app.py").write_text(SLEEPER)
+    (app / "ondol.toml").write_text(FRONT)
+    s.cli("deploy", str(app), timeout=120)
+    for _ in range(4):
+        r = requests.get(f"{s.http}/hi", timeout=30)
+        assert r.status_code == 200, r.text
+    # Invoked directly, not through a route: Lambda's bill only.
+    s.client().invoke(FunctionName="fd-hello", Qualifier="live", Payload=b"{}")
+    v = cost(s)
+    rows = [f for f in v["functions"] if f["function"] == "fd-hello"]
+    assert sum(r["http_requests"] for r in rows) == 4, rows
+    assert sum(r["requests"] for r in rows) == 5, rows  # a warm-up runs no handler: not billed
+    lines = {l["item"]: l for l in v["month_to_date"]["bill"]["lines"]}
+    assert lines["http_api_requests"]["formula"].startswith("4 req × $1.00/1M"), lines

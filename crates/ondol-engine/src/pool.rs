@@ -61,7 +61,7 @@ pub(crate) struct Pool {
     pub spec: StartSpec,
     pub limits: Limits,
     counters: VersionCounters,
-    usage: Arc<UsageCell>,
+    pub(crate) usage: Arc<UsageCell>,
     pub(crate) node: Arc<Node>,
     state: Mutex<State>,
 }

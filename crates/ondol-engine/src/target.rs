@@ -25,6 +25,11 @@ impl Target {
         self.pool.spec.web.is_some()
     }
 
+    /// One front-door request for the bill (`ondol cost`): an atomic add.
+    pub fn count_front_door(&self) {
+        self.pool.usage.front_door();
+    }
+
     /// The largest request payload it takes.
     pub fn request_limit(&self) -> u64 {
         self.pool.limits.max_request_bytes

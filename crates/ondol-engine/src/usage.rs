@@ -13,6 +13,8 @@ use parking_lot::Mutex;
 pub(crate) struct UsageCell {
     requests: AtomicU64,
     billed_ms: AtomicU64,
+    /// Requests that came through a front-door route.
+    front_door: AtomicU64,
 }
 
 impl UsageCell {
@@ -20,6 +22,11 @@ impl UsageCell {
     pub fn bill(&self, billed_ms: u64) {
         self.requests.fetch_add(1, Relaxed);
         self.billed_ms.fetch_add(billed_ms, Relaxed);
+    }
+
+    /// One request through a front-door route (API Gateway's part of the bill).
+    pub fn front_door(&self) {
+        self.front_door.fetch_add(1, Relaxed);
     }
 }
 
@@ -31,6 +38,7 @@ pub struct UsageDelta {
     pub memory_mb: u32,
     pub requests: u64,
     pub billed_ms: u64,
+    pub http_requests: u64,
 }
 
 type Key = (Arc<str>, Arc<str>, u32);
@@ -56,13 +64,15 @@ impl UsageMeter {
         cells.retain(|(f, v, mb), cell| {
             let requests = cell.requests.swap(0, Relaxed);
             let billed_ms = cell.billed_ms.swap(0, Relaxed);
-            if requests > 0 || billed_ms > 0 {
+            let http_requests = cell.front_door.swap(0, Relaxed);
+            if requests > 0 || billed_ms > 0 || http_requests > 0 {
                 out.push(UsageDelta {
                     function: f.to_string(),
                     version: v.to_string(),
                     memory_mb: *mb,
                     requests,
                     billed_ms,
+                    http_requests,
                 });
             }
             Arc::strong_count(cell) > 1

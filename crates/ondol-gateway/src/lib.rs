@@ -301,6 +301,9 @@ async fn dispatch(
     let Some(resolved) = gw.engine.target(name, &version) else {
         return refused(name, InvokeError::NotFound(format!("{name}:{version}")));
     };
+    if target.billed {
+        resolved.count_front_door();
+    }
     let timeout = target.route.timeout_ms.map(Duration::from_millis);
     if resolved.is_web() {
         return proxy(gw, target, &resolved, peer, req, &at, timeout, served).await;

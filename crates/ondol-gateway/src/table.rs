@@ -63,6 +63,9 @@ pub struct Target {
     pub variables: Option<Arc<BTreeMap<String, String>>>,
     /// Its requests' counters (shared by every route with the same key).
     pub stats: Arc<RouteStats>,
+    /// Billed as an API Gateway request in `ondol cost` (a route); a Function URL
+    /// costs nothing beyond its invocation on AWS.
+    pub billed: bool,
 }
 
 #[derive(Default)]
@@ -195,6 +198,7 @@ impl Table {
                     stage: stage.clone(),
                     variables: variables.clone(),
                     stats: Arc::default(),
+                    billed: true,
                 });
                 let routes = if named {
                     t.stages.entry(app.stage.clone()).or_default()
@@ -238,6 +242,7 @@ impl Table {
                 stage: Arc::from(ondol_core::manifest::DEFAULT_STAGE),
                 variables: None,
                 stats: Arc::default(),
+                billed: false,
             });
             t.urls.insert(u.url_id.clone(), idx);
         }
