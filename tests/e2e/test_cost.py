@@ -146,10 +146,13 @@ code = "hello"
 [[routes]]
 route = "GET /hi"
 function = "hello"
+
+[budget]
+monthly_usd = 5
 '''
 
 
-def test_front_door_requests_are_billed_as_api_gateway_requests(make_server, tmp_path):
+def test_front_door_requests_are_billed_and_the_manifest_budget_arrives(make_server, tmp_path):
     s = make_server(tmp_path / "data")
     app = tmp_path / "app"
     (app / "hello").mkdir(parents=True)
@@ -167,3 +170,6 @@ def test_front_door_requests_are_billed_as_api_gateway_requests(make_server, tmp
     assert sum(r["requests"] for r in rows) == 5, rows  # a warm-up runs no handler: not billed
     lines = {l["item"]: l for l in v["month_to_date"]["bill"]["lines"]}
     assert lines["http_api_requests"]["formula"].startswith("4 req × $1.00/1M"), lines
+    # The manifest's [budget] reached the server with the app.
+    budgets = {b["scope"]: b for b in v["budgets"]}
+    assert budgets["app:fd"]["monthly_usd"] == 5 and budgets["app:fd"]["state"] == "ok", budgets
