@@ -92,6 +92,17 @@ pub async fn call(
     })
 }
 
+/// GETs `path` (with its query) from the management API at `endpoint` and parses
+/// the JSON answer; a failed reply is an error with its AWS-shaped message.
+pub async fn get_json<T: serde::de::DeserializeOwned>(endpoint: &str, path: &str) -> Result<T> {
+    let url = format!("{}{path}", endpoint.trim_end_matches('/'));
+    let r = call(Method::GET, &url, &[], Bytes::new()).await?;
+    if !r.status.is_success() {
+        anyhow::bail!("{}", error_message(&r));
+    }
+    serde_json::from_slice(&r.body).with_context(|| format!("parsing the answer of {path}"))
+}
+
 /// The AWS-shaped error message of a failed reply.
 pub fn error_message(r: &Reply) -> String {
     let kind = r

@@ -5,9 +5,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
-use bytes::Bytes;
-use http::Method;
+use anyhow::Result;
 use ondol_telemetry::cost::{estimate, usd, EstimateInput, Prices};
 use serde_json::Value;
 
@@ -97,16 +95,8 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     if a.free_tier || a.no_free_tier {
         q.push(format!("free_tier={}", a.free_tier));
     }
-    let url = format!(
-        "{}/ondol/v1/cost?{}",
-        a.endpoint.trim_end_matches('/'),
-        q.join("&")
-    );
-    let r = client::call(Method::GET, &url, &[], Bytes::new()).await?;
-    if !r.status.is_success() {
-        bail!("{}", client::error_message(&r));
-    }
-    let v: Value = serde_json::from_slice(&r.body).context("parsing the cost")?;
+    let v: Value =
+        client::get_json(&a.endpoint, &format!("/ondol/v1/cost?{}", q.join("&"))).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {

@@ -3,9 +3,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
-use bytes::Bytes;
-use http::Method;
+use anyhow::Result;
 
 use crate::client::{self, DEFAULT_ENDPOINT};
 
@@ -20,12 +18,7 @@ pub struct Args {
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
-    let url = format!("{}/ondol/v1/runtimes", a.endpoint.trim_end_matches('/'));
-    let r = client::call(Method::GET, &url, &[], Bytes::new()).await?;
-    if !r.status.is_success() {
-        bail!("{}", client::error_message(&r));
-    }
-    let v: serde_json::Value = serde_json::from_slice(&r.body)?;
+    let v: serde_json::Value = client::get_json(&a.endpoint, "/ondol/v1/runtimes").await?;
     let all = v["Runtimes"].as_array().cloned().unwrap_or_default();
     if a.json {
         println!("{}", serde_json::Value::Array(all));

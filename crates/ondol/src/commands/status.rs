@@ -3,9 +3,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
-use bytes::Bytes;
-use http::Method;
+use anyhow::Result;
 use ondol_core::status::{FunctionStatus, Status, Summary};
 
 use crate::client::{self, DEFAULT_ENDPOINT};
@@ -21,12 +19,7 @@ pub struct Args {
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
-    let url = format!("{}/ondol/v1/status", a.endpoint.trim_end_matches('/'));
-    let r = client::call(Method::GET, &url, &[], Bytes::new()).await?;
-    if !r.status.is_success() {
-        bail!("{}", client::error_message(&r));
-    }
-    let status: Status = serde_json::from_slice(&r.body)?;
+    let status: Status = client::get_json(&a.endpoint, "/ondol/v1/status").await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
