@@ -117,41 +117,52 @@ fn split(q: f64, tiers: &[Tier]) -> Vec<(f64, f64)> {
     out
 }
 
+/// How a quantity is priced: its unit, how it is written, and how many units a
+/// price is for (requests per million, GB-seconds one by one).
+struct Unit {
+    name: &'static str,
+    fmt: fn(f64) -> String,
+    per: f64,
+    per_label: &'static str,
+}
+
+const REQUESTS: Unit = Unit {
+    name: "req",
+    fmt: count,
+    per: 1e6,
+    per_label: "/1M",
+};
+const GB_SECONDS: Unit = Unit {
+    name: "GB-s",
+    fmt: amount,
+    per: 1.0,
+    per_label: "",
+};
+
 fn per_million(item: &'static str, q: f64, free: f64, tiers: &[Tier]) -> Line {
-    let (left, lhs) = billable(q, free, "req", count);
-    let steps = split(left, tiers);
-    let usd_total: f64 = steps.iter().map(|(n, p)| n * p / 1e6).sum();
-    let rhs: Vec<String> = steps
-        .iter()
-        .map(|(_, p)| format!("{}/1M", price(*p)))
-        .collect();
-    let formula = if steps.len() == 1 {
-        format!("{lhs} × {} = {}", rhs[0], usd(usd_total))
-    } else {
-        let parts: Vec<String> = steps
-            .iter()
-            .map(|(n, p)| format!("{} req × {}/1M", count(*n), price(*p)))
-            .collect();
-        format!("{lhs} = {} = {}", parts.join(" + "), usd(usd_total))
-    };
-    Line {
-        item,
-        quantity: q,
-        usd: usd_total,
-        formula,
-    }
+    tiered(item, q, free, tiers, &REQUESTS)
 }
 
 fn per_unit(item: &'static str, q: f64, free: f64, tiers: &[Tier]) -> Line {
-    let (left, lhs) = billable(q, free, "GB-s", amount);
+    tiered(item, q, free, tiers, &GB_SECONDS)
+}
+
+/// `q` less `free`, priced tier by tier, with the formula that says how.
+fn tiered(item: &'static str, q: f64, free: f64, tiers: &[Tier], u: &Unit) -> Line {
+    let (left, lhs) = billable(q, free, u.name, u.fmt);
     let steps = split(left, tiers);
-    let usd_total: f64 = steps.iter().map(|(n, p)| n * p).sum();
+    let usd_total: f64 = steps.iter().map(|(n, p)| n * p / u.per).sum();
     let formula = if steps.len() == 1 {
-        format!("{lhs} × {} = {}", price(steps[0].1), usd(usd_total))
+        format!(
+            "{lhs} × {}{} = {}",
+            price(steps[0].1),
+            u.per_label,
+            usd(usd_total)
+        )
     } else {
         let parts: Vec<String> = steps
             .iter()
-            .map(|(n, p)| format!("{} GB-s × {}", amount(*n), price(*p)))
+            .map(|(n, p)| format!("{} {} × {}{}", (u.fmt)(*n), u.name, price(*p), u.per_label))
             .collect();
         format!("{lhs} = {} = {}", parts.join(" + "), usd(usd_total))
     };
