@@ -155,17 +155,22 @@ out['states'] = states
     assert "Z" not in out["states"].values(), out  # no zombies left behind
 
 
+def start_daemon(server, tag):
+    """From inside the probe function: a daemon in its own session named `tag`."""
+    run(server, f"""
+import subprocess
+subprocess.Popen(["/usr/bin/python3", "-c", "import ctypes,time; ctypes.CDLL(None).prctl(15, b'{tag}', 0, 0, 0); time.sleep(120)"],
+                 start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+""")
+
+
 def test_a_daemon_ends_with_its_instance_by_the_pid_namespace_alone(make_server):
     # No cgroups: only the pid namespace can catch a process that left the group.
     from conftest import wait_until
     server = make_server(env={"ONDOL_NO_CGROUPS": "1"})
     tag = "dmn-" + os.urandom(4).hex()
     probe(server)
-    run(server, f"""
-import subprocess
-subprocess.Popen(["/usr/bin/python3", "-c", "import ctypes,time; ctypes.CDLL(None).prctl(15, b'{tag}', 0, 0, 0); time.sleep(120)"],
-                 start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-""")
+    start_daemon(server, tag)
     try:
         wait_until(lambda: host_procs(tag), timeout=10, what="the daemon to start")
         requests.delete(f"{server.api}/2015-03-31/functions/probe", timeout=30)
@@ -377,11 +382,7 @@ def test_kill_9_of_the_server_ends_every_sandboxed_process(make_server):
     server = make_server()
     tag = "k9-" + os.urandom(4).hex()
     probe(server)
-    run(server, f"""
-import subprocess
-subprocess.Popen(["/usr/bin/python3", "-c", "import ctypes,time; ctypes.CDLL(None).prctl(15, b'{tag}', 0, 0, 0); time.sleep(120)"],
-                 start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-""")
+    start_daemon(server, tag)
     try:
         wait_until(lambda: host_procs(tag), timeout=10, what="the daemon to start")
         server.proc.kill()
