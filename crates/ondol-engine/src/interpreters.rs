@@ -87,10 +87,14 @@ impl Interpreters {
         if let Some(i) = self.resolved.lock().get(runtime) {
             return Ok(i.clone());
         }
-        let found = if let Some(name) = runtime.strip_prefix("default:") {
-            let exe = real_executable(name).await?;
-            self.describe(which, exe, name.to_string(), runtime_dir)
-                .await?
+        let found = if runtime.starts_with("default:") {
+            let i = tokio::task::spawn_blocking(move || discovery::discover().host_default(which))
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no {} on this server's PATH", which.label()))?;
+            let label = format!("{}:{}", i.family.label(), i.version);
+            let exe = i.path.display().to_string();
+            self.describe(i.family, exe, label, runtime_dir).await?
         } else {
             let r = self.resolve(runtime).await?;
             let i = r.interpreter.as_ref().ok_or("no interpreter")?;
@@ -134,21 +138,6 @@ impl Interpreters {
         let line = |n: usize| lines.get(n).copied().unwrap_or_default().to_string();
         let tag = line(2);
         let bootstrap = precompile(runtime_dir, &exe, &tag).await;
-        let version = if version.starts_with("python") {
-            version
-        } else {
-            let v = run(
-                &exe,
-                &[
-                    "-S",
-                    "-c",
-                    "import platform;print(platform.python_version())",
-                ],
-            )
-            .await
-            .unwrap_or_default();
-            format!("python:{v}")
-        };
         Ok(Interpreter {
             exe,
             bootstrap,
@@ -172,20 +161,6 @@ fn install_prefix(exe: &Path) -> PathBuf {
         Some(dir) => dir.to_path_buf(),
         None => PathBuf::from("/"),
     }
-}
-
-/// The executable `name` on the server's PATH really is (through pyenv's shims,
-/// which cost ~90 ms per start).
-async fn real_executable(name: &str) -> Result<String, String> {
-    let code = match name {
-        "node" => "process.stdout.write(process.execPath)",
-        _ => "import sys;print(sys.executable)",
-    };
-    let flag = if name == "node" { "-e" } else { "-c" };
-    run(name, &[flag, code])
-        .await
-        .filter(|e| !e.is_empty())
-        .ok_or_else(|| format!("no {name} on this server's PATH"))
 }
 
 /// Compiles the Python bootstrap for one interpreter; `None` keeps the source.
