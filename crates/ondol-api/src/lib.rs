@@ -21,6 +21,7 @@ mod meter;
 mod names;
 mod ondol;
 mod prom;
+mod queues;
 mod shapes;
 pub mod sigv4;
 mod status;
@@ -228,6 +229,9 @@ pub fn router(api: Arc<Api>, auth: Auth) -> Router {
         )
         .route("/ondol/v1/functions/{name}/warm", post(ondol::warm))
         .route("/ondol/v1/functions/{name}/drain", post(ondol::drain))
+        .route("/ondol/v1/functions/{name}/recent", get(status::recent))
+        .route("/ondol/v1/functions/{name}/series", get(status::series))
+        .route("/ondol/v1/queues", get(queues::list))
         .route("/ondol/v1/schedules", get(apps::schedules))
         .route("/ondol/v1/logs", get(ondol::logs))
         .route("/ondol/v1/metrics", get(ondol::metrics))

@@ -23,7 +23,7 @@ fn num<T: std::str::FromStr>(q: &HashMap<String, String>, key: &str) -> Result<O
         .transpose()
 }
 
-/// `GET /ondol/v1/logs?function=&version=&request_id=&since_ms=&after_seq=&limit=`
+/// `GET /ondol/v1/logs?function=&version=&request_id=&text=&since_ms=&until_ms=&after_seq=&limit=`
 pub async fn logs(
     State(api): State<Arc<Api>>,
     Query(q): Query<HashMap<String, String>>,
@@ -32,6 +32,7 @@ pub async fn logs(
         function: q.get("function").cloned(),
         version: q.get("version").cloned(),
         request_id: q.get("request_id").cloned(),
+        text: q.get("text").cloned(),
         since_ms: num(&q, "since_ms")?,
         until_ms: num(&q, "until_ms")?,
         after_seq: num(&q, "after_seq")?,

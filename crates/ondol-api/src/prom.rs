@@ -94,18 +94,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn gather(api: &Arc<Api>) -> Result<Scrape> {
-    let queue = api.queue.clone();
-    let queued = tokio::task::spawn_blocking(move || queue.queued(None))
-        .await
-        .map_err(|e| ApiError::Service(e.to_string()))?
-        .map_err(|e| ApiError::Service(e.to_string()))?;
-    let now = chrono::Utc::now().timestamp_millis();
-    let mut queues: BTreeMap<String, (u64, i64)> = BTreeMap::new();
-    for ev in &queued {
-        let q = queues.entry(ev.function.clone()).or_insert((0, now));
-        q.0 += 1;
-        q.1 = q.1.min(ev.enqueued_ms);
-    }
+    let queues = crate::queues::depths(api).await?;
     let priced = api.clone();
     let budgets = tokio::task::spawn_blocking(move || priced.budget_states())
         .await
@@ -119,7 +108,7 @@ async fn gather(api: &Arc<Api>) -> Result<Scrape> {
         node: api.engine.metrics().snapshot(),
         queues: queues
             .into_iter()
-            .map(|(f, (n, oldest))| (f, n, (now - oldest).max(0) as f64 / 1000.0))
+            .map(|d| (d.function, d.waiting, d.oldest_age_seconds))
             .collect(),
         retries: counters.retries.load(relaxed),
         dead_letters: counters.dead_letters.load(relaxed),

@@ -1,15 +1,17 @@
 //! `GET /ondol/v1/status`: the store's apps and functions with the engine's live
-//! instances and per-minute windows, in one answer for `ondol status`.
+//! instances and per-minute windows, in one answer for `ondol status`; and per
+//! function, its last invocations and its minutes, for the console.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ondol_core::manifest::AppHttp;
 use ondol_core::status::{AliasStatus, AppStatus, FunctionStatus, Instances, RouteStatus, Status};
 use ondol_store::{AliasRecord, FunctionRecord};
+use serde_json::json;
 
 use crate::error::Result;
 use crate::Api;
@@ -78,4 +80,44 @@ fn alias(a: &AliasRecord) -> AliasStatus {
         name: a.name.clone(),
         weights,
     }
+}
+
+/// `?limit=` / `?minutes=` of the per-function views.
+#[derive(serde::Deserialize)]
+pub struct Window {
+    limit: Option<usize>,
+    minutes: Option<u64>,
+}
+
+/// `GET /ondol/v1/functions/{name}/recent[?limit=50]`: the last invocations over
+/// all versions, newest first (100 kept per version).
+pub async fn recent(
+    State(api): State<Arc<Api>>,
+    Path(name): Path<String>,
+    Query(q): Query<Window>,
+) -> Result<Response> {
+    api.load(&name).await?;
+    let invocations = api.engine.recent(&name, q.limit.unwrap_or(50).min(1000));
+    Ok(Json(json!({ "invocations": invocations })).into_response())
+}
+
+/// `GET /ondol/v1/functions/{name}/series[?minutes=60]`: minute by minute, oldest
+/// first, the last hour at most.
+pub async fn series(
+    State(api): State<Arc<Api>>,
+    Path(name): Path<String>,
+    Query(q): Query<Window>,
+) -> Result<Response> {
+    api.load(&name).await?;
+    let minutes: Vec<serde_json::Value> = api
+        .engine
+        .series(&name, q.minutes.unwrap_or(60))
+        .into_iter()
+        .map(|(ts_ms, s)| {
+            let mut v = json!(s);
+            v["ts_ms"] = json!(ts_ms);
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "minutes": minutes })).into_response())
 }

@@ -74,3 +74,17 @@ pub struct Summary {
     /// Median init duration of the cold starts.
     pub init_p50_ms: Option<f64>,
 }
+
+/// One of a function's last invocations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecentInvocation {
+    pub request_id: String,
+    pub version: String,
+    /// When it ended, ms since the epoch.
+    pub ts_ms: i64,
+    pub duration_ms: f64,
+    /// The init it waited for (a cold start).
+    pub init_ms: Option<f64>,
+    /// `success`, `error` or `timeout`.
+    pub outcome: String,
+}

@@ -16,6 +16,7 @@ use crate::report;
 
 /// What a pool is told when a checkout ends.
 pub(crate) struct Settled {
+    pub request_id: Arc<str>,
     pub duration_ms: f64,
     /// A Lambda runtime's Billed Duration, as its REPORT line says it.
     pub billed_ms: Option<u64>,
@@ -142,6 +143,7 @@ impl Checkout {
             crash_error: None,
         });
         let settled = Settled {
+            request_id: self.request_id.clone(),
             duration_ms: ms,
             billed_ms,
             failed: self.failed || verdict.death.is_some(),

@@ -29,6 +29,7 @@ mod pools;
 mod process;
 mod proxy;
 mod reaper;
+mod recent;
 mod report;
 mod routing;
 mod runtime_api;

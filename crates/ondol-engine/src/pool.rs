@@ -61,6 +61,7 @@ pub(crate) struct Pool {
     pub spec: StartSpec,
     pub limits: Limits,
     counters: VersionCounters,
+    recent: crate::recent::Recent,
     pub(crate) usage: Arc<UsageCell>,
     pub(crate) node: Arc<Node>,
     state: Mutex<State>,
@@ -81,6 +82,7 @@ impl Pool {
         let pool = Arc::new(Self {
             spec,
             counters: VersionCounters::default(),
+            recent: Default::default(),
             usage,
             limits: limits.clone(),
             node,
@@ -118,6 +120,11 @@ impl Pool {
 
     pub fn snapshot(&self, function: &str, version: &str) -> VersionSnapshot {
         self.counters.snapshot(function, version, self.view())
+    }
+
+    /// The last invocations, oldest first.
+    pub fn recent(&self) -> Vec<ondol_core::status::RecentInvocation> {
+        self.recent.list(&self.spec.version)
     }
 
     pub fn window(&self) -> &crate::window::Window {
@@ -425,6 +432,8 @@ impl Lender for Pool {
             _ => Outcome::Success,
         };
         self.counters.count(s.duration_ms, s.init_ms, outcome);
+        self.recent
+            .record(s.request_id, s.duration_ms, s.init_ms, outcome);
         if let Some(ms) = s.billed_ms {
             self.usage.bill(ms);
         }

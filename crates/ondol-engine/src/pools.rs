@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 
-use ondol_core::status::Summary;
+use ondol_core::status::{RecentInvocation, Summary};
 
 use crate::metrics::{PoolView, VersionSnapshot};
 use crate::node::{Node, STOP_GRACE};
@@ -100,10 +100,37 @@ impl Pools {
 
     /// A function's versions together over the last `minutes` minutes.
     pub fn summary(&self, name: &str, minutes: u64) -> Summary {
+        self.with_windows(name, |w| window::merged(w, minutes))
+    }
+
+    /// A function's versions together, minute by minute (oldest first).
+    pub fn series(&self, name: &str, minutes: u64) -> Vec<(i64, Summary)> {
+        self.with_windows(name, |w| window::series(w, minutes))
+    }
+
+    /// A function's last invocations over all its versions, newest first.
+    pub fn recent(&self, name: &str, limit: usize) -> Vec<RecentInvocation> {
         let all = self.0.read();
-        let pools: Vec<&Arc<Pool>> = all.get(name).into_iter().flat_map(|m| m.values()).collect();
-        let windows: Vec<&Window> = pools.iter().map(|p| p.window()).collect();
-        window::merged(&windows, minutes)
+        let mut out: Vec<RecentInvocation> = all
+            .get(name)
+            .into_iter()
+            .flat_map(|m| m.values())
+            .flat_map(|p| p.recent())
+            .collect();
+        out.sort_by(|a, b| b.ts_ms.cmp(&a.ts_ms));
+        out.truncate(limit);
+        out
+    }
+
+    fn with_windows<R>(&self, name: &str, f: impl FnOnce(&[&Window]) -> R) -> R {
+        let all = self.0.read();
+        let windows: Vec<&Window> = all
+            .get(name)
+            .into_iter()
+            .flat_map(|m| m.values())
+            .map(|p| p.window())
+            .collect();
+        f(&windows)
     }
 }
 

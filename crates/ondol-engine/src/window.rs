@@ -126,30 +126,79 @@ impl Window {
     }
 }
 
-/// Several windows (a function's versions) over the last `minutes` minutes.
-pub(crate) fn merged(windows: &[&Window], minutes: u64) -> Summary {
-    let now = now_minute();
-    let mut s = Summary::default();
-    let mut durations = [0u64; BUCKETS];
-    let mut inits = [0u64; BUCKETS];
-    for slot in windows.iter().flat_map(|w| w.slots.iter()) {
-        let m = slot.minute.load(Acquire);
-        if m == CLEARING || m > now || now - m >= minutes {
-            continue;
-        }
-        s.invocations += slot.invocations.load(Relaxed);
-        s.errors += slot.errors.load(Relaxed);
-        s.throttles += slot.throttles.load(Relaxed);
-        s.cold_starts += slot.cold_starts.load(Relaxed);
-        for i in 0..BUCKETS {
-            durations[i] += slot.durations.0[i].load(Relaxed);
-            inits[i] += slot.inits.0[i].load(Relaxed);
+/// Slots added up, read into a summary at the end.
+struct Acc {
+    s: Summary,
+    durations: [u64; BUCKETS],
+    inits: [u64; BUCKETS],
+}
+
+impl Acc {
+    fn new() -> Self {
+        Self {
+            s: Summary::default(),
+            durations: [0; BUCKETS],
+            inits: [0; BUCKETS],
         }
     }
-    s.p50_ms = percentile(&durations, 0.50);
-    s.p99_ms = percentile(&durations, 0.99);
-    s.init_p50_ms = percentile(&inits, 0.50);
-    s
+
+    fn add(&mut self, slot: &Slot) {
+        self.s.invocations += slot.invocations.load(Relaxed);
+        self.s.errors += slot.errors.load(Relaxed);
+        self.s.throttles += slot.throttles.load(Relaxed);
+        self.s.cold_starts += slot.cold_starts.load(Relaxed);
+        for i in 0..BUCKETS {
+            self.durations[i] += slot.durations.0[i].load(Relaxed);
+            self.inits[i] += slot.inits.0[i].load(Relaxed);
+        }
+    }
+
+    fn finish(mut self) -> Summary {
+        self.s.p50_ms = percentile(&self.durations, 0.50);
+        self.s.p99_ms = percentile(&self.durations, 0.99);
+        self.s.init_p50_ms = percentile(&self.inits, 0.50);
+        self.s
+    }
+}
+
+/// Each slot of `windows` holding one of the last `minutes` minutes, with how
+/// many minutes ago it was (0 = this one).
+fn recent<'a>(
+    windows: &'a [&Window],
+    minutes: u64,
+    now: u64,
+) -> impl Iterator<Item = (u64, &'a Slot)> + 'a {
+    windows
+        .iter()
+        .flat_map(|w| w.slots.iter())
+        .filter_map(move |slot| {
+            let m = slot.minute.load(Acquire);
+            (m != CLEARING && m <= now && now - m < minutes).then(|| (now - m, slot))
+        })
+}
+
+/// Several windows (a function's versions) over the last `minutes` minutes.
+pub(crate) fn merged(windows: &[&Window], minutes: u64) -> Summary {
+    let mut acc = Acc::new();
+    for (_, slot) in recent(windows, minutes, now_minute()) {
+        acc.add(slot);
+    }
+    acc.finish()
+}
+
+/// Several windows minute by minute, oldest first, empty minutes included: each
+/// minute's start (ms since the epoch) and what happened in it.
+pub(crate) fn series(windows: &[&Window], minutes: u64) -> Vec<(i64, Summary)> {
+    let now = now_minute();
+    let minutes = minutes.clamp(1, SLOTS as u64);
+    let mut accs: Vec<Acc> = (0..minutes).map(|_| Acc::new()).collect();
+    for (ago, slot) in recent(windows, minutes, now) {
+        accs[(minutes - 1 - ago) as usize].add(slot);
+    }
+    accs.into_iter()
+        .enumerate()
+        .map(|(i, a)| (((now + 1 - minutes + i as u64) * 60_000) as i64, a.finish()))
+        .collect()
 }
 
 fn clear(slot: &Slot) {
@@ -220,5 +269,19 @@ mod tests {
         w.current(now - 3).invocations.fetch_add(2, Relaxed);
         assert_eq!(w.summary(5).invocations, 3);
         assert_eq!(w.summary(3).invocations, 1);
+    }
+
+    #[test]
+    fn a_series_has_every_minute_oldest_first() {
+        let w = Window::default();
+        let now = now_minute();
+        w.current(now - 2).invocations.fetch_add(4, Relaxed);
+        w.current(now).invocations.fetch_add(1, Relaxed);
+        let s = series(&[&w], 5);
+        assert_eq!(s.len(), 5);
+        let counts: Vec<u64> = s.iter().map(|(_, m)| m.invocations).collect();
+        assert_eq!(counts, [0, 0, 4, 0, 1]);
+        assert_eq!(s[4].0, (now * 60_000) as i64);
+        assert_eq!(s[0].0, ((now - 4) * 60_000) as i64);
     }
 }

@@ -52,6 +52,8 @@ pub struct LogQuery {
     pub function: Option<String>,
     pub version: Option<String>,
     pub request_id: Option<String>,
+    /// Lines containing this text, ASCII case ignored.
+    pub text: Option<String>,
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
     /// Only records after this sequence number (for following).
@@ -158,6 +160,9 @@ impl LogStore {
         }
         if let Some(r) = &q.request_id {
             push(" AND request_id = ?", r.clone().into());
+        }
+        if let Some(t) = q.text.as_ref().filter(|t| !t.is_empty()) {
+            push(" AND instr(lower(line), lower(?)) > 0", t.clone().into());
         }
         if let Some(t) = q.since_ms {
             push(" AND ts_ms >= ?", t.into());

@@ -55,6 +55,14 @@ fn stores_and_filters() {
         })
         .unwrap();
     assert_eq!(r[0].line, "two");
+    let t = store
+        .query(&LogQuery {
+            text: Some("HRE".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(t.len(), 1, "text matches ignoring case");
+    assert_eq!(t[0].line, "three");
     let after = store
         .query(&LogQuery {
             after_seq: Some(all[1].seq),

@@ -37,6 +37,17 @@ impl Engine {
         self.inner.pools.summary(name, minutes)
     }
 
+    /// A function's last invocations (at most 100 per version), newest first.
+    pub fn recent(&self, name: &str, limit: usize) -> Vec<ondol_core::status::RecentInvocation> {
+        self.inner.pools.recent(name, limit)
+    }
+
+    /// A function's versions together minute by minute, oldest first, with each
+    /// minute's start in ms since the epoch (at most 60).
+    pub fn series(&self, name: &str, minutes: u64) -> Vec<(i64, ondol_core::status::Summary)> {
+        self.inner.pools.series(name, minutes)
+    }
+
     /// Requests in flight on the node now (concurrent executions).
     pub fn concurrent(&self) -> usize {
         self.inner.node.inflight()

@@ -1,4 +1,4 @@
-//! `ondol logs NAME [--follow] [--since 10m] [--request-id ID] [--version V | --stage S]`.
+//! `ondol logs NAME [--follow] [--since 10m] [--request-id ID] [--grep TEXT] [--version V | --stage S]`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -22,6 +22,9 @@ pub struct Args {
     /// Only the lines of one invocation.
     #[arg(long)]
     request_id: Option<String>,
+    /// Only lines containing this text (ASCII case ignored).
+    #[arg(long)]
+    grep: Option<String>,
     /// Only one version.
     #[arg(long, conflicts_with = "stage")]
     version: Option<String>,
@@ -49,6 +52,9 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     }
     if let Some(r) = &a.request_id {
         query.push(format!("request_id={}", client::encode_segment(r)));
+    }
+    if let Some(t) = &a.grep {
+        query.push(format!("text={}", client::encode_segment(t)));
     }
     let version = match &a.stage {
         Some(stage) => {
