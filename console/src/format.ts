@@ -12,7 +12,8 @@ export function ms(n: number | null | undefined): string {
 
 export function usd(n: number | null | undefined): string {
   if (n === null || n === undefined) return '–';
-  const digits = n !== 0 && Math.abs(n) < 0.01 ? 6 : 2;
+  // Tiny amounts keep two significant digits rather than reading as $0.00.
+  const digits = n !== 0 && Math.abs(n) < 0.01 ? Math.min(12, 1 - Math.floor(Math.log10(Math.abs(n)))) : 2;
   return `$${n.toFixed(digits)}`;
 }
 

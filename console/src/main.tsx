@@ -66,7 +66,8 @@ function App() {
       const status = (e as { status?: number }).status;
       // A server without console sessions (no auth) serves everything.
       if (status === 404) setSession('open');
-      else if (status === 401) setSession('out');
+      // 403: a server that wants signed requests and has no console session yet.
+      else if (status === 401 || status === 403) setSession('out');
       else setError((e as Error).message);
     }
   };

@@ -36,7 +36,10 @@ function FunctionRow({ f, cost }: { f: FunctionStatus; cost?: number }) {
   );
 }
 
-const WINDOW_HEADS = ['Invocations', 'Errors', 'p50', 'p99', 'Cold', 'Throttles'];
+const WINDOW_HEADS: [string, string][] = [
+  ['Calls', 'Invocations'], ['Err', 'Errors'], ['p50', 'Median duration'],
+  ['p99', '99th percentile duration'], ['Cold', 'Cold starts'], ['Thr', 'Throttles'],
+];
 
 function Functions({ status, cost }: { status: Status; cost?: Cost }) {
   if (!status.functions.length) return <Empty>No functions yet. Deploy one with <code>ondol deploy</code>.</Empty>;
@@ -61,10 +64,10 @@ function Functions({ status, cost }: { status: Status; cost?: Cost }) {
         </tr>
         <tr>
           <th>Function</th><th>Runtime</th><th class="num">MB</th>
-          {WINDOW_HEADS.map((h) => <th class="num">{h}</th>)}
-          {WINDOW_HEADS.map((h) => <th class="num">{h}</th>)}
-          <th class="num">Warm</th><th class="num">Busy</th><th class="num">Starting</th>
-          <th class="num">Cost (month)</th>
+          {WINDOW_HEADS.map(([h, t]) => <th class="num" title={t}>{h}</th>)}
+          {WINDOW_HEADS.map(([h, t]) => <th class="num" title={t}>{h}</th>)}
+          <th class="num">Warm</th><th class="num">Busy</th><th class="num" title="Starting">Init</th>
+          <th class="num" title="Month to date, AWS-equivalent">Cost</th>
         </tr>
       </thead>
       <tbody>
