@@ -36,6 +36,27 @@ function FunctionRow({ f, cost }: { f: FunctionStatus; cost?: number }) {
   );
 }
 
+/** Each bill line split by the functions' shares of its quantity. */
+function costByFunction(cost: Cost): Map<string, number> {
+  const measure: Record<string, (r: Cost['functions'][number]) => number> = {
+    lambda_requests: (r) => r.requests,
+    lambda_duration: (r) => r.gb_seconds,
+    provisioned_concurrency: (r) => r.provisioned_gb_seconds,
+    http_api_requests: (r) => r.http_requests,
+  };
+  const out = new Map<string, number>();
+  for (const line of cost.month_to_date.bill.lines) {
+    const m = measure[line.item];
+    if (!m) continue;
+    const total = cost.functions.reduce((s, r) => s + m(r), 0);
+    if (total <= 0) continue;
+    for (const r of cost.functions) {
+      out.set(r.function, (out.get(r.function) ?? 0) + (line.usd * m(r)) / total);
+    }
+  }
+  return out;
+}
+
 const WINDOW_HEADS: [string, string][] = [
   ['Calls', 'Invocations'], ['Err', 'Errors'], ['p50', 'Median duration'],
   ['p99', '99th percentile duration'], ['Cold', 'Cold starts'], ['Thr', 'Throttles'],
@@ -43,15 +64,7 @@ const WINDOW_HEADS: [string, string][] = [
 
 function Functions({ status, cost }: { status: Status; cost?: Cost }) {
   if (!status.functions.length) return <Empty>No functions yet. Deploy one with <code>ondol deploy</code>.</Empty>;
-  // A function's share of the month's GB-seconds and requests, priced as a whole.
-  const byFn = new Map<string, number>();
-  if (cost) {
-    const total = cost.usage.gb_seconds + cost.usage.requests / 1e6;
-    for (const r of cost.functions) {
-      const share = total > 0 ? (r.gb_seconds + r.requests / 1e6) / total : 0;
-      byFn.set(r.function, (byFn.get(r.function) ?? 0) + share * cost.month_to_date.bill.total_usd);
-    }
-  }
+  const byFn = cost ? costByFunction(cost) : new Map<string, number>();
   return (
     <table data-testid="functions-table">
       <thead>
