@@ -76,6 +76,40 @@ function LogTable({ entries }: { entries: LogEntry[] }) {
   );
 }
 
+/** While on, polls every second for lines after `last` and hands them over. */
+function useFollow(
+  on: boolean,
+  q: Query,
+  last: { current: number },
+  onLines: (more: LogEntry[], dropped: number) => void,
+  onError: (e: string | undefined) => void,
+) {
+  const cb = useRef(onLines);
+  cb.current = onLines;
+  useEffect(() => {
+    if (!on) return;
+    let live = true;
+    let timer: number | undefined;
+    const tick = async () => {
+      try {
+        const a = await get<LogsAnswer>(url(q, last.current));
+        if (!live) return;
+        if (a.entries.length) last.current = a.entries[a.entries.length - 1].seq;
+        cb.current(a.entries, a.dropped);
+        onError(undefined);
+      } catch (e) {
+        if (live) onError((e as Error).message);
+      }
+      if (live) timer = window.setTimeout(tick, 1000);
+    };
+    timer = window.setTimeout(tick, 1000);
+    return () => {
+      live = false;
+      clearTimeout(timer);
+    };
+  }, [on, q]);
+}
+
 export function Logs({ params }: { params: URLSearchParams }) {
   const [form, setForm] = useState<Query>(() => fromParams(params));
   const [shown, setShown] = useState<Query>(form);
@@ -112,31 +146,10 @@ export function Logs({ params }: { params: URLSearchParams }) {
     search(q);
   }, [key]);
 
-  useEffect(() => {
-    if (!follow) return;
-    let live = true;
-    let timer: number | undefined;
-    const tick = async () => {
-      try {
-        const a = await get<LogsAnswer>(url(shown, last.current));
-        if (!live) return;
-        if (a.entries.length) {
-          last.current = a.entries[a.entries.length - 1].seq;
-          setEntries((old) => [...old, ...a.entries].slice(-KEEP));
-        }
-        setDropped(a.dropped);
-        setError(undefined);
-      } catch (e) {
-        if (live) setError((e as Error).message);
-      }
-      if (live) timer = window.setTimeout(tick, 1000);
-    };
-    timer = window.setTimeout(tick, 1000);
-    return () => {
-      live = false;
-      clearTimeout(timer);
-    };
-  }, [follow, shown]);
+  useFollow(follow, shown, last, (more, d) => {
+    if (more.length) setEntries((old) => [...old, ...more].slice(-KEEP));
+    setDropped(d);
+  }, setError);
 
   const set = (k: keyof Query) => (e: Event) =>
     setForm({ ...form, [k]: (e.currentTarget as HTMLInputElement).value });
