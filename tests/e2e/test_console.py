@@ -2,8 +2,6 @@
 real server with real functions and traffic: what a person sees on each page.
 
 ONDOL_SCREENSHOTS=1 saves a 1280×800 screenshot of each page to docs/console/.
-ONDOL_CONSOLE_DIST=console/dist serves that build through a local proxy instead of
-the one the binary embeds (to try a fresh `npm run build` without rebuilding ondol).
 """
 import http.server
 import json
@@ -84,66 +82,16 @@ class Console:
         assert not unexpected, "the console logged errors or had failed requests:\n" + "\n".join(unexpected)
 
 
-class DistProxy(http.server.ThreadingHTTPServer):
-    """Serves a console build at /console/ and passes everything else to the API."""
-
-    def __init__(self, dist, api):
-        self.dist, self.api = Path(dist), api
-        super().__init__(("127.0.0.1", 0), DistHandler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-
-class DistHandler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def _send(self, status, headers, body):
-        self.send_response(status)
-        for k, v in headers:
-            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
-                self.send_header(k, v)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _proxy(self):
-        path = self.path.split("?")[0]
-        if path.startswith("/console/") or path == "/console":
-            rel = path[len("/console/"):] or "index.html"
-            f = self.server.dist / rel
-            if not f.is_file():
-                f = self.server.dist / "index.html"
-            ctype = {"js": "text/javascript", "css": "text/css", "html": "text/html"}.get(f.suffix[1:], "application/octet-stream")
-            return self._send(200, [("content-type", ctype)], f.read_bytes())
-        n = int(self.headers.get("content-length") or 0)
-        req = urllib.request.Request(self.server.api + self.path, data=self.rfile.read(n) if n else None,
-                                     method=self.command, headers={k: v for k, v in self.headers.items() if k.lower() != "host"})
-        try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                self._send(r.status, r.headers.items(), r.read())
-        except urllib.error.HTTPError as e:
-            self._send(e.code, e.headers.items(), e.read())
-
-    do_GET = do_POST = do_PUT = do_DELETE = _proxy
-
-
 @pytest.fixture
 def console(browser):
-    opened, proxies = [], []
+    opened = []
 
     def make(server):
-        base = f"{server.api}/console/"
-        if os.environ.get("ONDOL_CONSOLE_DIST"):
-            p = DistProxy(ROOT / os.environ["ONDOL_CONSOLE_DIST"], server.api)
-            proxies.append(p)
-            base = f"http://127.0.0.1:{p.server_address[1]}/console/"
-        c = Console(browser, base)
+        c = Console(browser, f"{server.api}/console/")
         opened.append(c)
         return c
 
     yield make
-    for p in proxies:
-        p.shutdown()
     for c in opened:
         c.close()
 

@@ -8,11 +8,13 @@ mod apps;
 mod body_cap;
 mod catalog;
 mod concurrency;
+mod console;
 mod cost;
 mod error;
 mod event_config;
 mod eventstream;
 mod functions;
+mod guard;
 mod invoke;
 mod layer_use;
 mod layers;
@@ -22,6 +24,7 @@ mod names;
 mod ondol;
 mod prom;
 mod queues;
+mod session;
 mod shapes;
 pub mod sigv4;
 mod status;
@@ -122,6 +125,7 @@ impl Api {
 /// The API's router; `auth` decides whether requests must be signed.
 pub fn router(api: Arc<Api>, auth: Auth) -> Router {
     let caps = body_cap::BodyCaps::for_code_limit(api.max_code_bytes);
+    let auth = Arc::new(auth);
     let f = "/2015-03-31/functions";
     let f17 = "/2017-10-31/functions";
     let f19 = "/2019-09-30/functions";
@@ -241,9 +245,10 @@ pub fn router(api: Arc<Api>, auth: Auth) -> Router {
         .route("/ondol/v1/code/{sha}", get(ondol::code))
         .fallback(ondol::unknown)
         .layer(axum::middleware::from_fn_with_state(
-            Arc::new(auth),
+            auth.clone(),
             sigv4::require,
         ))
+        .merge(console::router(auth.clone()))
         // Prometheus does not sign requests; the listener still refuses functions.
         .route("/metrics", get(prom::metrics))
         // Sizes are capped per operation, before the signature is read.
@@ -252,6 +257,7 @@ pub fn router(api: Arc<Api>, auth: Auth) -> Router {
             body_cap::enforce,
         ))
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(auth, guard::browsers))
         .layer(axum::middleware::map_response(request_id))
         .with_state(api)
 }

@@ -43,6 +43,8 @@ pub struct Auth {
     pub max_skew: chrono::Duration,
     /// KiB of unverified body bytes that may be held at once.
     unverified: Arc<tokio::sync::Semaphore>,
+    /// The console's signed-in browsers, which pass without a signature.
+    pub sessions: Arc<crate::session::Sessions>,
 }
 
 impl Auth {
@@ -51,6 +53,7 @@ impl Auth {
             credentials,
             max_skew: chrono::Duration::minutes(5),
             unverified: Arc::new(tokio::sync::Semaphore::new(UNVERIFIED_BODY_BUDGET / 1024)),
+            sessions: Default::default(),
         }
     }
 }
@@ -374,6 +377,9 @@ pub async fn require(State(auth): State<Arc<Auth>>, req: Request, next: Next) ->
     let Some(creds) = auth.credentials.clone() else {
         return next.run(req).await;
     };
+    if auth.sessions.valid(req.headers()) {
+        return next.run(req).await;
+    }
     let (parts, body) = req.into_parts();
     let claim = match check_headers(&auth, &creds, &parts.headers, Utc::now()) {
         Ok(c) => c,
