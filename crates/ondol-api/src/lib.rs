@@ -24,6 +24,7 @@ mod names;
 mod ondol;
 mod prom;
 mod queues;
+mod rollback;
 mod session;
 mod shapes;
 pub mod sigv4;
@@ -68,6 +69,8 @@ pub struct Api {
     pub(crate) scheduler: Arc<ondol_events::Scheduler>,
     /// Management writes are applied one at a time: store and engine stay in step.
     pub(crate) writes: tokio::sync::Mutex<()>,
+    /// Rollbacks run one at a time (each warms, switches, then drains).
+    pub(crate) rollbacks: tokio::sync::Mutex<()>,
     /// Aliases held by a deploy's shift lease (function, alias).
     pub(crate) leases: lease::Leases,
     pub(crate) listeners: Vec<(&'static str, Arc<ondol_core::conn::ConnStats>)>,
@@ -112,6 +115,7 @@ impl Api {
             queue: p.queue,
             scheduler: p.scheduler,
             writes: tokio::sync::Mutex::new(()),
+            rollbacks: tokio::sync::Mutex::new(()),
             leases: Default::default(),
             listeners: p.listeners,
             cost: p.cost,
@@ -231,6 +235,7 @@ pub fn router(api: Arc<Api>, auth: Auth) -> Router {
             "/ondol/v1/apps/{app}/deploys",
             get(apps::deploys).post(apps::add_deploy),
         )
+        .route("/ondol/v1/apps/{app}/rollback", post(rollback::rollback))
         .route("/ondol/v1/functions/{name}/warm", post(ondol::warm))
         .route("/ondol/v1/functions/{name}/drain", post(ondol::drain))
         .route("/ondol/v1/functions/{name}/recent", get(status::recent))

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use ondol_core::manifest::{stage_alias, Rollback, DEFAULT_STAGE};
+use ondol_core::manifest::{Rollback, DEFAULT_STAGE};
 
 use super::deploy::{call, Progress};
 use crate::client::{self, DEFAULT_ENDPOINT};
@@ -330,93 +330,34 @@ pub(crate) fn strings(v: &Value) -> BTreeMap<String, String> {
 }
 
 /// `ondol rollback`: every function of a stage back to the versions of an earlier
-/// deploy of that stage, warmed before the switch like any deploy.
+/// deploy of that stage; the server warms them before the switch like any deploy.
 pub async fn rollback(a: RollbackArgs) -> Result<ExitCode> {
     let app = app_name(&a.dir, &a.app)?;
-    let e = &a.endpoint;
-    let stage = a.stage.as_str();
-    let alias = stage_alias(stage);
-    let all = history_of(e, &app, Some(stage)).await?;
-    if all.first().and_then(|d| d["outcome"].as_str()) == Some("removed") {
-        bail!("stage {stage} of {app} was removed; deploy it again instead");
-    }
-    let good: Vec<Value> = all
-        .into_iter()
-        .filter(|d| !failed(d) && d["outcome"].as_str() != Some("removed"))
-        .collect();
-    let target = match a.to {
-        Some(id) => good
-            .iter()
-            .find(|d| d["id"].as_i64() == Some(id))
-            .with_context(|| {
-                format!("no successful deploy #{id} of stage {stage} in {app}'s history")
-            })?,
-        None => {
-            // The newest deploy that is not what serves now (a deploy that failed
-            // after switching leaves the newest good one as the way back).
-            let mut live: BTreeMap<String, Option<String>> = BTreeMap::new();
-            let mut found = None;
-            for d in &good {
-                let mut differs = false;
-                for (f, v) in strings(&d["versions"]) {
-                    if !live.contains_key(&f) {
-                        let now = alias_state(e, &f, &alias).await?.0;
-                        live.insert(f.clone(), now);
-                    }
-                    differs |= live[&f].as_deref() != Some(v.as_str());
-                }
-                if differs {
-                    found = Some(d);
-                    break;
-                }
-            }
-            found.with_context(|| {
-                format!("stage {stage} of {app} has no earlier deploy to roll back to")
-            })?
-        }
-    };
-    let versions = strings(&target["versions"]);
     let progress = Progress::new();
-    let (_, metrics) = call(e, Method::GET, "/ondol/v1/metrics", None).await?;
-    let mut switches = Vec::new();
-    for (f, v) in &versions {
-        let (old, split) = alias_state(e, f, &alias).await?;
-        if old.as_deref() == Some(v.as_str()) {
-            if split {
-                set_plain(e, f, &alias, v).await?;
-            }
-            continue;
-        }
-        warm(
-            e,
-            f,
-            v,
-            running(&metrics, f, old.as_deref()).max(1),
-            &progress,
-        )
-        .await?;
-        switches.push(Switch {
-            function: f.clone(),
-            alias: alias.clone(),
-            new: v.clone(),
-            old,
-        });
-    }
-    switch_all(e, &switches, &progress).await?;
-    drain_old(e, &switches, &progress).await?;
+    progress.step(format!("rolling back {app} ({})", a.stage));
+    let body = json!({ "stage": a.stage, "to": a.to, "who": who() });
+    let url = format!(
+        "{}/ondol/v1/apps/{}/rollback",
+        a.endpoint.trim_end_matches('/'),
+        client::encode_segment(&app)
+    );
+    let r = client::call(Method::POST, &url, &[], Bytes::from(body.to_string())).await?;
     progress.finish();
-    let id = record(
-        e,
-        &app,
-        stage,
-        &versions,
-        &strings(&target["fingerprints"]),
-        &format!("rolled back to #{}", target["id"]),
-    )
-    .await?;
+    if !r.status.is_success() {
+        bail!("{}", client::error_message(&r));
+    }
+    let v: Value = serde_json::from_slice(&r.body).context("reading the rollback's answer")?;
+    for s in v["switched"].as_array().into_iter().flatten() {
+        println!(
+            "{}: version {} serves (was {})",
+            s["function"].as_str().unwrap_or(""),
+            s["to"].as_str().unwrap_or(""),
+            s["from"].as_str().unwrap_or("none")
+        );
+    }
     println!(
-        "{app} ({stage}): rolled back to #{} (history #{id})",
-        target["id"]
+        "{app} ({}): rolled back to #{} (history #{})",
+        a.stage, v["to"], v["id"]
     );
     Ok(ExitCode::SUCCESS)
 }
