@@ -13,10 +13,20 @@ if ! command -v prometheus >/dev/null; then
     apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus \
         || echo "prometheus could not be installed: tests/e2e/test_metrics.py will skip" >&2
 fi
+if ! command -v chromium >/dev/null; then
+    # The console tests load every page in a real headless Chromium.
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium
+fi
 python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt
 command -v pyenv >/dev/null && pyenv rehash || true
 
 cargo fmt --check
+# The binary embeds console/dist: it must be what console/src builds to.
+(cd console && npm ci --silent && npm run build --silent >/dev/null)
+[ -z "$(git status --porcelain -- console/dist)" ] || {
+    echo "console/dist is not what console/src builds: run npm run build in console/ and commit dist" >&2
+    exit 1
+}
 cargo build --workspace
 cargo build --release -p rust-hello
 cargo clippy --workspace --all-targets -- -D warnings
