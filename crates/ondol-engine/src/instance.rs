@@ -101,7 +101,7 @@ impl Instance {
                 ));
             }
         };
-        let spawned = Instant::now();
+        let spawned = process.spawned_at;
         process
             .capture
             .platform(report::init_start(&spec.launch.runtime_version));

@@ -19,7 +19,7 @@ enum Job {
         program: Box<Program>,
         cgroup: Option<PathBuf>,
         reaper: Option<Arc<Reaper>>,
-        reply: oneshot::Sender<std::io::Result<(Spawned, Tracked)>>,
+        reply: oneshot::Sender<std::io::Result<(Spawned, Tracked, std::time::Instant)>>,
     },
     Gone {
         tracked: Tracked,
@@ -50,6 +50,9 @@ fn run(rx: &mpsc::Receiver<Job>) {
                 reply,
             } => {
                 let spawned = spawn::spawn(&program).map(|child| {
+                    // Taken here, not when the reply is read: under load the
+                    // runtime may reach its front before the caller wakes.
+                    let at = std::time::Instant::now();
                     drop(program);
                     let pgid = child.pid;
                     let start_time = proc_start_time(pgid).unwrap_or(0);
@@ -57,7 +60,7 @@ fn run(rx: &mpsc::Receiver<Job>) {
                     if let Some(r) = &reaper {
                         r.started(tracked, cgroup.as_deref());
                     }
-                    (child, tracked)
+                    (child, tracked, at)
                 });
                 let _ = reply.send(spawned);
             }
@@ -71,7 +74,7 @@ pub(crate) async fn spawn(
     program: Program,
     cgroup: Option<PathBuf>,
     reaper: Option<Arc<Reaper>>,
-) -> std::io::Result<(Spawned, Tracked)> {
+) -> std::io::Result<(Spawned, Tracked, std::time::Instant)> {
     let (reply, rx) = oneshot::channel();
     let job = Job::Spawn {
         program: Box::new(program),

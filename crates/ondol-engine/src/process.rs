@@ -24,6 +24,8 @@ pub(crate) struct Process {
     pub exit: watch::Receiver<Option<String>>,
     pub capture: Arc<Capture>,
     pub mem: Arc<Watched>,
+    /// When the launcher saw the exec succeed.
+    pub spawned_at: std::time::Instant,
 }
 
 /// Run when the process is gone, before anyone is told.
@@ -52,7 +54,8 @@ impl Process {
             join,
             netns,
         )?;
-        let (child, tracked) = launcher::spawn(cmd, cgroup_dir, spec.reaper.clone()).await?;
+        let (child, tracked, spawned_at) =
+            launcher::spawn(cmd, cgroup_dir, spec.reaper.clone()).await?;
         let pgid = tracked.pgid;
         let (sink, function, version) = (
             spec.sink.clone(),
@@ -74,6 +77,7 @@ impl Process {
             exit,
             capture,
             mem,
+            spawned_at,
         })
     }
 
