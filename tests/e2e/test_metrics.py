@@ -112,6 +112,9 @@ def test_prometheus_scrapes_invocations_cold_starts_throttles_and_the_front_door
         f'ondol_throttles_total{{{sel},reason="max_concurrency"}}': 1,
         f'ondol_invocation_duration_seconds_count{{{sel}}}': 6,
         f'ondol_init_duration_seconds_count{{{sel}}}': 1,
+        # The one cold start, broken into its phases (node-wide).
+        'ondol_cold_start_phase_seconds_count{job="ondol",phase="init"}': 1,
+        'ondol_cold_start_phase_seconds_count{job="ondol",phase="queue_wait"}': 1,
         'ondol_http_requests_total{job="ondol",route="url:m",status="200"}': 1,
         # The same numbers through the token-protected listener.
         f'ondol_invocations_total{{job="ondol-own",function="m",outcome="success"}}': 5,
@@ -127,6 +130,11 @@ def test_prometheus_scrapes_invocations_cold_starts_throttles_and_the_front_door
     # A histogram Prometheus can take a quantile of: the sleep(1) call is the slowest.
     p100 = scalar(prom, f'histogram_quantile(1, ondol_invocation_duration_seconds_bucket{{{sel}}})')
     assert 1.0 <= p100 <= 2.5, p100
+    # The phases of an init add up to REPORT's Init Duration (sums, not just counts).
+    parts = scalar(prom, 'sum(ondol_cold_start_phase_seconds_sum{job="ondol",'
+                         'phase=~"process_start|runtime_ready|init"})')
+    init = scalar(prom, f'ondol_init_duration_seconds_sum{{{sel}}}')
+    assert parts > 0 and abs(parts - init) < 0.002, (parts, init)
     budget = scalar(prom, 'ondol_memory_budget_bytes{job="ondol"}')
     assert budget and budget > 0
 

@@ -44,6 +44,8 @@ type QueueRow = (String, u64, f64);
 #[derive(Debug)]
 struct Scrape {
     versions: Vec<VersionSnapshot>,
+    /// The node's cold starts, one histogram per phase.
+    cold_start_phases: Vec<(&'static str, Snapshot)>,
     concurrent: u64,
     budget_mb: (u64, u64),
     node: serde_json::Value,
@@ -103,6 +105,7 @@ async fn gather(api: &Arc<Api>) -> Result<Scrape> {
     let relaxed = std::sync::atomic::Ordering::Relaxed;
     Ok(Scrape {
         versions: api.engine.version_snapshots(),
+        cold_start_phases: api.engine.cold_start_phases().histograms(),
         concurrent: api.engine.concurrent() as u64,
         budget_mb: api.engine.memory_budget(),
         node: api.engine.metrics().snapshot(),
@@ -239,6 +242,14 @@ impl Scrape {
             "ondol_queue_wait",
             "Time requests that found no free capacity waited for it before they ran.",
             vs.iter().map(|v| (fv(v), &v.queue_wait)),
+        )?;
+        histograms(
+            enc,
+            "ondol_cold_start_phase",
+            "Cold invocations node-wide, by phase: queue_wait, process_start, runtime_ready, init (handler imported), duration.",
+            self.cold_start_phases
+                .iter()
+                .map(|(p, s)| (vec![("phase", p.to_string())], s)),
         )?;
         gauges(
             enc,

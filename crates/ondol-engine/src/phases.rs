@@ -2,14 +2,14 @@
 //! instance in), process start (front opened, sandbox entered, exec), runtime
 //! ready (until the runtime first reaches its Runtime API), handler init (until
 //! its first `/next`: the function's code imported) and the invocation itself.
-//! Recorded where the REPORT line is written; histograms per phase, atomics only.
+//! Recorded where the REPORT line is written; a histogram of seconds per phase
+//! (the same lock-free kind `/metrics` exports), atomics only.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
-use serde_json::{json, Value};
-
-use crate::metrics::Histogram;
+use ondol_core::stats::{Seconds, Snapshot};
+use serde_json::{json, Map, Value};
 
 pub use ondol_core::ColdStart;
 
@@ -62,32 +62,52 @@ pub(crate) fn log_line(c: &ColdStart, request_id: &str) -> String {
     )
 }
 
-/// The node's cold starts, one histogram per phase.
-#[derive(Default)]
+/// The phases' names, as the metrics label them (`phase`) and in this order.
+pub const PHASES: [&str; 5] = [
+    "queue_wait",
+    "process_start",
+    "runtime_ready",
+    "init",
+    "duration",
+];
+
+/// The node's cold starts, one histogram of seconds per phase (the order of
+/// [`PHASES`]), bumped with atomic adds only.
 pub struct ColdStartStats {
     count: AtomicU64,
-    pub queue_wait: Histogram,
-    pub process_start: Histogram,
-    pub runtime_ready: Histogram,
-    pub handler_init: Histogram,
-    pub duration: Histogram,
+    phases: [Seconds; 5],
     /// The latest cold start, in µs per phase (for a glance without a histogram).
     last_us: [AtomicU64; 5],
+}
+
+impl Default for ColdStartStats {
+    fn default() -> Self {
+        Self {
+            count: AtomicU64::new(0),
+            // One bound set for all: a queue wait of 1 ms and an init of minutes
+            // both land in a bucket of their own.
+            phases: std::array::from_fn(|_| Seconds::durations()),
+            last_us: Default::default(),
+        }
+    }
+}
+
+fn in_order(c: &ColdStart) -> [f64; 5] {
+    [
+        c.queue_wait_ms,
+        c.process_start_ms,
+        c.runtime_ready_ms,
+        c.handler_init_ms,
+        c.duration_ms,
+    ]
 }
 
 impl ColdStartStats {
     pub fn record(&self, c: &ColdStart) {
         self.count.fetch_add(1, Relaxed);
-        let phases = [
-            (&self.queue_wait, c.queue_wait_ms),
-            (&self.process_start, c.process_start_ms),
-            (&self.runtime_ready, c.runtime_ready_ms),
-            (&self.handler_init, c.handler_init_ms),
-            (&self.duration, c.duration_ms),
-        ];
-        for (i, (h, v)) in phases.into_iter().enumerate() {
-            h.record(v);
-            self.last_us[i].store((v * 1000.0) as u64, Relaxed);
+        for (i, ms) in in_order(c).into_iter().enumerate() {
+            self.phases[i].observe(ms / 1000.0);
+            self.last_us[i].store((ms * 1000.0) as u64, Relaxed);
         }
     }
 
@@ -96,33 +116,39 @@ impl ColdStartStats {
         self.count.load(Relaxed)
     }
 
-    /// `{count, last: {phase: ms}, histograms: {phase: [[upper_ms, n]]}}`.
+    /// Each phase's histogram, named as in [`PHASES`] (Prometheus' view).
+    pub fn histograms(&self) -> Vec<(&'static str, Snapshot)> {
+        PHASES
+            .iter()
+            .zip(&self.phases)
+            .map(|(n, h)| (*n, h.snapshot()))
+            .collect()
+    }
+
+    /// `{count, last: {phase_ms: ms}, sum_ms: {..}, histograms: {phase_ms:
+    /// [[upper_ms, n]]}}`: the non-empty buckets, the last bound `null` (+Inf).
     pub fn snapshot(&self) -> Value {
-        let names = [
-            "queue_wait_ms",
-            "process_start_ms",
-            "runtime_ready_ms",
-            "handler_init_ms",
-            "duration_ms",
-        ];
-        let hists = [
-            &self.queue_wait,
-            &self.process_start,
-            &self.runtime_ready,
-            &self.handler_init,
-            &self.duration,
-        ];
-        let last: serde_json::Map<String, Value> = names
+        let key = |n: &str| match n {
+            "init" => "handler_init_ms".to_string(),
+            n => format!("{n}_ms"),
+        };
+        let last: Map<String, Value> = PHASES
             .iter()
             .zip(&self.last_us)
-            .map(|(n, v)| (n.to_string(), json!(v.load(Relaxed) as f64 / 1000.0)))
+            .map(|(n, v)| (key(n), json!(v.load(Relaxed) as f64 / 1000.0)))
             .collect();
-        let histograms: serde_json::Map<String, Value> = names
-            .iter()
-            .zip(hists)
-            .map(|(n, h)| (n.to_string(), json!(h.snapshot())))
-            .collect();
-        json!({ "count": self.count(), "last": last, "histograms": histograms })
+        let (mut sums, mut histograms) = (Map::new(), Map::new());
+        for (n, s) in self.histograms() {
+            sums.insert(key(n), json!(s.sum_seconds * 1000.0));
+            let buckets: Vec<_> = s
+                .buckets
+                .iter()
+                .filter(|(_, c)| *c > 0)
+                .map(|(le, c)| (le.is_finite().then_some(le * 1000.0), *c))
+                .collect();
+            histograms.insert(key(n), json!(buckets));
+        }
+        json!({ "count": self.count(), "last": last, "sum_ms": sums, "histograms": histograms })
     }
 }
 
@@ -156,6 +182,11 @@ mod tests {
         let v = s.snapshot();
         assert_eq!(v["count"], 1);
         assert_eq!(v["last"]["handler_init_ms"], 100.0);
+        assert_eq!(v["histograms"]["handler_init_ms"], json!([[100.0, 1]]));
+        assert_eq!(v["sum_ms"]["runtime_ready_ms"], 20.0);
+        let h = s.histograms();
+        assert_eq!(h[3].0, "init");
+        assert_eq!((h[3].1.count, h[3].1.sum_seconds), (1, 0.1));
         assert!(log_line(&cold_start(0.5, init, 7.25), "r").contains("Handler Init: 100.00 ms"));
     }
 }
