@@ -7,6 +7,7 @@ import re
 import subprocess
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
@@ -29,6 +30,7 @@ def handler(event, context):
 # us-east-1, free tier off (prices/aws-2026-11.toml).
 PER_REQUEST = 0.20 / 1e6
 PER_GB_S = 0.0000166667
+PROVISIONED_DURATION_PER_GB_S = 0.0000097222
 
 
 def code(src):
@@ -81,6 +83,82 @@ def test_cost_matches_report_lines_and_survives_restart(make_server, tmp_path):
     assert row["billed_ms"] == sum(billed_ms(s2, "sleeper"))
     text = s2.cli("cost", "--no-free-tier").stdout
     assert "sleeper" in text and "Month to date" in text and "Projected to month end" in text
+
+
+def reports(server, rids):
+    """{request id: (billed ms, cold)} from the REPORT lines of these invocations."""
+    out = {}
+    for rid in rids:
+        report = next(l for l in server.request_log(rid) if l.startswith("REPORT"))
+        out[rid] = (int(re.search(r"Billed Duration: (\d+) ms", report).group(1)),
+                    "Init Duration" in report)
+    return out
+
+
+def invoke(lam, ms):
+    r = lam.invoke(FunctionName="kept", Payload=json.dumps({"ms": ms}))
+    assert r["StatusCode"] == 200 and "FunctionError" not in r
+    return r["ResponseMetadata"]["RequestId"]
+
+
+def burst(lam, sleeps):
+    """Invocations overlapping one another, started 150 ms apart."""
+    with ThreadPoolExecutor(len(sleeps)) as ex:
+        futures = []
+        for ms in sleeps:
+            futures.append(ex.submit(invoke, lam, ms))
+            time.sleep(0.15)
+        return [f.result() for f in futures]
+
+
+def duration_lines(server):
+    v = cost(server)
+    row = next(f for f in v["functions"] if f["function"] == "kept")
+    return row, {l["item"]: l for l in v["month_to_date"]["bill"]["lines"]}
+
+
+def test_invocations_within_min_warm_are_billed_at_the_provisioned_rate(make_server, tmp_path):
+    s = make_server(tmp_path / "data")
+    s.create("kept", "python3.11", zip_bytes=code(SLEEPER), memory=1024, ondol={"MinWarm": 1})
+    wait_until(lambda: s.pool("kept").get("ready") == 1, timeout=30, what="the provisioned instance")
+    lam = s.client()
+    n = 8
+    got = reports(s, [invoke(lam, 20 + 15 * i) for i in range(n)])
+    assert not any(cold for _, cold in got.values()), "all served by the kept instance"
+    billed = sum(ms for ms, _ in got.values())
+    gb_s = billed * 1024 / 1024 / 1000
+    row, lines = duration_lines(s)
+    assert row["requests"] == n and row["billed_ms"] == billed == row["provisioned_billed_ms"], row
+    pd = lines["provisioned_duration"]
+    assert abs(pd["usd"] - gb_s * PROVISIONED_DURATION_PER_GB_S) < 1e-9, pd
+    assert round(pd["usd"], 2) == round(gb_s * PROVISIONED_DURATION_PER_GB_S, 2)
+    assert pd["formula"].startswith(f"{gb_s:,.3f}".rstrip("0").rstrip(".") + " GB-s × $0.0000097222"), pd
+    assert lines["lambda_duration"]["usd"] == 0, lines["lambda_duration"]
+    assert abs(lines["lambda_requests"]["usd"] - n * PER_REQUEST) < 1e-12
+    assert lines["provisioned_concurrency"]["usd"] > 0, "and the kept instance's time"
+
+    # Three at once: the kept instance serves one, two new instances start on
+    # demand (their REPORT has an Init Duration).
+    first = reports(s, burst(lam, [700, 600, 500]))
+    assert sorted(cold for _, cold in first.values()) == [False, True, True], first
+    # Three at once again, now all warm (three instances): at most min_warm = 1
+    # runs provisioned, the other two spill to on demand.
+    second = reports(s, burst(lam, [700, 600, 500]))
+    assert not any(cold for _, cold in second.values()), second
+    row, lines = duration_lines(s)
+    extra = row["provisioned_billed_ms"] - billed
+    warm_first = sum(ms for ms, cold in first.values() if not cold)
+    assert extra - warm_first in [ms for ms, _ in second.values()], (extra, first, second)
+    on_demand_ms = sum(ms for ms, _ in [*first.values(), *second.values()]) - extra
+    assert row["billed_ms"] - row["provisioned_billed_ms"] == on_demand_ms, row
+    od = on_demand_ms * 1024 / 1024 / 1000 * PER_GB_S
+    pd = (billed + extra) / 1000 * PROVISIONED_DURATION_PER_GB_S
+    assert abs(lines["lambda_duration"]["usd"] - od) < 1e-9, lines["lambda_duration"]
+    assert abs(lines["provisioned_duration"]["usd"] - pd) < 1e-9, lines["provisioned_duration"]
+    total = sum(l["usd"] for l in lines.values())
+    assert abs(total - (n + 6) * PER_REQUEST - od - pd - lines["provisioned_concurrency"]["usd"]) < 1e-12
+    text = s.cli("cost", "--no-free-tier").stdout
+    assert "IN MIN_WARM" in text and "GB-s × $0.0000097222" in text, text
 
 
 def test_estimator_figures_match_their_formulas():

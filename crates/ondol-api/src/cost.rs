@@ -75,6 +75,8 @@ struct FunctionUsage {
     #[serde(flatten)]
     row: UsageRow,
     gb_seconds: f64,
+    /// Of `gb_seconds`, what ran within `min_warm` (the provisioned duration rate).
+    provisioned_duration_gb_seconds: f64,
     provisioned_gb_seconds: f64,
 }
 
@@ -97,7 +99,8 @@ fn totals(rows: &[UsageRow]) -> Usage {
     let mut u = Usage::default();
     for r in rows {
         u.requests += r.requests as f64;
-        u.gb_seconds += r.gb_seconds();
+        u.gb_seconds += r.on_demand_gb_seconds();
+        u.provisioned_duration_gb_seconds += r.provisioned_duration_gb_seconds();
         u.provisioned_gb_seconds += r.provisioned_gb_seconds();
         u.http_requests += r.http_requests as f64;
     }
@@ -108,6 +111,7 @@ fn scaled(u: &Usage, k: f64) -> Usage {
     Usage {
         requests: u.requests * k,
         gb_seconds: u.gb_seconds * k,
+        provisioned_duration_gb_seconds: u.provisioned_duration_gb_seconds * k,
         provisioned_gb_seconds: u.provisioned_gb_seconds * k,
         http_requests: u.http_requests * k,
     }
@@ -285,6 +289,7 @@ impl Api {
             .into_iter()
             .map(|r| FunctionUsage {
                 gb_seconds: r.gb_seconds(),
+                provisioned_duration_gb_seconds: r.provisioned_duration_gb_seconds(),
                 provisioned_gb_seconds: r.provisioned_gb_seconds(),
                 row: r,
             })

@@ -44,6 +44,7 @@ impl Api {
                 memory_mb: d.memory_mb,
                 requests: d.requests,
                 billed_ms: d.billed_ms,
+                provisioned_billed_ms: d.provisioned_billed_ms,
                 http_requests: d.http_requests,
                 ..Default::default()
             });

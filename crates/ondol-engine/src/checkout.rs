@@ -30,6 +30,8 @@ pub(crate) struct Settled {
     pub cold_start: Option<ColdStart>,
     /// The init this request waited for (a cold start's), in ms.
     pub init_ms: Option<f64>,
+    /// It held one of the pool's provisioned slots (to give back).
+    pub provisioned: bool,
 }
 
 /// The pool an instance was checked out of (see `pool`).
@@ -55,6 +57,8 @@ pub(crate) struct Checkout {
     init: Option<(f64, InitPhases)>,
     /// How long the request waited for its instance slot.
     pub queue_wait_ms: f64,
+    /// Ran within `min_warm`: billed at the provisioned duration price.
+    pub provisioned: bool,
     /// `Some(memory_mb)`: a Lambda runtime's request, with END and REPORT.
     report: Option<u32>,
     /// Counted as a failed invocation when it ends.
@@ -85,6 +89,7 @@ impl Checkout {
             begun: Instant::now(),
             init,
             queue_wait_ms: 0.0,
+            provisioned: false,
             report,
             failed: false,
             watchdog: None,
@@ -151,6 +156,7 @@ impl Checkout {
             crash_error: verdict.crash_error,
             cold_start,
             init_ms: self.init.map(|(ms, _)| ms),
+            provisioned: self.provisioned,
         };
         self.lender.settle(self.inst.clone(), settled);
         (ms, tail)

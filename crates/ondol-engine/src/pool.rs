@@ -17,7 +17,7 @@ use crate::metrics::{inc, Outcome, PoolView, ThrottleReason, VersionCounters, Ve
 use crate::node::{Node, Tenant};
 use crate::spec::StartSpec;
 use crate::throttle;
-use crate::usage::UsageCell;
+use crate::usage::{ProvisionedSlots, UsageCell};
 
 mod scale;
 
@@ -63,6 +63,8 @@ pub(crate) struct Pool {
     counters: VersionCounters,
     recent: crate::recent::Recent,
     pub(crate) usage: Arc<UsageCell>,
+    /// `min_warm` as requests hold it (what runs at the provisioned rate).
+    provisioned: ProvisionedSlots,
     pub(crate) node: Arc<Node>,
     state: Mutex<State>,
 }
@@ -84,6 +86,7 @@ impl Pool {
             counters: VersionCounters::default(),
             recent: Default::default(),
             usage,
+            provisioned: ProvisionedSlots::new(limits.min_warm),
             limits: limits.clone(),
             node,
             state: Mutex::new(State {
@@ -169,6 +172,9 @@ impl Pool {
         let inflight = self.node.begin();
         let mut checkout = Checkout::new(lender, inst, request_id, cold, memory_mb, inflight);
         checkout.queue_wait_ms = queue_wait_ms;
+        // A cold start ran on an instance of its own, on demand; a warm one runs
+        // provisioned while fewer than `min_warm` do.
+        checkout.provisioned = !cold && self.provisioned.try_take();
         Ok(Lease::Out(checkout))
     }
 
@@ -435,7 +441,10 @@ impl Lender for Pool {
         self.recent
             .record(s.request_id, s.duration_ms, s.init_ms, outcome);
         if let Some(ms) = s.billed_ms {
-            self.usage.bill(ms);
+            self.usage.bill(ms, s.provisioned);
+        }
+        if s.provisioned {
+            self.provisioned.give_back();
         }
         if let Some(c) = &s.cold_start {
             self.node.cold_starts.record(c);

@@ -20,6 +20,8 @@ pub struct UsageRow {
     pub requests: u64,
     /// Sum of the REPORT lines' Billed Duration.
     pub billed_ms: u64,
+    /// Of `billed_ms`, what invocations within `min_warm` ran (provisioned).
+    pub provisioned_billed_ms: u64,
     /// Instance-milliseconds kept ready by `min_warm` (provisioned concurrency).
     pub provisioned_ms: u64,
     /// Requests through the HTTP front door (rows with an empty version).
@@ -27,12 +29,28 @@ pub struct UsageRow {
 }
 
 impl UsageRow {
-    pub fn gb_seconds(&self) -> f64 {
-        self.billed_ms as f64 * f64::from(self.memory_mb) / 1024.0 / 1000.0
+    fn gb_s(&self, ms: u64) -> f64 {
+        ms as f64 * f64::from(self.memory_mb) / 1024.0 / 1000.0
     }
 
+    /// All billed duration × memory.
+    pub fn gb_seconds(&self) -> f64 {
+        self.gb_s(self.billed_ms)
+    }
+
+    /// The billed duration of invocations run on demand × memory.
+    pub fn on_demand_gb_seconds(&self) -> f64 {
+        self.gb_s(self.billed_ms.saturating_sub(self.provisioned_billed_ms))
+    }
+
+    /// The billed duration of invocations within `min_warm` × memory.
+    pub fn provisioned_duration_gb_seconds(&self) -> f64 {
+        self.gb_s(self.provisioned_billed_ms)
+    }
+
+    /// Time instances were kept ready by `min_warm` × memory.
     pub fn provisioned_gb_seconds(&self) -> f64 {
-        self.provisioned_ms as f64 * f64::from(self.memory_mb) / 1024.0 / 1000.0
+        self.gb_s(self.provisioned_ms)
     }
 }
 
@@ -49,6 +67,7 @@ CREATE TABLE IF NOT EXISTS usage (
     memory_mb INTEGER NOT NULL,
     requests INTEGER NOT NULL DEFAULT 0,
     billed_ms INTEGER NOT NULL DEFAULT 0,
+    provisioned_billed_ms INTEGER NOT NULL DEFAULT 0,
     provisioned_ms INTEGER NOT NULL DEFAULT 0,
     http_requests INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (hour, function, version, stage, memory_mb)
@@ -68,6 +87,7 @@ impl UsageStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
+        add_provisioned_billed_ms(&conn)?;
         Ok(Arc::new(Self {
             conn: Mutex::new(conn),
         }))
@@ -79,11 +99,12 @@ impl UsageStore {
         let tx = conn.transaction()?;
         {
             let mut st = tx.prepare_cached(
-                "INSERT INTO usage (hour, function, version, stage, memory_mb, requests, billed_ms, provisioned_ms, http_requests)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                "INSERT INTO usage (hour, function, version, stage, memory_mb, requests, billed_ms, provisioned_ms, http_requests, provisioned_billed_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (hour, function, version, stage, memory_mb) DO UPDATE SET
                    requests = requests + excluded.requests,
                    billed_ms = billed_ms + excluded.billed_ms,
+                   provisioned_billed_ms = provisioned_billed_ms + excluded.provisioned_billed_ms,
                    provisioned_ms = provisioned_ms + excluded.provisioned_ms,
                    http_requests = http_requests + excluded.http_requests",
             )?;
@@ -97,7 +118,8 @@ impl UsageStore {
                     r.requests as i64,
                     r.billed_ms as i64,
                     r.provisioned_ms as i64,
-                    r.http_requests as i64
+                    r.http_requests as i64,
+                    r.provisioned_billed_ms as i64
                 ])?;
             }
         }
@@ -108,7 +130,7 @@ impl UsageStore {
     pub fn between(&self, from: i64, to: i64) -> rusqlite::Result<Vec<UsageRow>> {
         let conn = self.conn.lock();
         let mut st = conn.prepare_cached(
-            "SELECT function, version, stage, memory_mb, SUM(requests), SUM(billed_ms), SUM(provisioned_ms), SUM(http_requests)
+            "SELECT function, version, stage, memory_mb, SUM(requests), SUM(billed_ms), SUM(provisioned_ms), SUM(http_requests), SUM(provisioned_billed_ms)
              FROM usage WHERE hour >= ?1 AND hour < ?2
              GROUP BY function, version, stage, memory_mb ORDER BY function, version, stage",
         )?;
@@ -122,6 +144,7 @@ impl UsageStore {
                 billed_ms: r.get::<_, i64>(5)? as u64,
                 provisioned_ms: r.get::<_, i64>(6)? as u64,
                 http_requests: r.get::<_, i64>(7)? as u64,
+                provisioned_billed_ms: r.get::<_, i64>(8)? as u64,
             })
         })?;
         rows.collect()
@@ -144,6 +167,22 @@ impl UsageStore {
     }
 }
 
+/// A usage.db written before provisioned duration was counted gains its column
+/// (zero: those rows were all priced on demand).
+fn add_provisioned_billed_ms(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('usage') WHERE name = 'provisioned_billed_ms'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has {
+        conn.execute_batch(
+            "ALTER TABLE usage ADD COLUMN provisioned_billed_ms INTEGER NOT NULL DEFAULT 0",
+        )?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +197,7 @@ mod tests {
             memory_mb: 1024,
             requests: 2,
             billed_ms: 1500,
+            provisioned_billed_ms: 500,
             ..Default::default()
         };
         s.add(10, std::slice::from_ref(&r)).unwrap();
@@ -166,8 +206,32 @@ mod tests {
         let all = s.between(0, 100).unwrap();
         assert_eq!((all[0].requests, all[0].billed_ms), (6, 4500));
         assert!((all[0].gb_seconds() - 4.5).abs() < 1e-12);
+        assert_eq!(all[0].provisioned_billed_ms, 1500);
+        assert!((all[0].on_demand_gb_seconds() - 3.0).abs() < 1e-12);
         assert_eq!(s.between(11, 12).unwrap()[0].requests, 2);
         assert!(s.alert_once("2026-11", "node", 80, 0).unwrap());
         assert!(!s.alert_once("2026-11", "node", 80, 0).unwrap());
+    }
+
+    #[test]
+    fn an_older_usage_db_gains_the_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE usage (hour INTEGER NOT NULL, function TEXT NOT NULL,
+                   version TEXT NOT NULL, stage TEXT NOT NULL, memory_mb INTEGER NOT NULL,
+                   requests INTEGER NOT NULL DEFAULT 0, billed_ms INTEGER NOT NULL DEFAULT 0,
+                   provisioned_ms INTEGER NOT NULL DEFAULT 0, http_requests INTEGER NOT NULL DEFAULT 0,
+                   PRIMARY KEY (hour, function, version, stage, memory_mb));
+                 INSERT INTO usage VALUES (1, 'f', '1', '', 128, 2, 300, 0, 0);",
+            )
+            .unwrap();
+        let s = UsageStore::open(&path).unwrap();
+        let all = s.between(0, 10).unwrap();
+        assert_eq!((all[0].billed_ms, all[0].provisioned_billed_ms), (300, 0));
+        drop(s);
+        UsageStore::open(&path).unwrap();
     }
 }

@@ -66,6 +66,7 @@ impl Pool {
         let mut st = self.state.lock();
         st.max_concurrency = max_concurrency;
         st.min_warm = min_warm.min(max_concurrency);
+        self.provisioned.set_limit(st.min_warm);
         self.grant_spawns(&mut st);
     }
 
@@ -113,6 +114,7 @@ impl Pool {
     pub fn drain_idle(&self) -> Vec<Arc<Instance>> {
         let mut st = self.state.lock();
         st.min_warm = 0;
+        self.provisioned.set_limit(0);
         let idle = std::mem::take(&mut st.idle);
         let mut out = Vec::new();
         for inst in idle {

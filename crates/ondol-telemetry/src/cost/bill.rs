@@ -1,5 +1,6 @@
 //! A month's usage priced as AWS would: Lambda requests and duration (tiered,
-//! after the free tier), provisioned concurrency, HTTP API requests. Every line
+//! after the free tier), the duration provisioned concurrency served (at its
+//! lower rate), provisioned concurrency itself, HTTP API requests. Every line
 //! carries the formula that gives it.
 
 use serde::Serialize;
@@ -11,8 +12,11 @@ use super::prices::{FreeTier, RegionPrices, Tier};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Usage {
     pub requests: f64,
-    /// Billed duration × configured memory.
+    /// Billed duration × configured memory, of invocations run on demand.
     pub gb_seconds: f64,
+    /// Billed duration × memory of invocations that ran within `min_warm`
+    /// (provisioned concurrency): the provisioned duration price, no free tier.
+    pub provisioned_duration_gb_seconds: f64,
     /// Time instances were kept ready by `min_warm` × memory.
     pub provisioned_gb_seconds: f64,
     /// Requests through the HTTP front door.
@@ -59,6 +63,15 @@ impl Bill {
             f.lambda_gb_seconds,
             &p.lambda_gb_second,
         );
+        let provisioned_duration = per_unit(
+            "provisioned_duration",
+            u.provisioned_duration_gb_seconds,
+            0.0,
+            &[Tier {
+                up_to: None,
+                usd: p.provisioned_duration_gb_second,
+            }],
+        );
         let provisioned = per_unit(
             "provisioned_concurrency",
             u.provisioned_gb_seconds,
@@ -74,7 +87,7 @@ impl Bill {
             f.http_api_requests,
             &p.http_api_per_million,
         );
-        let lines = vec![requests, duration, provisioned, http];
+        let lines = vec![requests, duration, provisioned_duration, provisioned, http];
         let total_usd = lines.iter().map(|l| l.usd).sum();
         Self { lines, total_usd }
     }
@@ -198,6 +211,26 @@ mod tests {
         assert_eq!(
             b.lines[0].formula,
             "(3,000,000 − 1,000,000 free) req × $0.20/1M = $0.40"
+        );
+    }
+
+    #[test]
+    fn provisioned_duration_has_its_own_rate_and_no_free_tier() {
+        let p = Prices::builtin();
+        let u = Usage {
+            gb_seconds: 100.0,
+            provisioned_duration_gb_seconds: 1000.0,
+            ..Default::default()
+        };
+        let b = Bill::price(&u, p.region("us-east-1").unwrap(), Some(&p.free_tier));
+        assert_eq!(b.lines[1].usd, 0.0, "on demand: within the free tier");
+        let l = &b.lines[2];
+        assert_eq!(l.item, "provisioned_duration");
+        assert!((l.usd - 1000.0 * 0.0000097222).abs() < 1e-12);
+        assert!(
+            l.formula.starts_with("1,000 GB-s × $0.0000097222"),
+            "{}",
+            l.formula
         );
     }
 

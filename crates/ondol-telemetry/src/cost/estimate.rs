@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::bill::{Bill, Usage};
 use super::fmt::{count, usd};
-use super::prices::{Prices, RegionPrices, Tier};
+use super::prices::{Prices, RegionPrices};
 use super::CostError;
 
 /// A month is 30 days here, as AWS's own examples count it.
@@ -57,6 +57,7 @@ pub fn estimate(prices: &Prices, input: EstimateInput) -> Result<Estimate, CostE
     let base = Usage {
         requests,
         gb_seconds: requests * billed_s * gb,
+        provisioned_duration_gb_seconds: 0.0,
         provisioned_gb_seconds: 0.0,
         http_requests: requests,
     };
@@ -104,6 +105,7 @@ pub fn estimate(prices: &Prices, input: EstimateInput) -> Result<Estimate, CostE
         let u = Usage {
             requests: base.requests * k,
             gb_seconds: base.gb_seconds * k,
+            provisioned_duration_gb_seconds: 0.0,
             provisioned_gb_seconds: 0.0,
             http_requests: base.http_requests * k,
         };
@@ -134,6 +136,8 @@ pub fn estimate(prices: &Prices, input: EstimateInput) -> Result<Estimate, CostE
 fn provisioned(p: &RegionPrices, base: &Usage, base_f: &[String], n: u32, gb: f64) -> Scenario {
     let seconds = DAYS * 86_400.0;
     let u = Usage {
+        gb_seconds: 0.0,
+        provisioned_duration_gb_seconds: base.gb_seconds,
         provisioned_gb_seconds: f64::from(n) * gb * seconds,
         ..*base
     };
@@ -143,18 +147,11 @@ fn provisioned(p: &RegionPrices, base: &Usage, base_f: &[String], n: u32, gb: f6
         count(seconds),
         u.provisioned_gb_seconds
     ));
-    let pc = RegionPrices {
-        lambda_gb_second: vec![Tier {
-            up_to: None,
-            usd: p.provisioned_duration_gb_second,
-        }],
-        ..p.clone()
-    };
     Scenario {
         name: "provisioned",
         usage_formulas: f,
         usage: u,
-        bill: Bill::price(&u, &pc, None),
+        bill: Bill::price(&u, p, None),
     }
 }
 
@@ -203,6 +200,13 @@ mod tests {
         // 2,592,000 × 0.12 s × 0.5 GB = 155,520 GB-s
         assert!((od.lines[1].usd - 155_520.0 * 0.0000166667).abs() < 1e-9);
         assert_eq!(e.scenarios.len(), 4);
+        // With 2 provisioned, every request is served at the provisioned rate.
+        let pc = &e.scenarios[1].bill;
+        assert_eq!(
+            (pc.lines[1].usd, pc.lines[2].item),
+            (0.0, "provisioned_duration")
+        );
+        assert!((pc.lines[2].usd - 155_520.0 * 0.0000097222).abs() < 1e-9);
         assert_eq!(e.ondol_warm_mb, 2 * 3 * 512);
     }
 }

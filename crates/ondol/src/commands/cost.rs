@@ -135,17 +135,18 @@ fn print_report(v: &Value) {
         v["prices"]["version"].as_str().unwrap_or_default(),
     );
     println!(
-        "\n{:<28} {:>8} {:<10} {:>10} {:>14} {:>14}",
-        "FUNCTION", "VERSION", "STAGE", "REQUESTS", "GB-S", "PROV. GB-S"
+        "\n{:<28} {:>8} {:<10} {:>10} {:>14} {:>14} {:>14}",
+        "FUNCTION", "VERSION", "STAGE", "REQUESTS", "GB-S", "IN MIN_WARM", "PROV. GB-S"
     );
     for f in v["functions"].as_array().into_iter().flatten() {
         println!(
-            "{:<28} {:>8} {:<10} {:>10} {:>14.3} {:>14.3}",
+            "{:<28} {:>8} {:<10} {:>10} {:>14.3} {:>14.3} {:>14.3}",
             f["function"].as_str().unwrap_or_default(),
             f["version"].as_str().unwrap_or_default(),
             f["stage"].as_str().filter(|s| !s.is_empty()).unwrap_or("-"),
             f["requests"].as_u64().unwrap_or(0),
             f["gb_seconds"].as_f64().unwrap_or(0.0),
+            f["provisioned_duration_gb_seconds"].as_f64().unwrap_or(0.0),
             f["provisioned_gb_seconds"].as_f64().unwrap_or(0.0),
         );
     }
