@@ -117,7 +117,7 @@ impl Pools {
             .flat_map(|m| m.values())
             .flat_map(|p| p.recent())
             .collect();
-        out.sort_by(|a, b| b.ts_ms.cmp(&a.ts_ms));
+        out.sort_by_key(|i| std::cmp::Reverse(i.ts_ms));
         out.truncate(limit);
         out
     }
