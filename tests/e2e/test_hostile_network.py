@@ -46,7 +46,7 @@ def send_until_refused(url, path, headers, total, chunk=1 << 20):
     """Sends a request head then body bytes until the server answers or closes;
     returns (response bytes, body bytes sent)."""
     s = socket.create_connection(addr(url))
-    head = f"POST {path} HTTP/1.1\r\nHost: x\r\n" + "".join(
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(
         f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
     s.sendall(head.encode())
     sent, block = 0, b"a" * chunk
@@ -111,7 +111,7 @@ def test_an_oversized_content_length_gets_413_at_once(server):
                  "/2015-03-31/functions/f/invocations", "/ondol/v1/apps/a"):
         method = "PUT" if path.endswith(("/code", "/a")) else "POST"
         s = socket.create_connection(addr(server.api))
-        s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {1 << 40}\r\n\r\n".encode())
+        s.sendall(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {1 << 40}\r\n\r\n".encode())
         resp = read_response(s)
         s.close()
         assert resp.startswith(b"HTTP/1.1 413"), (path, resp[:300])
@@ -128,7 +128,7 @@ def half_open(url, n):
     socks = []
     for _ in range(n):
         c = socket.create_connection(addr(url))
-        c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        c.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
         socks.append(c)
     return socks
 
@@ -185,7 +185,7 @@ def test_slow_and_silent_clients_are_cut_off(make_server):
     assert 1.5 < time.time() - t0 < 6
     # A keep-alive connection idle after a full request is closed after the idle timeout.
     c = socket.create_connection(addr(s.api))
-    c.sendall(b"GET /2015-03-31/functions HTTP/1.1\r\nHost: x\r\n\r\n")
+    c.sendall(b"GET /2015-03-31/functions HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert read_response(c).startswith(b"HTTP/1.1 200")
     c.settimeout(10)
     t0 = time.time()
@@ -200,7 +200,7 @@ def test_slow_and_silent_clients_are_cut_off(make_server):
 def test_a_stalled_body_is_cut_off(make_server):
     s = make_server(args=["--body-timeout", "2s"])
     c = socket.create_connection(addr(s.api))
-    c.sendall(b"PUT /ondol/v1/apps/a HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+    c.sendall(b"PUT /ondol/v1/apps/a HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
     t0 = time.time()
     resp = read_response(c, timeout=15)
     assert time.time() - t0 < 10
@@ -213,7 +213,7 @@ def test_past_the_connection_cap_new_connections_are_shed_and_counted(make_serve
     try:
         c = socket.create_connection(addr(s.http))
         c.settimeout(5)
-        c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         try:
             assert c.recv(1) == b"", "a connection past the cap must be closed"
         except ConnectionResetError:
@@ -342,7 +342,7 @@ def test_a_slow_reader_gets_its_whole_response(make_server):
     s.create("big", "python3.11", code="py_hello", timeout=30)
     body = json.dumps({"big": 5_000_000}).encode()
     c = small_window_socket(s.api)
-    c.sendall(b"POST /2015-03-31/functions/big/invocations HTTP/1.1\r\nHost: x\r\n"
+    c.sendall(b"POST /2015-03-31/functions/big/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
               b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
     time.sleep(3)
     data = read_all(c)
@@ -358,7 +358,7 @@ def test_a_client_that_never_reads_its_response_is_cut_off(make_server, tmp_path
     # Pauses between chunks longer than every timeout: a slow stream is not a stall.
     t0 = time.time()
     c = socket.create_connection(addr(s.http))
-    c.sendall(b"GET /stream/3/10/3.5 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    c.sendall(b"GET /stream/3/10/3.5 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     data = read_all(c, timeout=30)
     c.close()
     assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"0\r\n\r\n"), data
@@ -366,7 +366,7 @@ def test_a_client_that_never_reads_its_response_is_cut_off(make_server, tmp_path
     assert time.time() - t0 > 9
     # 40 MB streamed to a client that reads nothing: its slot comes back.
     c = small_window_socket(s.http)
-    c.sendall(b"GET /stream/640/65536/0 HTTP/1.1\r\nHost: x\r\n\r\n")
+    c.sendall(b"GET /stream/640/65536/0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     time.sleep(1)
     assert s.metrics()["listeners"]["http"]["open"] == 1
     t0 = time.time()
@@ -386,7 +386,7 @@ def test_sigterm_finishes_in_flight_work_and_leaves_idle_connections(make_server
     idle = []
     for url in (s.api, s.http) * 5:
         c = socket.create_connection(addr(url))
-        c.sendall(b"GET /2015-03-31/functions HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.sendall(b"GET /2015-03-31/functions HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert read_response(c)
         idle.append(c)
     idle += half_open(s.api, 1)
@@ -414,13 +414,13 @@ def test_smuggling_shapes_get_one_answer_or_400(server):
         return data
     # Transfer-Encoding wins over Content-Length, and the connection is closed after:
     # the "body" never becomes a second request.
-    data = exchange(b"POST /2015-03-31/functions/x/invocations HTTP/1.1\r\nHost: x\r\n"
+    data = exchange(b"POST /2015-03-31/functions/x/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                     b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
-                    b"GET /2015-03-31/functions HTTP/1.1\r\nHost: x\r\n\r\n")
+                    b"GET /2015-03-31/functions HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert data.count(b"HTTP/1.1 ") == 1 and b"connection: close" in data.lower(), data
     for bad in (b"Content-Length: 2\r\nContent-Length: 3", b"Content-Length: abc",
                 b"Content-Length: 2, 3", b"Content-Length: -1",
                 b"Transfer-Encoding: chunked, identity", b"Transfer-Encoding: xchunked"):
-        data = exchange(b"POST /2015-03-31/functions/x/invocations HTTP/1.1\r\nHost: x\r\n"
+        data = exchange(b"POST /2015-03-31/functions/x/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                         + bad + b"\r\n\r\n{} ")
         assert data.startswith(b"HTTP/1.1 400"), (bad, data[:100])

@@ -238,7 +238,7 @@ import socket
 def ask(hostport, path, method="GET", body=b""):
     host, port = hostport.replace("http://", "").split(":")
     s = socket.create_connection((host, int(port)), timeout=5)
-    s.sendall(f"{method} {path} HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: {len(body)}\\r\\n"
+    s.sendall(f"{method} {path} HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nContent-Length: {len(body)}\\r\\n"
               f"Content-Type: application/json\\r\\nConnection: close\\r\\n\\r\\n".encode() + body)
     data = b""
     while True:
