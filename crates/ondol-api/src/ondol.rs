@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +24,17 @@ fn num<T: std::str::FromStr>(q: &HashMap<String, String>, key: &str) -> Result<O
         .transpose()
 }
 
-/// `GET /ondol/v1/logs?function=&version=&request_id=&text=&since_ms=&until_ms=&after_seq=&limit=`
+/// How long a request-id query waits for that request's END line by default, and
+/// at most (`wait_ms`).
+const REQUEST_WAIT: Duration = Duration::from_secs(3);
+const MAX_REQUEST_WAIT_MS: u64 = 10_000;
+
+/// `GET /ondol/v1/logs?function=&version=&request_id=&text=&since_ms=&until_ms=&after_seq=&limit=&wait_ms=`
+///
+/// With `request_id` (and no `after_seq`) the answer waits, up to `wait_ms`
+/// (default 3 s), until that request's END or REPORT line is stored: the log
+/// store commits in the background, so a query right after the response would
+/// often find nothing. `complete` says whether it was found.
 pub async fn logs(
     State(api): State<Arc<Api>>,
     Query(q): Query<HashMap<String, String>>,
@@ -38,12 +49,31 @@ pub async fn logs(
         after_seq: num(&q, "after_seq")?,
         limit: num(&q, "limit")?,
     };
+    let wait = num::<u64>(&q, "wait_ms")?
+        .map(|ms| Duration::from_millis(ms.min(MAX_REQUEST_WAIT_MS)))
+        .unwrap_or(REQUEST_WAIT);
+    let wait_for = query
+        .request_id
+        .clone()
+        .filter(|_| query.after_seq.is_none());
     let logs = api.logs.clone();
-    let entries = tokio::task::spawn_blocking(move || logs.query(&query))
-        .await
-        .map_err(|e| ApiError::Service(e.to_string()))?
-        .map_err(|e| ApiError::Service(e.to_string()))?;
-    Ok(Json(json!({ "entries": entries, "dropped": api.logs.dropped() })).into_response())
+    let (entries, complete) = tokio::task::spawn_blocking(move || {
+        let complete = wait_for
+            .map(|rid| logs.wait_for_request(&rid, wait))
+            .transpose()
+            .map_err(|e| ApiError::Service(e.to_string()))?;
+        let entries = logs
+            .query(&query)
+            .map_err(|e| ApiError::Service(e.to_string()))?;
+        Ok::<_, ApiError>((entries, complete))
+    })
+    .await
+    .map_err(|e| ApiError::Service(e.to_string()))??;
+    let mut out = json!({ "entries": entries, "dropped": api.logs.dropped() });
+    if let Some(c) = complete {
+        out["complete"] = c.into();
+    }
+    Ok(Json(out).into_response())
 }
 
 /// `GET /ondol/v1/metrics`: engine counters, memory budget and pools.

@@ -137,6 +137,33 @@ impl LogStore {
         true
     }
 
+    /// Waits (at most `timeout`) until the END or REPORT line of `request_id` is
+    /// stored, so a query right after the response finds the whole request; false
+    /// if it never was (an unknown id, or a request still running).
+    pub fn wait_for_request(&self, request_id: &str, timeout: Duration) -> rusqlite::Result<bool> {
+        let began = Instant::now();
+        loop {
+            // Lines already accepted are committed within one writer batch.
+            self.flush(timeout.saturating_sub(began.elapsed()));
+            if self.has_end(request_id)? {
+                return Ok(true);
+            }
+            if began.elapsed() >= timeout {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn has_end(&self, request_id: &str) -> rusqlite::Result<bool> {
+        self.reader.lock().query_row(
+            "SELECT EXISTS(SELECT 1 FROM logs WHERE request_id = ?1 \
+             AND (line LIKE 'END RequestId:%' OR line LIKE 'REPORT RequestId:%'))",
+            [request_id],
+            |r| r.get(0),
+        )
+    }
+
     /// Records dropped because the writer fell behind.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Relaxed)

@@ -132,3 +132,33 @@ fn a_full_buffer_drops_and_counts_instead_of_blocking() {
         "every record is either stored or counted as dropped"
     );
 }
+
+#[test]
+fn a_request_query_waits_for_the_end_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(&dir.path().join("logs.db"), LogStoreConfig::default()).unwrap();
+    store.emit(rec("a", "r1", 1, "START RequestId: r1 Version: $LATEST"));
+    store.emit(rec("a", "r1", 2, "hello"));
+    store.emit(rec("a", "r1", 3, "END RequestId: r1"));
+    // Right after emit: the writer has not committed yet, the wait covers it.
+    assert!(store
+        .wait_for_request("r1", Duration::from_secs(3))
+        .unwrap());
+    let q = LogQuery {
+        request_id: Some("r1".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.query(&q).unwrap().len(),
+        3,
+        "every line, not just END"
+    );
+    let begun = std::time::Instant::now();
+    assert!(!store
+        .wait_for_request("unknown", Duration::from_millis(100))
+        .unwrap());
+    assert!(
+        begun.elapsed() < Duration::from_secs(1),
+        "the wait is bounded"
+    );
+}

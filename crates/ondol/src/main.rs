@@ -5,6 +5,7 @@ mod client;
 mod commands;
 mod datadir;
 mod listener;
+mod names;
 mod package;
 mod progress;
 mod stall;

@@ -1,4 +1,4 @@
-//! `ondol dlq list|show|replay|purge FUNCTION`: inspect and re-drive the async
+//! `ondol dlq list|show|replay|purge FUNCTION|KEY`: inspect and re-drive the async
 //! events that ran out of retries.
 
 use std::process::ExitCode;
@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::Method;
 
 use crate::client::{self, DEFAULT_ENDPOINT};
+use crate::names::{self, AppScope};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -16,6 +17,8 @@ pub struct Args {
     /// The management API.
     #[arg(long, env = "ONDOL_ENDPOINT", default_value = DEFAULT_ENDPOINT, global = true)]
     endpoint: String,
+    #[command(flatten)]
+    scope: AppScope,
 }
 
 #[derive(clap::Subcommand)]
@@ -56,14 +59,29 @@ fn id_query(id: Option<i64>) -> String {
     id.map(|i| format!("?id={i}")).unwrap_or_default()
 }
 
+impl Action {
+    fn function(&self) -> &str {
+        match self {
+            Action::List { function, .. }
+            | Action::Show { function, .. }
+            | Action::Replay { function, .. }
+            | Action::Purge { function, .. } => function,
+        }
+    }
+}
+
 pub async fn run(a: Args) -> Result<ExitCode> {
     let e = &a.endpoint;
+    // A key or full name, checked against the server: an unknown name is an
+    // error, not an empty list.
+    let name = names::resolve(e, &a.scope, a.action.function()).await?;
+    let function = &name;
     match a.action {
-        Action::List { function, json } => {
+        Action::List { json, .. } => {
             let v = call(
                 e,
                 Method::GET,
-                &format!("/ondol/v1/dlq/{}", client::encode_segment(&function)),
+                &format!("/ondol/v1/dlq/{}", client::encode_segment(function)),
             )
             .await?;
             let letters = v["dead_letters"].as_array().cloned().unwrap_or_default();
@@ -87,38 +105,35 @@ pub async fn run(a: Args) -> Result<ExitCode> {
                 }
             }
         }
-        Action::Show { function, id } => {
+        Action::Show { id, .. } => {
             let v = call(
                 e,
                 Method::GET,
-                &format!(
-                    "/ondol/v1/dlq/{}?id={id}",
-                    client::encode_segment(&function)
-                ),
+                &format!("/ondol/v1/dlq/{}?id={id}", client::encode_segment(function)),
             )
             .await?;
             println!("{}", serde_json::to_string_pretty(&v["dead_letters"][0])?);
         }
-        Action::Replay { function, id } => {
+        Action::Replay { id, .. } => {
             let v = call(
                 e,
                 Method::POST,
                 &format!(
                     "/ondol/v1/dlq/{}/replay{}",
-                    client::encode_segment(&function),
+                    client::encode_segment(function),
                     id_query(id)
                 ),
             )
             .await?;
             println!("replayed {}", v["replayed"]);
         }
-        Action::Purge { function, id } => {
+        Action::Purge { id, .. } => {
             let v = call(
                 e,
                 Method::DELETE,
                 &format!(
                     "/ondol/v1/dlq/{}{}",
-                    client::encode_segment(&function),
+                    client::encode_segment(function),
                     id_query(id)
                 ),
             )

@@ -1,4 +1,4 @@
-//! `ondol invoke NAME [--payload JSON|@file]`: a synchronous invocation.
+//! `ondol invoke NAME|KEY [--payload JSON|@file] [--qualifier Q | --stage S]`: a synchronous invocation.
 
 use std::process::ExitCode;
 
@@ -7,18 +7,27 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::Method;
 
+use ondol_core::manifest::stage_alias;
+
 use crate::client::{self, DEFAULT_ENDPOINT};
+use crate::names::{self, AppScope};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Function name, `name:qualifier` or ARN.
+    /// Function name, `name:qualifier` or ARN; or its key in ondol.toml (inside
+    /// the app directory or with --app).
     name: String,
+    #[command(flatten)]
+    scope: AppScope,
     /// The event: inline JSON, or `@path` to read a file.
     #[arg(long, default_value = "{}")]
     payload: String,
     /// Version or alias to invoke.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "stage")]
     qualifier: Option<String>,
+    /// Invoke the version a stage serves (its alias: `live` for `$default`).
+    #[arg(long)]
+    stage: Option<String>,
     /// Also print the invocation's log (the last 4 KB) to stderr.
     #[arg(long)]
     log: bool,
@@ -32,12 +41,14 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         Some(path) => std::fs::read(path).with_context(|| format!("reading {path}"))?,
         None => a.payload.into_bytes(),
     };
+    let name = names::resolve(&a.endpoint, &a.scope, &a.name).await?;
     let mut url = format!(
         "{}/2015-03-31/functions/{}/invocations",
         a.endpoint.trim_end_matches('/'),
-        client::encode_segment(&a.name)
+        client::encode_segment(&name)
     );
-    if let Some(q) = &a.qualifier {
+    let qualifier = a.qualifier.or(a.stage.as_deref().map(stage_alias));
+    if let Some(q) = &qualifier {
         url.push_str(&format!("?Qualifier={}", client::encode_segment(q)));
     }
     let mut headers = vec![];
