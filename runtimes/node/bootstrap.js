@@ -16,6 +16,7 @@ const BASE = '/2018-06-01/runtime';
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
 let requestId; // shown in log records; undefined during init, as in Lambda
+let tenantId; // Lambda-Runtime-Aws-Tenant-Id of the current invocation, in JSON records
 let initializing = true;
 let pending = null; // id of the invocation whose result has not been sent yet
 let posting = Promise.resolve(); // the latest result POST
@@ -56,34 +57,72 @@ function request(method, route, body, headers = {}) {
 // repeats them so the server sees the same shape from every runtime.
 function sendError(route, { errorType, errorMessage, trace }) {
   const body = JSON.stringify({ errorType, errorMessage, trace, stackTrace: trace });
-  const type = errorType.replace(/[^\x20-\x7e]/g, '') || 'Error'; // keep the header value legal
+  const type = String(errorType).replace(/[^\x20-\x7e]/g, '') || 'Error'; // keep the header value legal
   return request('POST', route, body, { 'Lambda-Runtime-Function-Error-Type': type });
 }
 
-const isError = (value) => util.types.isNativeError(value) || value instanceof Error;
+// The runtime's own error types, named as AWS's client names them (src/Errors.js).
+class RuntimeError extends Error {}
+const runtimeError = (type) => {
+  const cls = class extends RuntimeError {};
+  cls.prototype.name = `Runtime.${type}`;
+  return cls;
+};
+const ImportModuleError = runtimeError('ImportModuleError');
+const HandlerNotFound = runtimeError('HandlerNotFound');
+const MalformedHandlerName = runtimeError('MalformedHandlerName');
+const UserCodeSyntaxError = runtimeError('UserCodeSyntaxError');
+const UnhandledPromiseRejection = runtimeError('UnhandledPromiseRejection');
 
+const isError = (value) => util.types.isNativeError(value) || value instanceof Error;
+const looksLikeError = (v) => v && typeof v.name === 'string' && typeof v.message === 'string' &&
+  typeof v.stack === 'string' && v.name && v.message && v.stack;
+
+// What goes to /error: AWS's toRapidResponse (src/Errors.js).
 function describe(err) {
   try {
-    if (isError(err) || (err && typeof err.name === 'string' && typeof err.message === 'string')) {
-      const trace = typeof err.stack === 'string' ? err.stack.split('\n') : [];
-      return { errorType: String(err.name || 'Error'), errorMessage: String(err.message), trace };
+    if (util.types.isNativeError(err) || looksLikeError(err)) {
+      return {
+        errorType: err.name?.replaceAll('\x7F', '%7F'),
+        errorMessage: err.message?.replaceAll('\x7F', '%7F'),
+        trace: err.stack.replaceAll('\x7F', '%7F').split('\n'),
+      };
     }
-    // Like AWS: a thrown string is of type "string", a rejected object of type "object".
-    return { errorType: typeof err, errorMessage: typeof err === 'string' ? err : util.inspect(err), trace: [] };
+    return { errorType: typeof err, errorMessage: err.toString(), trace: [] };
   } catch {
-    return { errorType: 'Error', errorMessage: 'the thrown value could not be inspected', trace: [] };
+    return {
+      errorType: 'handled',
+      errorMessage: 'callback called with Error argument, but there was a problem while retrieving one or more of its message, name, and stack',
+    };
   }
 }
 
-function logError(label, { errorType, errorMessage, trace }) {
-  console.error(`${label} \t${JSON.stringify({ errorType, errorMessage, stack: trace })}`);
+// An error as AWS's client logs it (src/LogPatch.js structuredConsole.logError, src/Errors.js
+// toFormatted): in text `<label> \t{errorType, errorMessage, code, ...own props, stack: [lines]}`;
+// in JSON the error itself as the record's message.
+function logError(label, err) {
+  const error = err instanceof Error ? err : new Error(err);
+  if (LOG_JSON) return console.error(error);
+  let text;
+  try {
+    text = JSON.stringify(error, (_k, v) => {
+      if (!(v instanceof Error)) return v;
+      const ret = Object.assign({ errorType: v.name, errorMessage: v.message, code: v.code }, v);
+      if (typeof v.stack === 'string') ret.stack = v.stack.split('\n');
+      return ret;
+    });
+  } catch {
+    text = JSON.stringify(describe(error));
+  }
+  console.error(label, `\t${text}`);
 }
 
 // Report an error that ends this runtime, then exit; ondol starts a fresh one when needed.
-function crash(label, payload) {
+function crash(label, err) {
   if (dying) return;
   dying = true;
-  logError(label, payload);
+  logError(label, err);
+  const payload = describe(err);
   let report = posting; // let a result already on its way arrive first
   if (initializing) {
     report = sendError('/init/error', payload);
@@ -95,27 +134,66 @@ function crash(label, payload) {
   report.then(exit, exit);
 }
 
-process.on('uncaughtException', (err) => crash('Uncaught Exception', describe(err)));
+process.on('uncaughtException', (err) => crash('Uncaught Exception', err));
 process.on('unhandledRejection', (reason) => {
-  const { errorType, errorMessage, trace } = describe(reason);
-  crash('Unhandled Promise Rejection', {
-    errorType: 'Runtime.UnhandledPromiseRejection',
-    errorMessage: isError(reason) ? `${errorType}: ${errorMessage}` : errorMessage,
-    trace,
-  });
+  // AWS: new UnhandledPromiseRejection(reason), i.e. an Error whose message is String(reason).
+  const error = new UnhandledPromiseRejection(reason);
+  error.reason = reason;
+  crash('Unhandled Promise Rejection', error);
 });
 
-// Lambda's log records: one write per call, so a multi-line message stays one record.
-for (const [method, level] of [
-  ['log', 'INFO'], ['info', 'INFO'], ['warn', 'WARN'], ['error', 'ERROR'], ['debug', 'DEBUG'], ['trace', 'TRACE'],
-]) {
-  console[method] = (...args) => {
-    process.stdout.write(`${new Date().toISOString()}\t${requestId}\t${level}\t${util.format(...args)}\n`);
+// Lambda's log records (src/LogPatch.js): `<ISO time>\t<request id>\t<LEVEL>\t<message>`,
+// or a JSON object under AWS_LAMBDA_LOG_FORMAT=JSON; newlines inside become \r so a
+// multi-line message stays one record. AWS_LAMBDA_LOG_LEVEL silences the levels below it.
+const LOG_JSON = env.AWS_LAMBDA_LOG_FORMAT?.toUpperCase() === 'JSON';
+const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'];
+const MIN_LEVEL = Math.max(LEVELS.indexOf(env.AWS_LAMBDA_LOG_LEVEL?.toUpperCase()), 0);
+
+function errorFields(err) {
+  return {
+    errorType: err?.constructor?.name ?? 'UnknownError',
+    errorMessage: err.message,
+    stackTrace: typeof err.stack === 'string' ? err.stack.split('\n') : err.stack,
   };
 }
 
-function initFailed(errorType, errorMessage, trace = []) {
-  crash('Init Error', { errorType, errorMessage, trace });
+function jsonRecord(level, params) {
+  const record = { timestamp: new Date().toISOString(), level, requestId };
+  if (tenantId != null) record.tenantId = tenantId;
+  if (params.length === 1) {
+    record.message = params[0];
+    try {
+      return JSON.stringify(record, (_k, v) => (v instanceof Error ? Object.assign(errorFields(v), v) : v));
+    } catch {
+      record.message = util.format(record.message);
+      return JSON.stringify(record);
+    }
+  }
+  record.message = util.format(...params);
+  const err = params.find((p) => p instanceof Error);
+  if (err) Object.assign(record, errorFields(err), { stackTrace: typeof err.stack === 'string' ? err.stack.split('\n') : [] });
+  return JSON.stringify(record);
+}
+
+LEVELS.forEach((level, rank) => {
+  const method = level.toLowerCase();
+  if (rank < MIN_LEVEL && level !== 'FATAL') {
+    console[method] = () => {};
+  } else {
+    console[method] = (...params) => {
+      const line = LOG_JSON
+        ? jsonRecord(level, params)
+        : `${new Date().toISOString()}\t${requestId}\t${level}\t${util.format(...params)}`;
+      process.stdout.write(line.replace(/\n/g, '\r') + '\n');
+    };
+  }
+});
+console.log = console.info;
+
+// An init failure is reported as AWS's client reports it: the top-level `run()` rejects,
+// which Node raises as an uncaught exception (src/index.mjs).
+function initFailed(err) {
+  crash('Uncaught Exception', err);
   return new Promise(() => {}); // never settles: crash() exits once the error is reported
 }
 
@@ -149,42 +227,43 @@ async function loadModule(file) {
 async function loadHandler() {
   const spec = env._HANDLER || '';
   if (spec.includes('..')) {
-    return initFailed('Runtime.MalformedHandlerName',
-      `'${spec}' is not a valid handler name. Use absolute paths when specifying root directories in handler names.`);
+    return initFailed(new MalformedHandlerName(
+      `'${spec}' is not a valid handler name. Use absolute paths when specifying root directories in handler names.`));
   }
   // "dir/file.nested.fn": module dir/file, property path nested.fn.
   const name = path.basename(spec);
   const dir = path.resolve(env.LAMBDA_TASK_ROOT || process.cwd(), path.dirname(spec));
   const dot = name.indexOf('.');
-  if (dot < 1 || dot === name.length - 1) return initFailed('Runtime.MalformedHandlerName', 'Bad handler');
+  if (dot < 1 || dot === name.length - 1) return initFailed(new MalformedHandlerName('Bad handler'));
   const moduleName = name.slice(0, dot);
 
   const file = resolveModule(dir, moduleName);
-  if (!file) return initFailed('Runtime.ImportModuleError', `Error: Cannot find module '${moduleName}'`);
+  if (!file) return initFailed(new ImportModuleError(`Error: Cannot find module '${moduleName}'`));
   let mod;
   try {
     mod = await loadModule(file);
   } catch (err) {
-    const { errorType, errorMessage, trace } = describe(err);
-    if (err instanceof SyntaxError) return initFailed('Runtime.UserCodeSyntaxError', `${errorType}: ${errorMessage}`, trace);
+    // AWS (src/UserFunction.js _loadUserApp) wraps these two, the message being String(err).
+    if (err instanceof SyntaxError) return initFailed(new UserCodeSyntaxError(err));
     if (err?.code === 'MODULE_NOT_FOUND' || err?.code === 'ERR_MODULE_NOT_FOUND') {
-      return initFailed('Runtime.ImportModuleError', `${errorType}: ${errorMessage}`, trace);
+      return initFailed(new ImportModuleError(err));
     }
-    return initFailed(errorType, errorMessage, trace); // top-level throw: the error's own type
+    return initFailed(err); // top-level throw: the error itself
   }
 
   const fn = name.slice(dot + 1).split('.').reduce((obj, key) => (obj == null ? undefined : obj[key]), mod);
-  if (!fn) return initFailed('Runtime.HandlerNotFound', `${spec} is undefined or not exported`);
-  if (typeof fn !== 'function') return initFailed('Runtime.HandlerNotFound', `${spec} is not a function`);
+  if (!fn) return initFailed(new HandlerNotFound(`${spec} is undefined or not exported`));
+  if (typeof fn !== 'function') return initFailed(new HandlerNotFound(`${spec} is not a function`));
   return fn;
 }
 
-function parseJson(text) {
-  if (!text) return undefined;
+// AWS's InvokeContext._parseJson: absent is undefined, malformed fails the invocation.
+function parseJson(text, name) {
+  if (text === undefined) return undefined;
   try {
     return JSON.parse(text);
-  } catch {
-    return undefined;
+  } catch (err) {
+    throw new Error(`Cannot parse ${name} as json: ${err.toString()}`);
   }
 }
 
@@ -193,13 +272,9 @@ function sendResult(id, result) {
   try {
     body = JSON.stringify(result) ?? 'null'; // undefined (and functions, symbols) serialise to nothing
   } catch (err) {
-    const payload = {
-      errorType: 'Runtime.MarshalError',
-      errorMessage: `Unable to stringify response body: ${describe(err).errorMessage}`,
-      trace: [],
-    };
-    logError('Invoke Error', payload);
-    return sendError(`/invocation/${id}/error`, payload);
+    const error = new (runtimeError('MarshalError'))(`Unable to stringify response body: ${describe(err).errorMessage}`);
+    logError('Invoke Error', error);
+    return sendError(`/invocation/${id}/error`, { ...describe(error), trace: [] });
   }
   return request('POST', `/invocation/${id}/response`, body);
 }
@@ -209,6 +284,7 @@ function invoke(handler, next) {
   const id = headers['lambda-runtime-aws-request-id'];
   const deadline = Number(headers['lambda-runtime-deadline-ms']);
   requestId = pending = id;
+  tenantId = headers['lambda-runtime-aws-tenant-id'];
   if (headers['lambda-runtime-trace-id']) env._X_AMZN_TRACE_ID = headers['lambda-runtime-trace-id'];
   else delete env._X_AMZN_TRACE_ID;
 
@@ -220,38 +296,43 @@ function invoke(handler, next) {
       posting.then(resolve, reject);
     };
     const succeed = (result) => settle(() => sendResult(id, result));
-    const fail = (err) => settle(() => {
-      const payload = describe(err);
-      logError('Invoke Error', payload);
-      return sendError(`/invocation/${id}/error`, payload);
+    const failWith = (err) => settle(() => {
+      logError('Invoke Error', err);
+      return sendError(`/invocation/${id}/error`, describe(err));
     });
-    const done = (err, result) => (err == null ? succeed(result) : fail(err));
-    const context = {
-      awsRequestId: id,
-      invokedFunctionArn: headers['lambda-runtime-invoked-function-arn'],
-      functionName: env.AWS_LAMBDA_FUNCTION_NAME,
-      functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION,
-      memoryLimitInMB: env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
-      logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME,
-      logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME,
-      identity: parseJson(headers['lambda-runtime-cognito-identity']),
-      clientContext: parseJson(headers['lambda-runtime-client-context']),
-      // Accepted but ignored: instances are not frozen between invocations, so work still
-      // pending after the response simply goes on running.
-      callbackWaitsForEmptyEventLoop: true,
-      getRemainingTimeInMillis: () => deadline - Date.now(),
-      succeed,
-      fail,
-      done,
-    };
-
+    const done = (err, result) => (err == null ? succeed(result) : failWith(err));
+    // AWS's context.fail() with nothing fails with the string 'handled' (src/CallbackContext.js).
+    const fail = (err) => failWith(err ?? 'handled');
+    let waits = true;
     try {
+      // AWS's shape (src/CallbackContext.js, then src/InvokeContext.js), keys in its order:
+      // JSON.stringify(context) prints the same. Every environment value stays a string.
+      const context = {
+        // Accepted but ignored: instances are not frozen between invocations, so work still
+        // pending after the response simply goes on running.
+        get callbackWaitsForEmptyEventLoop() { return waits; },
+        set callbackWaitsForEmptyEventLoop(value) { waits = value; },
+        succeed,
+        fail,
+        done,
+        functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION,
+        functionName: env.AWS_LAMBDA_FUNCTION_NAME,
+        memoryLimitInMB: env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+        logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME,
+        logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME,
+        clientContext: parseJson(headers['lambda-runtime-client-context'], 'ClientContext'),
+        identity: parseJson(headers['lambda-runtime-cognito-identity'], 'CognitoIdentity'),
+        invokedFunctionArn: headers['lambda-runtime-invoked-function-arn'],
+        awsRequestId: id,
+        tenantId,
+        getRemainingTimeInMillis: () => deadline - Date.now(),
+      };
       const result = handler(JSON.parse(next.body), context, done);
       if (result && typeof result.then === 'function') result.then(succeed, fail);
       // A callback-style handler (3+ parameters) answers through the callback, as in Lambda.
       else if (handler.length < 3) succeed(result);
     } catch (err) {
-      fail(err);
+      failWith(err);
     }
   });
 }
@@ -266,4 +347,4 @@ async function main() {
   }
 }
 
-main().catch((err) => crash('Runtime Error', describe(err)));
+main().catch((err) => crash('Runtime Error', err));

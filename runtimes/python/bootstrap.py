@@ -19,7 +19,12 @@ from _json import encode_basestring_ascii, make_encoder, make_scanner
 
 _JSON_WS = ' \t\n\r'
 _request_id = ''          # current invocation, read by the logging filter
-_logging_done = False     # root logger inspected (and handler installed if needed)
+_tenant_id = None         # its tenant (Lambda-Runtime-Aws-Tenant-Id), likewise
+# Lambda's advanced logging controls, read as awslambdaric reads them
+# (awslambdaric/lambda_runtime_log_utils.py: LogFormat.from_str, _get_log_level_from_env_var).
+_LOG_JSON = (os.environ.get('AWS_LAMBDA_LOG_FORMAT') or '').upper() == 'JSON'
+_LOG_LEVEL = {None: '', 'TRACE': 'DEBUG'}.get(os.environ.get('AWS_LAMBDA_LOG_LEVEL'),
+                                              os.environ.get('AWS_LAMBDA_LOG_LEVEL')).upper()
 
 
 class _Fault(Exception):
@@ -217,20 +222,42 @@ class _RuntimeAPI:
 # --- errors -----------------------------------------------------------------
 
 def _user_frames(tb):
-    """Traceback lines like awslambdaric's stackTrace, minus this file's frames."""
+    """awslambdaric's stackTrace (bootstrap.py: build_fault_result): the frames from
+    the first one outside a `/bootstrap.py`, formatted from plain tuples (no carets)."""
     import traceback
-    here = _user_frames.__code__.co_filename
-    frames = [f for f in traceback.extract_tb(tb) if f.filename != here]
+    frames = [(f.filename, f.lineno, f.name, f.line) for f in traceback.extract_tb(tb)]
+    for i, frame in enumerate(frames):
+        if '/bootstrap.py' not in frame[0]:
+            frames = frames[i:]
+            break
     return traceback.format_list(frames)
 
 
-def _report(error_type, message, trace):
-    """Log an error to stdout as awslambdaric does: one line, \\r between lines."""
-    lines = ['[ERROR] %s: %s' % (error_type, message) if message else '[ERROR] ' + error_type,
-             'Traceback (most recent call last):']
-    for entry in trace:
-        lines.extend(entry.splitlines())
+def _report(error):
+    """Log an error to stdout as awslambdaric's log_error does (bootstrap.py): in JSON
+    one object; in text `[ERROR] type: message`, the traceback, lines joined by \\r
+    and their leading spaces turned into no-break spaces."""
+    if _LOG_JSON:
+        stamp = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+        sys.stdout.write(_dumps(dict({'timestamp': stamp, 'level': 'ERROR'}, **error)) + '\n')
+        return
+    head = '[ERROR]'
+    if error['errorType']:
+        head += ' ' + error['errorType'] + (':' if error['errorMessage'] else '')
+    if error['errorMessage']:
+        head += ' ' + error['errorMessage']
+    lines = [head, 'Traceback (most recent call last):']
+    for entry in error['stackTrace']:
+        for line in entry.splitlines() or ['']:
+            stripped = line.lstrip(' ')
+            lines.append('\u00a0' * (len(line) - len(stripped)) + stripped)
     sys.stdout.write('\r'.join(lines) + '\n')
+
+
+def _error(message, error_type, trace, request_id=''):
+    """awslambdaric's make_error: every field present, empty rather than missing."""
+    return {'errorMessage': message or '', 'errorType': error_type or '',
+            'requestId': request_id or '', 'stackTrace': trace or []}
 
 
 # --- watchdog -------------------------------------------------------------------
@@ -367,23 +394,24 @@ class _Watchdog:
 # --- handler loading ----------------------------------------------------------
 
 def _load_handler(spec):
+    """awslambdaric's _get_handler (bootstrap.py): only an ImportError is an
+    ImportModuleError; any other exception at import keeps its own type and trace."""
     try:
         modname, attr = spec.rsplit('.', 1)
     except ValueError as e:
         raise _Fault('Runtime.MalformedHandlerName', "Bad handler '%s': %s" % (spec, e))
-    name = modname.replace('/', '.')
-    if name.split('.')[0] in sys.builtin_module_names:
+    if modname.split('.')[0] in sys.builtin_module_names:
         raise _Fault('Runtime.BuiltInModuleConflict',
                      'Cannot use built-in module %s as a handler module' % modname)
     try:
-        __import__(name)
-        module = sys.modules[name]
+        # importlib's own import (already loaded, unlike the importlib package):
+        # a failing import then shows the same importlib frames as on Lambda.
+        module = sys.modules['_frozen_importlib']._gcd_import(modname.replace('/', '.'))
+    except ImportError as e:
+        raise _Fault('Runtime.ImportModuleError', "Unable to import module '%s': %s" % (modname, e))
     except SyntaxError as e:
         raise _Fault('Runtime.UserCodeSyntaxError', "Syntax error in module '%s': %s" % (modname, e),
                      ['  File "%s" Line %s\n    %s' % (e.filename, e.lineno, e.text)])
-    except Exception as e:
-        raise _Fault('Runtime.ImportModuleError', "Unable to import module '%s': %s" % (modname, e),
-                     _user_frames(e.__traceback__))
     try:
         return getattr(module, attr)
     except AttributeError:
@@ -394,6 +422,10 @@ def _load_handler(spec):
 
 class CognitoIdentity:
     __slots__ = ('cognito_identity_id', 'cognito_identity_pool_id')
+
+    def __repr__(self):
+        return 'CognitoIdentity([cognito_identity_id=%s,cognito_identity_pool_id=%s])' % (
+            self.cognito_identity_id, self.cognito_identity_pool_id)
 
 
 class Client:
@@ -419,10 +451,17 @@ def _parse_header(value, what):
 
 
 class LambdaContext:
-    """The handler's `context`; a plain class so user code may add attributes, as on Lambda."""
+    """The handler's `context`; a plain class so user code may add attributes, as on
+    Lambda. Attributes and types as awslambdaric's (lambda_context.py): every value from
+    the environment is the variable's string, memory_limit_in_mb included."""
+
+    _REPR = ('aws_request_id', 'log_group_name', 'log_stream_name', 'function_name',
+             'memory_limit_in_mb', 'function_version', 'invoked_function_arn',
+             'client_context', 'identity', 'tenant_id')
 
     def __init__(self, request_id, headers, static):
         self.aws_request_id = request_id
+        self.tenant_id = headers.get('lambda-runtime-aws-tenant-id')
         (self.function_name, self.function_version, self.memory_limit_in_mb,
          self.log_group_name, self.log_stream_name) = static
         self.invoked_function_arn = headers.get('lambda-runtime-invoked-function-arn')
@@ -448,34 +487,111 @@ class LambdaContext:
     def log(self, msg):
         sys.stdout.write(str(msg))
 
+    def __repr__(self):
+        fields = ','.join('%s=%s' % (f, getattr(self, f, None)) for f in self._REPR)
+        return '%s([%s])' % (type(self).__name__, fields)
+
 
 # --- logging ------------------------------------------------------------------
 
-def _tag_record(record):
-    record.aws_request_id = _request_id
-    return True
+class _LoggingHook:
+    """A meta-path finder that sets up Lambda's logging the moment the function first
+    imports `logging`. awslambdaric does it before importing the function, so that a
+    `logging.basicConfig()` there is a no-op; importing logging up front would cost
+    every cold start ~10 ms, and until the function imports it nobody can log."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name != 'logging':
+            return None
+        sys.meta_path.remove(_LoggingHook)
+        for finder in sys.meta_path:
+            spec = finder.find_spec(name, path, target) if hasattr(finder, 'find_spec') else None
+            if spec is not None and spec.loader is not None:
+                spec.loader = _LoggingHook.Loader(spec.loader)
+                return spec
+        return None
+
+    class Loader:
+        def __init__(self, loader):
+            self.loader = loader
+
+        def create_module(self, spec):
+            return self.loader.create_module(spec)
+
+        def exec_module(self, module):
+            module.__spec__.loader = module.__loader__ = self.loader
+            self.loader.exec_module(module)
+            _setup_logging(module)
 
 
-def _install_logging():
-    """Give the root logger Lambda's stdout handler, now that user code imported logging."""
-    global _logging_done
-    _logging_done = True
-    import logging
+def _setup_logging(logging):
+    """awslambdaric's _setup_logging (bootstrap.py): UTC times, the root logger gets a
+    handler writing `[LEVEL]\\t<time>Z\\t<request id>\\t<message>` (or JSON) to stdout,
+    and AWS_LAMBDA_LOG_LEVEL (if a level name) becomes the root level."""
+    logging.Formatter.converter = time.gmtime
+
+    class LambdaLoggerHandler(logging.Handler):
+        def emit(self, record):
+            sys.stdout.write(self.format(record))
+
+    class LambdaLoggerFilter(logging.Filter):
+        def filter(self, record):
+            record.aws_request_id = _request_id or ''
+            record.tenant_id = _tenant_id
+            return True
+
+    handler = LambdaLoggerHandler()
+    if _LOG_JSON:
+        handler.setFormatter(_json_formatter(logging)())
+    else:
+        handler.setFormatter(logging.Formatter(
+            '[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n',
+            '%Y-%m-%dT%H:%M:%S'))
     root = logging.getLogger()
-    if root.handlers:  # the function configured logging itself; don't print twice
-        return
-    logging.Formatter.converter = time.gmtime  # Lambda logs UTC, for every formatter
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter(
-        '[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s', '%Y-%m-%dT%H:%M:%S'))
-    handler.addFilter(_tag_record)
+    if _LOG_LEVEL in logging._nameToLevel:
+        root.setLevel(_LOG_LEVEL)
+    handler.addFilter(LambdaLoggerFilter())
     root.addHandler(handler)
-    # Lambda applies AWS_LAMBDA_LOG_LEVEL before importing the function, so a
-    # level the function set itself (anything but the default) wins.
-    level = os.environ.get('AWS_LAMBDA_LOG_LEVEL', '').upper()
-    level = 'DEBUG' if level == 'TRACE' else level
-    if level and root.level == logging.WARNING and isinstance(logging.getLevelName(level), int):
-        root.setLevel(level)
+
+
+def _json_formatter(logging):
+    """awslambdaric's JsonFormatter (lambda_runtime_log_utils.py), field for field."""
+    import json
+    import traceback
+    encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+    reserved = {'name', 'msg', 'args', 'levelname', 'levelno', 'pathname', 'filename',
+                'module', 'exc_info', 'exc_text', 'stack_info', 'lineno', 'funcName',
+                'created', 'msecs', 'relativeCreated', 'thread', 'threadName',
+                'processName', 'process', 'aws_request_id', 'tenant_id', '_frame_type'}
+
+    class JsonFormatter(logging.Formatter):
+        def __init__(self):
+            super().__init__(datefmt='%Y-%m-%dT%H:%M:%SZ')
+
+        def format(self, record):
+            record.levelno = min(50, max(0, record.levelno)) // 10 * 10
+            record.levelname = logging.getLevelName(record.levelno)
+            exc = record.exc_info
+            result = {
+                'timestamp': self.formatTime(record, self.datefmt),
+                'level': record.levelname,
+                'message': (record.msg if isinstance(record.msg, dict) and not record.args
+                            else record.getMessage()),
+                'logger': record.name,
+                'stackTrace': traceback.format_tb(exc[2]) if exc else None,
+                'errorType': exc[0].__name__ if exc else None,
+                'errorMessage': str(exc[1]) if exc else None,
+                'requestId': getattr(record, 'aws_request_id', None),
+                'location': '%s:%s:%s' % (record.pathname, record.funcName, record.lineno) if exc else None,
+            }
+            if getattr(record, 'tenant_id', None) is not None:
+                result['tenantId'] = record.tenant_id
+            result.update((k, v) for k, v in record.__dict__.items()
+                          if k not in reserved and k not in result)
+            return encode({k: v for k, v in result.items() if v is not None}) + '\n'
+
+    return JsonFormatter
 
 
 # --- main loop ----------------------------------------------------------------
@@ -496,19 +612,40 @@ def _invoke(api, handler, request_id, headers, event_body, static):
             except Exception as e:
                 raise _Fault('Runtime.MarshalError', 'Unable to marshal response: %s' % e)
     except _Fault as f:
-        error_type, message, trace = f.error_type, f.message, f.trace
+        error = _error(f.message, f.error_type, f.trace, request_id)
     except Exception as e:
-        error_type, message, trace = type(e).__name__, str(e), _user_frames(e.__traceback__)
+        error = _error(str(e), type(e).__name__, _user_frames(e.__traceback__), request_id)
     else:
         api.post('/runtime/invocation/%s/response' % request_id, payload, content_type=content_type)
         return
-    _report(error_type, message, trace)
-    error = {'errorMessage': message, 'errorType': error_type, 'requestId': request_id, 'stackTrace': trace}
-    api.post('/runtime/invocation/%s/error' % request_id, _dumps(error).encode(), error_type)
+    _report(error)
+    api.post('/runtime/invocation/%s/error' % request_id, _dumps(error).encode(), error['errorType'])
+
+
+def _init_failed(api, error):
+    """awslambdaric's init failure (bootstrap.py: run): LAMBDA_WARNING through logging,
+    the error logged, POSTed to /init/error, exit 1."""
+    import logging  # through _LoggingHook if the function never imported it
+    logging.warning(_UNHANDLED_WARNING)
+    _report(error)
+    api.post('/runtime/init/error', _dumps(error).encode(), error['errorType'])
+    sys.exit(1)
+
+
+# awslambdaric/lambda_literals.py: lambda_unhandled_exception_warning_message.
+_UNHANDLED_WARNING = (
+    'LAMBDA_WARNING: Unhandled exception. The most likely cause is an issue in the function code. '
+    'However, in rare cases, a Lambda runtime update can cause unexpected function behavior. '
+    'For functions using managed runtimes, runtime updates can be triggered by a function change, '
+    'or can be applied automatically. To determine if the runtime has been updated, check the '
+    'runtime version in the INIT_START log entry. If this error correlates with a change in the '
+    'runtime version, you may be able to mitigate this error by temporarily rolling back to the '
+    'previous runtime version. For more information, see '
+    'https://docs.aws.amazon.com/lambda/latest/dg/runtimes-update.html\r')
 
 
 def main():
-    global _request_id
+    global _request_id, _tenant_id
     env = os.environ
     api = _RuntimeAPI(env['AWS_LAMBDA_RUNTIME_API'])
 
@@ -523,27 +660,28 @@ def main():
     api._connect()
     slow = env.pop('_SLOW_INIT_MS', None)
     watchdog = _Watchdog(env['AWS_LAMBDA_RUNTIME_API'], int(slow), task_root) if slow else None
+    if 'logging' in sys.modules:
+        _setup_logging(sys.modules['logging'])
+    else:
+        sys.meta_path.insert(0, _LoggingHook)
     try:
         handler = _load_handler(env.get('_HANDLER', ''))
     except _Fault as f:
-        _report(f.error_type, f.message, f.trace)
-        error = {'errorMessage': f.message, 'errorType': f.error_type, 'stackTrace': f.trace}
-        api.post('/runtime/init/error', _dumps(error).encode(), f.error_type)
-        sys.exit(1)
+        _init_failed(api, _error(f.message, f.error_type, f.trace))
+    except Exception as e:
+        _init_failed(api, _error(str(e), type(e).__name__, _user_frames(e.__traceback__)))
     if watchdog is not None:
         watchdog.init_done()
 
-    memory = env.get('AWS_LAMBDA_FUNCTION_MEMORY_SIZE')
     static = (env.get('AWS_LAMBDA_FUNCTION_NAME'), env.get('AWS_LAMBDA_FUNCTION_VERSION'),
-              int(memory) if memory else None,
+              env.get('AWS_LAMBDA_FUNCTION_MEMORY_SIZE'),
               env.get('AWS_LAMBDA_LOG_GROUP_NAME'), env.get('AWS_LAMBDA_LOG_STREAM_NAME'))
     while True:
-        if not _logging_done and 'logging' in sys.modules:
-            _install_logging()
         status, headers, body = api.request('GET', '/runtime/invocation/next')
         if status != 200:
             raise ConnectionError('GET /runtime/invocation/next answered %d' % status)
         _request_id = headers.get('lambda-runtime-aws-request-id', '')
+        _tenant_id = headers.get('lambda-runtime-aws-tenant-id')
         trace_id = headers.get('lambda-runtime-trace-id')
         if trace_id is None:
             env.pop('_X_AMZN_TRACE_ID', None)
