@@ -279,8 +279,20 @@ def test_a_dead_letter_replayed_from_the_page_runs_again(make_server, console, t
     attempts = runs()
     assert attempts >= 1
 
+    ticker = write_app(tmp_path, "ticker", "tick")
+    with open(ticker / "ondol.toml", "a") as f:
+        f.write('\n[[schedules]]\nname = "every-2s"\nfunction = "hello"\nexpression = "rate(2 seconds)"\n')
+    server.cli("deploy", str(ticker), timeout=120)
+    ran = lambda: any(r["outcome"] == "succeeded" for s in json.loads(server.cli("schedules", "--json").stdout)
+                      for r in s["runs"])
+    wait_until(ran, timeout=20, what="a scheduled run")
+
     c = console(server)
     page = c.open("#/events")
+    schedule = c.testid("schedule-row", name="every-2s")
+    playwright.expect(schedule).to_contain_text("ticker-hello")
+    playwright.expect(schedule).to_contain_text("rate(2 seconds)")
+    playwright.expect(schedule.locator(".run").first).to_contain_text("succeeded")
     queue = c.testid("queue-row", name="flaky")
     playwright.expect(queue.locator("[data-testid=dead-letter-count]")).to_have_text("1")
     queue.locator("[data-testid=show-dead-letters]").click()
