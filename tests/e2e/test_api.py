@@ -181,7 +181,8 @@ def test_provisioned_concurrency_goes_ready_with_warm_instances(server):
 
 
 def test_account_settings_are_the_node_limits(make_server):
-    server = make_server(args=["--memory-budget-mb", "1280"])
+    server = make_server(args=["--memory-budget-mb", "1280", "--concurrency-limit", "10",
+                               "--unreserved-min", "5"])
     c = server.client()
     create(c, "acct")
     s = c.get_account_settings()

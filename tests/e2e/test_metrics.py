@@ -201,9 +201,9 @@ def test_deploys_rollbacks_and_the_async_queue_are_counted(make_server, tmp_path
     wait_until(lambda: scrape(server)["ondol_async_dead_letters_total"] == 1, timeout=30,
                what="a dead letter")
     assert scrape(server)["ondol_async_retries_total"] == 1
-    # ...and three that wait: the function is disabled (concurrency 0).
-    server.create("stuck", "python3.11", code="py_hello")
-    c.put_function_concurrency(FunctionName="stuck", ReservedConcurrentExecutions=0)
+    # ...and three that wait: the function is disabled by ondol's max_concurrency 0
+    # (reserved concurrency 0 would fail them at once, as Lambda does).
+    server.create("stuck", "python3.11", code="py_hello", ondol={"MaxConcurrency": 0})
     for _ in range(3):
         c.invoke(FunctionName="stuck", InvocationType="Event", Payload=b"{}")
     time.sleep(1.2)

@@ -1,4 +1,5 @@
-//! GetAccountSettings: the node's real limits and usage.
+//! GetAccountSettings: the node's real limits and usage (concurrency from the
+//! `--concurrency-limit` the reservations come out of).
 
 use std::sync::Arc;
 
@@ -32,8 +33,7 @@ pub async fn settings(State(api): State<Arc<Api>>) -> Result<Response> {
         .map(u64::from)
         .sum();
     let (budget_mb, _) = api.engine.memory_budget();
-    // Every instance takes at least 128 MB of the node's memory budget.
-    let concurrent = budget_mb / 128;
+    let concurrent = u64::from(api.concurrency.limit);
     Ok(ok_json(
         StatusCode::OK,
         json!({
@@ -48,7 +48,10 @@ pub async fn settings(State(api): State<Arc<Api>>) -> Result<Response> {
                 "TotalCodeSize": total,
                 "FunctionCount": all.len(),
             },
-            "Ondol": { "MemoryBudgetMb": budget_mb },
+            "Ondol": {
+                "MemoryBudgetMb": budget_mb,
+                "UnreservedConcurrentExecutionsMinimum": api.concurrency.unreserved_min,
+            },
         }),
     ))
 }

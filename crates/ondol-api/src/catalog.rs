@@ -45,12 +45,19 @@ pub fn version_of(rec: &FunctionRecord, qualifier: &str) -> Option<String> {
 }
 
 /// A version's concurrency limit and warm floor: reserved concurrency overrides the
-/// configured maximum; provisioned concurrency (on the version or an alias of it)
-/// raises the floor.
+/// configured maximum, less what other versions hold provisioned (Lambda counts
+/// provisioned instances against the reservation); provisioned concurrency (on the
+/// version or an alias of it) raises the floor.
 pub fn effective_limits(rec: &FunctionRecord, version: &str, cfg: &FunctionConfig) -> (u32, u32) {
+    let elsewhere: u32 = rec
+        .provisioned
+        .iter()
+        .filter(|(q, _)| version_of(rec, q).as_deref() != Some(version))
+        .map(|(_, p)| p.requested)
+        .sum();
     let max = rec
         .reserved_concurrency
-        .unwrap_or(cfg.limits.max_concurrency);
+        .map_or(cfg.limits.max_concurrency, |r| r.saturating_sub(elsewhere));
     let provisioned = rec
         .provisioned
         .iter()

@@ -1,6 +1,10 @@
-//! Reserved concurrency (every version's pool maximum; 0 disables the function) and
-//! provisioned concurrency (instances of a version or alias kept started).
+//! Reserved concurrency (the function's concurrency, shared by its versions; 0 is
+//! Lambda's kill switch) and provisioned concurrency (instances of a version or
+//! alias kept started), checked against the node's limits as Lambda's account.
 
+mod rules;
+
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -11,11 +15,23 @@ use ondol_store::{FunctionRecord, ProvisionedRecord};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+pub use rules::NodeLimits;
+use rules::Taken;
+
 use crate::catalog::version_of;
 use crate::error::{ApiError, Result};
 use crate::functions::{max_items, now_rfc, ok_json, parse, Q};
 use crate::names::resolve;
 use crate::Api;
+
+/// Reservations are checked against every function's, one change at a time.
+static RESERVATIONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Every stored function.
+async fn all_functions(api: &Api) -> Result<Vec<FunctionRecord>> {
+    let store = api.store.clone();
+    Api::blocking(move || Ok(store.list_functions()?)).await
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -33,9 +49,9 @@ fn unqualified(path: &str) -> Result<String> {
     let (name, q) = resolve(path, None)?;
     match q {
         None => Ok(name),
-        Some(q) => Err(ApiError::InvalidParameter(format!(
-            "Concurrency is set on the unqualified function; remove ':{q}'"
-        ))),
+        Some(_) => Err(ApiError::InvalidParameter(
+            "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.".into(),
+        )),
     }
 }
 
@@ -47,7 +63,10 @@ pub async fn put_reserved(
     let input: ReservedIn = parse(&body)?;
     let name = unqualified(&name)?;
     let n = input.reserved_concurrent_executions;
+    let _one = RESERVATIONS.lock().await;
+    let others = Taken::of(&all_functions(&api).await?, &name);
     api.mutate(&name, |rec| {
+        rules::check_reserved(api.concurrency, others, rec, n)?;
         rec.reserved_concurrency = Some(n);
         Ok(())
     })
@@ -84,18 +103,54 @@ pub async fn delete_reserved(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Which provisioned-concurrency operation a qualifier is checked for.
+#[derive(Clone, Copy, PartialEq)]
+enum Op {
+    Put,
+    GetOrDelete,
+}
+
 /// The qualifier of a provisioned-concurrency request: a version or an alias.
-fn qualifier(
-    path: &str,
-    q: &std::collections::HashMap<String, String>,
-) -> Result<(String, String)> {
+fn qualifier(path: &str, q: &HashMap<String, String>, op: Op) -> Result<(String, String)> {
     let (name, qual) = resolve(path, q.get("Qualifier").map(String::as_str))?;
     match qual {
         Some(q) if q != "$LATEST" => Ok((name, q)),
-        _ => Err(ApiError::InvalidParameter(
+        Some(_) if op == Op::Put => Err(ApiError::InvalidParameter(
+            "Provisioned Concurrency Configs cannot be applied to unpublished function versions."
+                .into(),
+        )),
+        Some(_) => Err(ApiError::InvalidParameter(
+            "The function resource provided must be an alias or a published version.".into(),
+        )),
+        None => Err(ApiError::InvalidParameter(
             "Provisioned Concurrency Configs cannot be applied to unpublished function versions: give a version or alias as Qualifier".into(),
         )),
     }
+}
+
+/// AWS's not-found for `name:qual`: a missing alias, or a missing function or version.
+fn missing(api: &Api, name: &str, qual: &str) -> ApiError {
+    let arn = api.engine.arn().qualified(name, Some(qual));
+    if qual.bytes().all(|b| b.is_ascii_digit()) {
+        ApiError::NotFound(format!("Function not found: {arn}"))
+    } else {
+        ApiError::NotFound(format!("Cannot find alias arn: {arn}"))
+    }
+}
+
+/// The record of `name` with `qual` naming one of its versions or aliases.
+async fn target(api: &Api, name: &str, qual: &str) -> Result<FunctionRecord> {
+    let (store, n) = (api.store.clone(), name.to_string());
+    match Api::blocking(move || Ok(store.get_function(&n)?)).await? {
+        Some(rec) if version_of(&rec, qual).is_some() => Ok(rec),
+        _ => Err(missing(api, name, qual)),
+    }
+}
+
+fn no_config() -> ApiError {
+    ApiError::ProvisionedNotFound(
+        "No Provisioned Concurrency Config found for this function".into(),
+    )
 }
 
 /// The config shape, with `Allocated`/`Available` counted from the live pool.
@@ -132,25 +187,34 @@ pub async fn put_provisioned(
     body: Bytes,
 ) -> Result<Response> {
     let input: ProvisionedIn = parse(&body)?;
-    let (name, qual) = qualifier(&name, &q)?;
     let n = input.provisioned_concurrent_executions;
     if n == 0 {
-        return Err(ApiError::InvalidParameter(
-            "ProvisionedConcurrentExecutions must be at least 1".into(),
+        return Err(ApiError::Validation(
+            "1 validation error detected: Value '0' at 'provisionedConcurrentExecutions' failed to satisfy constraint: Member must have value greater than or equal to 1".into(),
         ));
     }
+    let (name, qual) = qualifier(&name, &q, Op::Put)?;
+    let _one = RESERVATIONS.lock().await;
+    target(&api, &name, &qual).await?;
+    let others = Taken::of(&all_functions(&api).await?, &name);
     let (rec, p) = api
         .mutate(&name, |rec| {
             if version_of(rec, &qual).is_none() {
-                return Err(ApiError::NotFound(format!("Function not found: {name}:{qual}")));
+                return Err(missing(&api, &name, &qual));
             }
-            let max = rec.reserved_concurrency.unwrap_or(rec.config.limits.max_concurrency);
+            rules::check_provisioned(api.concurrency, others, rec, &qual, n)?;
+            let max = rec
+                .reserved_concurrency
+                .unwrap_or(rec.config.limits.max_concurrency);
             if n > max {
                 return Err(ApiError::InvalidParameter(format!(
                     "ProvisionedConcurrentExecutions {n} exceeds the function's concurrency limit {max}"
                 )));
             }
-            let p = ProvisionedRecord { requested: n, last_modified: now_rfc() };
+            let p = ProvisionedRecord {
+                requested: n,
+                last_modified: now_rfc(),
+            };
             rec.provisioned.insert(qual.clone(), p.clone());
             Ok(p)
         })
@@ -170,13 +234,9 @@ pub async fn get_or_list_provisioned(
     if q.contains_key("List") {
         return list_provisioned(&api, &name, &q).await;
     }
-    let (name, qual) = qualifier(&name, &q)?;
-    let rec = api.load(&name).await?;
-    let p = rec.provisioned.get(&qual).ok_or_else(|| {
-        ApiError::ProvisionedNotFound(format!(
-            "No Provisioned Concurrency Config found for this function: {name}:{qual}"
-        ))
-    })?;
+    let (name, qual) = qualifier(&name, &q, Op::GetOrDelete)?;
+    let rec = target(&api, &name, &qual).await?;
+    let p = rec.provisioned.get(&qual).ok_or_else(no_config)?;
     let mut shape = provisioned_shape(&api, &rec, &qual, p);
     if let Some(o) = shape.as_object_mut() {
         o.remove("FunctionArn");
@@ -187,7 +247,7 @@ pub async fn get_or_list_provisioned(
 async fn list_provisioned(
     api: &Arc<Api>,
     name: &str,
-    q: &std::collections::HashMap<String, String>,
+    q: &HashMap<String, String>,
 ) -> Result<Response> {
     let (name, _) = resolve(name, None)?;
     let max = max_items(q)?;
@@ -209,18 +269,18 @@ async fn list_provisioned(
     Ok(ok_json(StatusCode::OK, out))
 }
 
+/// Deleting a config that does not exist succeeds, as on AWS (recorded:
+/// `delete_provisioned_config_doesnotexist`); a missing alias or version does not.
 pub async fn delete_provisioned(
     State(api): State<Arc<Api>>,
     Path(name): Path<String>,
     Query(q): Q,
 ) -> Result<Response> {
-    let (name, qual) = qualifier(&name, &q)?;
+    let (name, qual) = qualifier(&name, &q, Op::GetOrDelete)?;
+    let _one = RESERVATIONS.lock().await;
+    target(&api, &name, &qual).await?;
     api.mutate(&name, |rec| {
-        rec.provisioned.remove(&qual).ok_or_else(|| {
-            ApiError::ProvisionedNotFound(format!(
-                "No Provisioned Concurrency Config found for this function: {name}:{qual}"
-            ))
-        })?;
+        rec.provisioned.remove(&qual);
         Ok(())
     })
     .await?;

@@ -44,6 +44,7 @@ use ondol_store::{Blobs, Store};
 use ondol_telemetry::LogStore;
 
 pub use body_cap::{BodyCaps, MAX_INVOKE_REQUEST_BYTES};
+pub use concurrency::NodeLimits;
 pub use cost::BudgetState;
 pub use error::ApiError;
 pub use meter::{CostConfig, FLUSH_EVERY};
@@ -79,6 +80,8 @@ pub struct Api {
     pub(crate) last_flush: parking_lot::Mutex<std::time::Instant>,
     pub(crate) front_stats: Arc<ondol_core::front_stats::FrontDoorStats>,
     pub(crate) deploy_counts: prom::DeployCounts,
+    /// The node's concurrency limit and unreserved minimum.
+    pub(crate) concurrency: NodeLimits,
 }
 
 /// What the API is built from.
@@ -98,6 +101,7 @@ pub struct Parts {
     pub cost: CostConfig,
     /// The front door's requests by route and status, for the metrics.
     pub front_stats: Arc<ondol_core::front_stats::FrontDoorStats>,
+    pub concurrency: NodeLimits,
 }
 
 impl Api {
@@ -122,6 +126,7 @@ impl Api {
             last_flush: parking_lot::Mutex::new(std::time::Instant::now()),
             front_stats: p.front_stats,
             deploy_counts: Default::default(),
+            concurrency: p.concurrency,
         })
     }
 }

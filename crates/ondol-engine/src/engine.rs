@@ -233,7 +233,9 @@ impl Engine {
     /// Changes a version's concurrency limit and warm floor without restarting it.
     pub fn set_limits(&self, name: &str, version: &str, max_concurrency: u32, min_warm: u32) {
         if let Some(p) = self.pool(name, version) {
-            p.set_limits(max_concurrency, min_warm);
+            for inst in p.set_limits(max_concurrency, min_warm) {
+                self.inner.node.stop_later(inst);
+            }
         }
     }
 

@@ -181,10 +181,15 @@ impl Pool {
     async fn acquire(self: &Arc<Self>) -> Result<Grant, InvokeError> {
         let mut evicted_once = false;
         loop {
-            let blocked = {
+            let blocked = 'pick: {
                 let mut st = self.state.lock();
                 if st.retired {
                     return Ok(Grant::Retired);
+                }
+                // Reserved concurrency 0 is Lambda's kill switch: warm instances
+                // serve nothing either.
+                if st.max_concurrency == 0 {
+                    break 'pick Blocked::Concurrency(0);
                 }
                 // Most recently used first; an instance that died while idle is
                 // dropped, not handed out.
@@ -349,8 +354,10 @@ impl Pool {
         let mut st = self.state.lock();
         st.failures = 0;
         st.retry_at = None;
-        if st.retired {
+        // Retired, or over a limit lowered while it ran: it stops once unused.
+        if st.retired || st.running > st.max_concurrency {
             if inst.give_slot_back() == 0 && self.forget(&mut st, &inst) {
+                st.idle.retain(|i| !Arc::ptr_eq(i, &inst));
                 drop(st);
                 self.node.stop_later(inst);
             }

@@ -20,12 +20,13 @@ pub(crate) fn queue(limits: &Limits, queue_full: bool) -> String {
     }
 }
 
+/// A function whose concurrency is 0 (reserved concurrency 0, Lambda's kill switch):
+/// Lambda's exact words, which clients match (the log line says which function).
 pub(crate) fn disabled(function: &str) -> InvokeError {
+    tracing::debug!(%function, "throttled: concurrency limit is 0");
     InvokeError::Throttled {
         reason: "ReservedFunctionConcurrentInvocationLimitExceeded",
-        message: format!(
-            "Rate Exceeded. Function '{function}' is disabled: its concurrency limit is 0."
-        ),
+        message: "Rate Exceeded.".into(),
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ondol_core::{InvokeError, InvokeRequest};
 use ondol_store::{DeadLetter, EventConfig, QueuedEvent};
 
-use crate::record::{build, destination_function};
+use crate::record::{build, destination_function, ZERO_RESERVED};
 use crate::{now_ms, Events};
 
 /// Waiting for capacity is not a failure: look again shortly.
@@ -23,6 +23,13 @@ impl Events {
             .flatten()
             .map(|r| r.event_config(ev.qualifier.as_deref()))
             .unwrap_or_default()
+    }
+
+    /// The function's reserved concurrency is 0 (Lambda's kill switch; ondol's own
+    /// `max_concurrency = 0` holds events until their maximum age instead).
+    fn zero_reserved(&self, ev: &QueuedEvent) -> bool {
+        let rec = self.store.get_function(&ev.function).ok().flatten();
+        rec.is_some_and(|r| r.reserved_concurrency == Some(0))
     }
 
     pub(crate) async fn deliver(self: &Arc<Self>, ev: QueuedEvent, version: Option<String>) {
@@ -71,9 +78,16 @@ impl Events {
     ) {
         let out = match outcome {
             Ok(o) => o,
+            Err(InvokeError::Throttled { .. }) if self.zero_reserved(&ev) => {
+                // Reserved concurrency 0: Lambda fails the event at once, without
+                // an attempt, to the on-failure destination or dead letters.
+                let cfg = self.config_of(&ev);
+                self.give_up(&ev, &cfg, ZERO_RESERVED, ev.attempts, version, None, b"");
+                return;
+            }
             Err(InvokeError::Throttled { message, .. }) => {
                 // Waiting for capacity is not a failed attempt, but it ends at the
-                // event's maximum age (a disabled function holds it that long).
+                // event's maximum age.
                 let cfg = self.config_of(&ev);
                 if now_ms() - ev.enqueued_ms > (cfg.maximum_event_age_s * 1000) as i64 {
                     let body = serde_json::json!({ "errorMessage": message }).to_string();

@@ -12,6 +12,9 @@ pub fn destination_function(arn: &str) -> Option<(String, Option<String>)> {
     arn.starts_with("arn:").then_some((r.name, r.qualifier))
 }
 
+/// The condition of an event failed because the function's reserved concurrency is 0.
+pub const ZERO_RESERVED: &str = "ZeroReservedConcurrency";
+
 fn payload_json(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
@@ -31,7 +34,7 @@ pub fn build(
     if let Some(e) = function_error {
         response_context["functionError"] = Value::String(e.to_string());
     }
-    json!({
+    let mut record = json!({
         "version": "1.0",
         "timestamp": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         "requestContext": {
@@ -43,7 +46,15 @@ pub fn build(
         "requestPayload": payload_json(&ev.payload),
         "responseContext": response_context,
         "responsePayload": payload_json(response),
-    })
+    });
+    // Nothing ran, so Lambda's record has no response.
+    if condition == ZERO_RESERVED {
+        if let Some(o) = record.as_object_mut() {
+            o.remove("responseContext");
+            o.remove("responsePayload");
+        }
+    }
+    record
 }
 
 #[cfg(test)]

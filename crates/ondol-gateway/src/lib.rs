@@ -299,7 +299,11 @@ async fn dispatch(
     };
     // The pool (and with it the mode) is looked up once for the whole request.
     let Some(resolved) = gw.engine.target(name, &version) else {
-        return refused(name, InvokeError::NotFound(format!("{name}:{version}")));
+        return refused(
+            name,
+            target.billed,
+            InvokeError::NotFound(format!("{name}:{version}")),
+        );
     };
     if target.billed {
         resolved.count_front_door();
@@ -370,7 +374,7 @@ async fn dispatch(
             served.cold = s.cold_start;
             return streamed(name, s).await;
         }
-        Err(e) => return refused(name, e),
+        Err(e) => return refused(name, target.billed, e),
     };
     served.cold = out.cold_start;
     served.phases = out.phases;
@@ -424,11 +428,18 @@ async fn streamed(name: &str, s: ondol_engine::StreamingOutcome) -> Response {
     }
 }
 
-fn refused(name: &str, e: InvokeError) -> Response {
+/// A refused invocation as the client of a route (`billed`) or a Function URL sees it.
+fn refused(name: &str, billed: bool, e: InvokeError) -> Response {
     match e {
         InvokeError::Throttled { message: m, .. } => {
             tracing::warn!(function = %name, reason = %m, "throttled");
-            let mut r = message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+            // What AWS answers for a throttled Lambda: an HTTP API route 503,
+            // a Function URL 429 with Lambda's own words.
+            let mut r = if billed {
+                message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+            } else {
+                message(StatusCode::TOO_MANY_REQUESTS, "Rate Exceeded.")
+            };
             r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
             r
         }
@@ -504,7 +515,7 @@ async fn proxy(
             strip_hop_by_hop(&mut parts.headers);
             Response::from_parts(parts, Body::new(body))
         }
-        Err(ProxyError::Refused(e)) => refused(name, e),
+        Err(ProxyError::Refused(e)) => refused(name, target.billed, e),
         Err(ProxyError::Init(e)) => {
             tracing::error!(function = %name, error_type = %e.error_type, error = %String::from_utf8_lossy(&e.body), "web function failed to start");
             message(StatusCode::BAD_GATEWAY, "Internal Server Error")

@@ -61,13 +61,26 @@ impl Pool {
         self.state.lock().max_concurrency
     }
 
-    /// Changes the concurrency limit and warm floor in place; instances stay.
-    pub fn set_limits(&self, max_concurrency: u32, min_warm: u32) {
+    /// Changes the concurrency limit and warm floor in place. Unused idle
+    /// instances over a lowered limit are returned for stopping (busy ones stop
+    /// when they finish), so the limit holds at once: 0 leaves nothing warm.
+    pub fn set_limits(&self, max_concurrency: u32, min_warm: u32) -> Vec<Arc<Instance>> {
         let mut st = self.state.lock();
         st.max_concurrency = max_concurrency;
         st.min_warm = min_warm.min(max_concurrency);
         self.provisioned.set_limit(st.min_warm);
+        let mut out = Vec::new();
+        while st.running > st.max_concurrency {
+            let Some(pos) = st.idle.iter().position(|i| i.in_use() == 0) else {
+                break;
+            };
+            let inst = st.idle.remove(pos);
+            if self.forget(&mut st, &inst) {
+                out.push(inst);
+            }
+        }
         self.grant_spawns(&mut st);
+        out
     }
 
     /// How many provisioned instances to start now to reach `min_warm`.

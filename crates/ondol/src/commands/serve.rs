@@ -120,6 +120,13 @@ pub struct Args {
     /// Bearer token the --metrics listener requires (`Authorization: Bearer TOKEN`).
     #[arg(long, env = "ONDOL_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// The node's concurrency limit, as Lambda's account limit (GetAccountSettings
+    /// `ConcurrentExecutions`): reserved and provisioned concurrency come out of it.
+    #[arg(long, env = "ONDOL_CONCURRENCY_LIMIT", default_value_t = 1000)]
+    pub concurrency_limit: u32,
+    /// Concurrency no reservation may take (Lambda's minimum unreserved, 100).
+    #[arg(long, env = "ONDOL_UNRESERVED_MIN", default_value_t = 100)]
+    pub unreserved_min: u32,
 }
 
 /// A count that must be at least 1 (0 would refuse every connection).
@@ -297,7 +304,17 @@ pub async fn start(a: Args) -> Result<Running> {
         },
     );
     let scheduler = ondol_events::Scheduler::start(events.clone(), store.clone());
+    anyhow::ensure!(
+        a.unreserved_min <= a.concurrency_limit,
+        "--unreserved-min ({}) cannot exceed --concurrency-limit ({})",
+        a.unreserved_min,
+        a.concurrency_limit
+    );
     let api = ondol_api::Api::new(ondol_api::Parts {
+        concurrency: ondol_api::NodeLimits {
+            limit: a.concurrency_limit,
+            unreserved_min: a.unreserved_min,
+        },
         store: store.clone(),
         blobs: Arc::new(blobs),
         engine: engine.clone(),
