@@ -15,7 +15,7 @@ from conftest import AWS, FUNCTIONS, zip_dir
 def test_create_get_list_update_delete_with_boto3(server):
     c = server.client()
     z = zip_dir(FUNCTIONS / "py_hello")
-    created = c.create_function(FunctionName="crud", Runtime="python3.11", Role="arn:aws:iam::1:role/r",
+    created = c.create_function(FunctionName="crud", Runtime="python3.11", Role="arn:aws:iam::000000000000:role/r",
                                 Handler="app.handler", Code={"ZipFile": z}, Description="d",
                                 Timeout=7, MemorySize=256, Environment={"Variables": {"A": "1"}},
                                 Tags={"team": "core"})
@@ -68,12 +68,12 @@ def test_errors_are_modeled_exceptions(server):
     server.create("dup", "python3.11", code="py_hello")
     z = zip_dir(FUNCTIONS / "py_hello")
     with pytest.raises(c.exceptions.ResourceConflictException):
-        c.create_function(FunctionName="dup", Runtime="python3.11", Role="r", Handler="app.handler", Code={"ZipFile": z})
+        c.create_function(FunctionName="dup", Runtime="python3.11", Role="arn:aws:iam::000000000000:role/r", Handler="app.handler", Code={"ZipFile": z})
     with pytest.raises(c.exceptions.InvalidParameterValueException) as e:
-        c.create_function(FunctionName="m", Runtime="python3.11", Role="r", Handler="app.handler", Code={"ZipFile": z}, MemorySize=20000)
+        c.create_function(FunctionName="m", Runtime="python3.11", Role="arn:aws:iam::000000000000:role/r", Handler="app.handler", Code={"ZipFile": z}, MemorySize=20000)
     assert "MemorySize" in str(e.value)
     with pytest.raises(c.exceptions.InvalidParameterValueException) as e:
-        c.create_function(FunctionName="rt", Runtime="cobol85", Role="r", Handler="app.handler", Code={"ZipFile": z})
+        c.create_function(FunctionName="rt", Runtime="cobol85", Role="arn:aws:iam::000000000000:role/r", Handler="app.handler", Code={"ZipFile": z})
     assert "cobol85" in str(e.value)
     r = requests.post(f"{server.api}/2015-03-31/functions", data=b"{not json")
     assert r.status_code == 400 and r.headers["x-amzn-ErrorType"] == "InvalidRequestContentException"
@@ -117,7 +117,7 @@ def test_aws_cli_create_and_invoke(server, tmp_path):
     env = dict(os.environ, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y", AWS_DEFAULT_REGION="us-east-1")
     aws = [*AWS, "lambda", "--endpoint-url", server.api]
     out = subprocess.run(aws + ["create-function", "--function-name", "cli", "--runtime", "python3.11",
-                                "--role", "arn:aws:iam::1:role/r", "--handler", "app.handler",
+                                "--role", "arn:aws:iam::000000000000:role/r", "--handler", "app.handler",
                                 "--zip-file", f"fileb://{z}"], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["State"] == "Active"

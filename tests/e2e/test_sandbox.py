@@ -253,7 +253,7 @@ def ask(hostport, path, method="GET", body=b""):
 def test_the_management_api_refuses_function_code(server):
     probe(server)
     body = json.dumps({"FunctionName": "evil", "Runtime": "python3.11", "Handler": "a.b",
-                       "Role": "r", "Code": {"ZipFile": ""}})
+                       "Role": "arn:aws:iam::000000000000:role/r", "Code": {"ZipFile": ""}})
     out = run(server, CONNECT + attempt(
         "ask(event['api'], '/2015-03-31/functions', 'POST', event['body'].encode())"),
         api=server.api, body=body)

@@ -100,7 +100,7 @@ def test_zip_slip_archives_are_refused_and_nothing_is_created(server):
     ]:
         r = requests.post(f"{server.api}/2015-03-31/functions", json={
             "FunctionName": "slip", "Runtime": "python3.11", "Handler": "app.handler",
-            "Role": "r", "Code": {"ZipFile": zip_b64}})
+            "Role": "arn:aws:iam::000000000000:role/r", "Code": {"ZipFile": zip_b64}})
         assert r.status_code == 400, r.text
         assert r.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"
         assert f"'{entry}'" in r.json()["message"]
@@ -111,7 +111,7 @@ def test_zip_slip_archives_are_refused_and_nothing_is_created(server):
 
 def test_not_a_zip_is_refused(server):
     r = requests.post(f"{server.api}/2015-03-31/functions", json={
-        "FunctionName": "nozip", "Runtime": "python3.11", "Handler": "app.handler", "Role": "r",
+        "FunctionName": "nozip", "Runtime": "python3.11", "Handler": "app.handler", "Role": "arn:aws:iam::000000000000:role/r",
         "Code": {"ZipFile": base64.b64encode(b"definitely not a zip").decode()}})
     assert r.status_code == 400 and "Could not unzip" in r.json()["message"]
 
@@ -156,7 +156,7 @@ def test_relative_data_dir_as_in_the_readme(tmp_path):
                             cwd=tmp_path, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     try:
         api = wait_until(lambda: re.search(r"management API listening on (http://\S+)", log.read_text()), timeout=20).group(1)
-        body = {"FunctionName": "rel", "Runtime": "python3.11", "Handler": "app.handler", "Role": "r",
+        body = {"FunctionName": "rel", "Runtime": "python3.11", "Handler": "app.handler", "Role": "arn:aws:iam::000000000000:role/r",
                 "Code": {"ZipFile": base64.b64encode(zip_dir(FUNCTIONS / "py_hello")).decode()}}
         assert requests.post(f"{api}/2015-03-31/functions", json=body).status_code == 201
         r = requests.post(f"{api}/2015-03-31/functions/rel/invocations", data=json.dumps({"k": 1}))

@@ -19,7 +19,8 @@ use serde_json::json;
 use crate::catalog::version_of;
 use crate::error::{ApiError, Result};
 use crate::layer_use;
-use crate::names::resolve;
+use crate::names::{for_create, invalid};
+
 use crate::shapes::{
     configuration, ConfigIn, CreateFunctionIn, UpdateCodeIn, UpdateConfigurationIn, View,
 };
@@ -83,6 +84,54 @@ async fn store_code(api: &Arc<Api>, zip_b64: &str) -> Result<BlobInfo> {
     Api::blocking(move || Ok(blobs.put(&zip)?)).await
 }
 
+/// The members Lambda's model constrains before any rule of ours: Role and Architectures.
+fn modeled(config: &ConfigIn) -> Result<()> {
+    if let Some(role) = &config.role {
+        if !valid_role(role) {
+            return Err(invalid(role, "role", "Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+"));
+        }
+    }
+    if let Some(archs) = &config.architectures {
+        let shown = format!("[{}]", archs.join(", "));
+        if archs.len() > 1 {
+            return Err(invalid(
+                &shown,
+                "architectures",
+                "Member must have length less than or equal to 1",
+            ));
+        }
+        if archs.iter().any(|a| a != "x86_64" && a != "arm64") {
+            return Err(invalid(&shown, "architectures", "Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], Member must not be null]"));
+        }
+    }
+    Ok(())
+}
+
+/// `arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+`
+fn valid_role(role: &str) -> bool {
+    let Some(rest) = role.strip_prefix("arn:") else {
+        return false;
+    };
+    let Some((partition, rest)) = rest.split_once(":iam::") else {
+        return false;
+    };
+    let Some((account, path)) = rest.split_once(":role") else {
+        return false;
+    };
+    let path = path.strip_prefix('/').unwrap_or(path);
+    (partition.is_empty()
+        || (partition.starts_with("aws")
+            && partition
+                .bytes()
+                .all(|b| b.is_ascii_alphabetic() || b == b'-')))
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && !path.is_empty()
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@-_/".contains(&b))
+}
+
 fn validate(cfg: &FunctionConfig) -> Result<()> {
     if !valid_name(&cfg.name) {
         return Err(ApiError::InvalidParameter(format!(
@@ -122,15 +171,22 @@ pub fn view_for<'a>(
     View::of(rec, &version).ok_or_else(|| api.not_found(name, Some(q)))
 }
 
+/// The record of `name`; not found names the qualifier asked for, as AWS does.
+async fn load_as(api: &Api, name: &str, qual: Option<&str>) -> Result<FunctionRecord> {
+    match api.load(name).await {
+        Err(ApiError::NotFound(_)) => Err(api.not_found(name, qual)),
+        r => r,
+    }
+}
+
 pub async fn create(State(api): State<Arc<Api>>, body: Bytes) -> Result<Response> {
     let body = json_body(&body)?;
     let mut config: ConfigIn = members(&body)?;
     let layers_in = config.layers.take();
     let input: CreateFunctionIn = members(&body)?;
-    let mut cfg = FunctionConfig::new(
-        input.function_name.clone(),
-        config.runtime.clone().unwrap_or_default(),
-    );
+    let fname = for_create(api.engine.arn(), &input.function_name)?;
+    modeled(&config)?;
+    let mut cfg = FunctionConfig::new(fname, config.runtime.clone().unwrap_or_default());
     config.apply(&mut cfg);
     validate(&cfg)?;
     check_runtime(&api, &cfg).await?;
@@ -170,20 +226,50 @@ pub async fn create(State(api): State<Arc<Api>>, body: Bytes) -> Result<Response
 
 pub async fn list(State(api): State<Arc<Api>>, Query(q): Q) -> Result<Response> {
     let max = max_items(&q)?;
+    let every = match q.get("FunctionVersion").map(String::as_str) {
+        None => false,
+        Some("ALL") => true,
+        Some(v) => {
+            return Err(invalid(
+                v,
+                "functionVersion",
+                "Member must satisfy enum value set: [ALL]",
+            ))
+        }
+    };
     let store = api.store.clone();
-    let all = Api::blocking(move || Ok(store.list_functions()?)).await?;
+    let records = Api::blocking(move || Ok(store.list_functions()?)).await?;
+    // One entry per configuration shown; the marker is its (qualified) ARN.
+    let arn = api.engine.arn();
+    let mut all: Vec<(String, serde_json::Value)> = Vec::new();
+    for r in &records {
+        all.push((
+            arn.function(&r.config.name),
+            configuration(arn, &View::latest(r), None),
+        ));
+        for v in r.versions.iter().filter(|_| every) {
+            let n = v.version.to_string();
+            if let Some(view) = View::of(r, &n) {
+                let shown = configuration(arn, &view, Some(&n));
+                all.push((arn.qualified(&r.config.name, Some(&n)), shown));
+            }
+        }
+    }
     let start = match q.get("Marker") {
-        Some(m) => all.partition_point(|r| r.config.name.as_str() < m.as_str()),
+        Some(m) => all
+            .iter()
+            .position(|(k, _)| k == m)
+            .map_or(all.len(), |i| i + 1),
         None => 0,
     };
     let page: Vec<_> = all[start..]
         .iter()
         .take(max)
-        .map(|r| configuration(api.engine.arn(), &View::latest(r), None))
+        .map(|(_, v)| v.clone())
         .collect();
     let mut out = json!({ "Functions": page });
-    if let Some(next) = all.get(start + max) {
-        out["NextMarker"] = next.config.name.clone().into();
+    if start + max < all.len() {
+        out["NextMarker"] = all[start + max - 1].0.clone().into();
     }
     Ok(ok_json(StatusCode::OK, out))
 }
@@ -207,8 +293,12 @@ pub async fn get(
     Path(name): Path<String>,
     Query(q): Q,
 ) -> Result<Response> {
-    let (name, qual) = resolve(&name, q.get("Qualifier").map(String::as_str))?;
-    let rec = api.load(&name).await?;
+    let (name, qual) = crate::names::here(
+        api.engine.arn(),
+        &name,
+        q.get("Qualifier").map(String::as_str),
+    )?;
+    let rec = load_as(&api, &name, qual.as_deref()).await?;
     let view = view_for(&api, &rec, qual.as_deref())?;
     let mut out = json!({
         "Configuration": configuration(api.engine.arn(), &view, qual.as_deref()),
@@ -229,8 +319,12 @@ pub async fn get_configuration(
     Path(name): Path<String>,
     Query(q): Q,
 ) -> Result<Response> {
-    let (name, qual) = resolve(&name, q.get("Qualifier").map(String::as_str))?;
-    let rec = api.load(&name).await?;
+    let (name, qual) = crate::names::here(
+        api.engine.arn(),
+        &name,
+        q.get("Qualifier").map(String::as_str),
+    )?;
+    let rec = load_as(&api, &name, qual.as_deref()).await?;
     let view = view_for(&api, &rec, qual.as_deref())?;
     Ok(ok_json(
         StatusCode::OK,
@@ -248,8 +342,8 @@ pub fn check_revision(current: &str, given: Option<&str>) -> Result<()> {
 }
 
 /// Only `$LATEST` can be changed: a qualified name is refused.
-fn unqualified(path_name: &str) -> Result<String> {
-    let (name, qual) = resolve(path_name, None)?;
+fn unqualified(api: &Api, path_name: &str) -> Result<String> {
+    let (name, qual) = crate::names::here(api.engine.arn(), path_name, None)?;
     if let Some(q) = qual {
         return Err(ApiError::InvalidParameter(format!(
             "Only the unqualified function can be updated; remove the qualifier ':{q}'"
@@ -266,7 +360,7 @@ pub async fn update_configuration(
     let body = json_body(&body)?;
     let mut config: ConfigIn = members(&body)?;
     let input: UpdateConfigurationIn = members(&body)?;
-    let name = unqualified(&name)?;
+    let name = unqualified(&api, &name)?;
     if let Some(r) = &config.runtime {
         check_runtime(&api, &FunctionConfig::new(name.clone(), r.clone())).await?;
     }
@@ -308,7 +402,7 @@ pub async fn update_code(
     body: Bytes,
 ) -> Result<Response> {
     let input: UpdateCodeIn = parse(&body)?;
-    let name = unqualified(&name)?;
+    let name = unqualified(&api, &name)?;
     no_remote_code(&input.s3_bucket, &input.image_uri)?;
     let zip = input
         .zip_file
@@ -356,7 +450,11 @@ pub async fn delete(
     Path(name): Path<String>,
     Query(q): Q,
 ) -> Result<Response> {
-    let (name, qual) = resolve(&name, q.get("Qualifier").map(String::as_str))?;
+    let (name, qual) = crate::names::here(
+        api.engine.arn(),
+        &name,
+        q.get("Qualifier").map(String::as_str),
+    )?;
     match qual.as_deref() {
         None => api.remove(&name).await?,
         Some("$LATEST") => {
@@ -364,6 +462,8 @@ pub async fn delete(
                 "$LATEST version cannot be deleted without deleting the function.".into(),
             ))
         }
+        // A version already gone is deleted: AWS answers 204, and cleanups retry.
+        Some(v) if api.load(&name).await?.version(v).is_none() => {}
         Some(v) => {
             let v = v.to_string();
             api.mutate(&name, |rec| crate::versions::delete_version(rec, &v))

@@ -16,7 +16,7 @@ use ondol_engine::Run;
 
 use crate::error::{ApiError, Result};
 use crate::eventstream;
-use crate::names::resolve;
+
 use crate::Api;
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -67,11 +67,15 @@ async fn prepare(
     body: Body,
     stream: bool,
 ) -> Result<Kind> {
-    let (name, qual) = resolve(path_name, q.get("Qualifier").map(String::as_str))?;
+    let (name, qual) = crate::names::here(
+        api.engine.arn(),
+        path_name,
+        q.get("Qualifier").map(String::as_str),
+    )?;
     let version = api
         .engine
         .pick(&name, qual.as_deref())
-        .ok_or_else(|| api.not_found(&name, qual.as_deref()))?;
+        .ok_or_else(|| api.not_found(&name, Some(qual.as_deref().unwrap_or("$LATEST"))))?;
     let limit = api
         .engine
         .request_limit(&name, &version)

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::error::{ApiError, Result};
 use crate::functions::{parse, revision};
-use crate::names::resolve;
+
 use crate::Api;
 
 /// A lease as the server tracks it.
@@ -54,7 +54,7 @@ pub async fn put(
             "TtlMs must be between 100 and 600000, and Token given".into(),
         ));
     }
-    let (fname, _) = resolve(&fname, None)?;
+    let (fname, _) = crate::names::here(api.engine.arn(), &fname, None)?;
     let key = (fname.clone(), name.clone());
     let until = Instant::now() + Duration::from_millis(input.ttl_ms);
     {
@@ -116,7 +116,7 @@ pub async fn delete(
     Path((fname, name)): Path<(String, String)>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Response> {
-    let (fname, _) = resolve(&fname, None)?;
+    let (fname, _) = crate::names::here(api.engine.arn(), &fname, None)?;
     let token = q.get("Token").cloned().unwrap_or_default();
     let key = (fname.clone(), name.clone());
     {

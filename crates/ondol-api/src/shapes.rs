@@ -71,6 +71,8 @@ pub struct ConfigIn {
     pub ondol: Option<OndolIn>,
     /// Layer version ARNs; checked against the store before `apply`.
     pub layers: Option<Vec<String>>,
+    pub role: Option<String>,
+    pub architectures: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,6 +112,9 @@ pub struct UpdateCodeIn {
 impl ConfigIn {
     /// Applies the members present onto `cfg`.
     pub fn apply(self, cfg: &mut FunctionConfig) {
+        if let Some(r) = self.role {
+            cfg.role = Some(r);
+        }
         if let Some(r) = self.runtime {
             cfg.runtime = r;
         }
@@ -235,7 +240,7 @@ pub fn configuration(arn: &Arn, view: &View<'_>, qualifier: Option<&str>) -> Val
         "FunctionName": c.name,
         "FunctionArn": arn.qualified(&c.name, qualifier),
         "Runtime": c.runtime,
-        "Role": format!("arn:aws:iam::{}:role/ondol", arn.account),
+        "Role": c.role.clone().unwrap_or_else(|| format!("arn:aws:iam::{}:role/ondol", arn.account)),
         "Handler": c.handler,
         "CodeSize": view.code_size,
         "Description": c.description,
@@ -253,6 +258,10 @@ pub fn configuration(arn: &Arn, view: &View<'_>, qualifier: Option<&str>) -> Val
         "Architectures": [std::env::consts::ARCH.replace("aarch64", "arm64")],
         "EphemeralStorage": { "Size": c.ephemeral_mb },
         "LoggingConfig": { "LogFormat": "Text", "LogGroup": format!("/aws/lambda/{}", c.name) },
+        "SnapStart": { "ApplyOn": "None", "OptimizationStatus": "Off" },
+        "RuntimeVersionConfig": {
+            "RuntimeVersionArn": format!("arn:aws:lambda:{}::runtime:{}", arn.region, runtime_id(&c.runtime)),
+        },
         "Ondol": {
             "MaxConcurrency": c.limits.max_concurrency,
             "MinWarm": c.limits.min_warm,
@@ -283,6 +292,12 @@ pub fn configuration(arn: &Arn, view: &View<'_>, qualifier: Option<&str>) -> Val
         v["ImageConfigResponse"] = json!({ "ImageConfig": { "EntryPoint": cmd } });
     }
     v
+}
+
+/// A stable id standing in for the runtime version Lambda would name.
+fn runtime_id(runtime: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(runtime.as_bytes()))
 }
 
 /// `AliasConfiguration`.

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::catalog::version_of;
 use crate::error::{ApiError, Result};
 use crate::functions::{now_rfc, ok_json, parse, Q};
-use crate::names::{keyed as key, resolve};
+use crate::names::keyed;
 use crate::Api;
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,7 +74,7 @@ pub async fn create(
 ) -> Result<Response> {
     let input: UrlIn = parse(&body)?;
     check(&input)?;
-    let (name, qual) = key(&p, &q)?;
+    let (name, qual) = keyed(api.engine.arn(), &p, &q)?;
     let (rec, u) = api
         .mutate(&name, |rec| {
             if !qual.is_empty() && (qual == "$LATEST" || version_of(rec, &qual).is_none() || rec.version(&qual).is_some()) {
@@ -111,7 +111,7 @@ pub async fn get(
     Path(p): Path<String>,
     Query(q): Q,
 ) -> Result<Response> {
-    let (name, qual) = key(&p, &q)?;
+    let (name, qual) = keyed(api.engine.arn(), &p, &q)?;
     let rec = api.load(&name).await?;
     let u = rec.urls.get(&qual).ok_or_else(|| missing(&name))?;
     Ok(ok_json(StatusCode::OK, shape(&api, &rec, &qual, u)))
@@ -125,7 +125,7 @@ pub async fn update(
 ) -> Result<Response> {
     let input: UrlIn = parse(&body)?;
     check(&input)?;
-    let (name, qual) = key(&p, &q)?;
+    let (name, qual) = keyed(api.engine.arn(), &p, &q)?;
     let (rec, u) = api
         .mutate(&name, |rec| {
             let u = rec.urls.get_mut(&qual).ok_or_else(|| missing(&name))?;
@@ -151,7 +151,7 @@ pub async fn delete(
     Path(p): Path<String>,
     Query(q): Q,
 ) -> Result<Response> {
-    let (name, qual) = key(&p, &q)?;
+    let (name, qual) = keyed(api.engine.arn(), &p, &q)?;
     api.mutate(&name, |rec| {
         rec.urls.remove(&qual).ok_or_else(|| missing(&name))?;
         Ok(())
@@ -162,7 +162,7 @@ pub async fn delete(
 }
 
 pub async fn list(State(api): State<Arc<Api>>, Path(p): Path<String>) -> Result<Response> {
-    let (name, _) = resolve(&p, None)?;
+    let (name, _) = crate::names::here(api.engine.arn(), &p, None)?;
     let rec = api.load(&name).await?;
     let all: Vec<Value> = rec
         .urls

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::error::{ApiError, Result};
 use crate::functions::{check_revision, max_items, now_rfc, ok_json, parse, revision, Q};
-use crate::names::resolve;
+
 use crate::shapes::{configuration, View};
 use crate::Api;
 
@@ -28,10 +28,17 @@ struct PublishIn {
 /// Publishes `$LATEST`; an unchanged function returns its latest version instead.
 pub fn publish(rec: &mut FunctionRecord, description: Option<String>) -> Result<String> {
     if let Some(last) = rec.versions.last() {
-        // A version's own description doesn't make it different code or config.
-        let mut same = last.config.clone();
-        same.description.clone_from(&rec.config.description);
-        if last.code_sha256 == rec.code_sha256 && same == rec.config {
+        // Unchanged since that publish: the revision tells, as a version's own
+        // description (given to PublishVersion) would hide a description change.
+        let unchanged = match &last.source_revision {
+            Some(r) => *r == rec.revision_id,
+            None => {
+                let mut same = last.config.clone();
+                same.description.clone_from(&rec.config.description);
+                last.code_sha256 == rec.code_sha256 && same == rec.config
+            }
+        };
+        if unchanged {
             return Ok(last.version.to_string());
         }
     }
@@ -47,6 +54,7 @@ pub fn publish(rec: &mut FunctionRecord, description: Option<String>) -> Result<
         code_size: rec.code_size,
         revision_id: revision(),
         last_modified: now_rfc(),
+        source_revision: Some(rec.revision_id.clone()),
     });
     rec.next_version = n + 1;
     Ok(n.to_string())
@@ -86,7 +94,7 @@ pub async fn publish_version(
     } else {
         parse(&body)?
     };
-    let (name, _) = resolve(&name, None)?;
+    let (name, _) = crate::names::here(api.engine.arn(), &name, None)?;
     let (rec, v) = api
         .mutate(&name, |rec| {
             check_revision(&rec.revision_id, input.revision_id.as_deref())?;
@@ -112,7 +120,7 @@ pub async fn list_versions(
     Path(name): Path<String>,
     Query(q): Q,
 ) -> Result<Response> {
-    let (name, _) = resolve(&name, None)?;
+    let (name, _) = crate::names::here(api.engine.arn(), &name, None)?;
     let max = max_items(&q)?;
     let rec = api.load(&name).await?;
     let all: Vec<String> = std::iter::once("$LATEST".to_string())

@@ -118,6 +118,9 @@ pub struct FunctionConfig {
     /// Layer versions merged in order into `/opt` (Lambda's `Layers`, at most 5).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<LayerRef>,
+    /// The execution role as the client sent it (ondol doesn't assume it; it is echoed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 /// One layer version a function uses: its ARN and zipped size (a version never
@@ -172,6 +175,7 @@ impl FunctionConfig {
             name: name.into(),
             runtime: runtime.into(),
             handler: String::new(),
+            role: None,
             memory_mb: 128,
             timeout_ms: 3000,
             environment: BTreeMap::new(),

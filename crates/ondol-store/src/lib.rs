@@ -100,6 +100,10 @@ pub struct VersionRecord {
     pub code_size: u64,
     pub revision_id: String,
     pub last_modified: String,
+    /// `$LATEST`'s revision when this version was published: a publish with no
+    /// change since (not even of the description) returns this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_revision: Option<String>,
 }
 
 /// An alias: a name for a version, optionally splitting traffic with a second one.
