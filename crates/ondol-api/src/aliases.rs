@@ -8,13 +8,15 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::StatusCode;
+use ondol_core::arn::Arn;
 use ondol_store::{AliasRecord, FunctionRecord};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::{ApiError, Result};
 use crate::functions::{check_revision, max_items, ok_json, parse, revision, Q};
-use crate::names::resolve;
+use crate::names::invalid;
+
 use crate::shapes::alias;
 use crate::Api;
 
@@ -44,46 +46,74 @@ fn valid_alias(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn check_target(
-    rec: &FunctionRecord,
-    version: &str,
-    weights: &BTreeMap<String, f64>,
-) -> Result<()> {
-    let exists = |v: &str| v == "$LATEST" || rec.version(v).is_some();
-    if !exists(version) {
-        return Err(ApiError::NotFound(format!(
-            "Function not found: {}:{version}",
-            rec.config.name
-        )));
+/// A weight as Java prints a float, which AWS's messages quote (`2.0`, `0.5`).
+fn java(w: f64) -> String {
+    if w.fract() == 0.0 {
+        format!("{w:.1}")
+    } else {
+        w.to_string()
+    }
+}
+
+/// The model's constraints on AdditionalVersionWeights, checked before anything is read.
+fn check_weights(weights: &BTreeMap<String, f64>) -> Result<()> {
+    let shown = || {
+        let items: Vec<String> = weights
+            .iter()
+            .map(|(k, w)| format!("{k}={}", java(*w)))
+            .collect();
+        format!("{{{}}}", items.join(", "))
+    };
+    let at = "routingConfig.additionalVersionWeights";
+    if weights.values().any(|w| !(0.0..=1.0).contains(w)) {
+        return Err(invalid(&shown(), at, "Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member must have value greater than or equal to 0.0, Member must not be null]"));
+    }
+    if weights
+        .keys()
+        .any(|k| k.is_empty() || !k.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(invalid(&shown(), at, "Map keys must satisfy constraint: [Member must have length less than or equal to 1024, Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: [0-9]+]"));
     }
     if weights.len() > 1 {
         return Err(ApiError::InvalidParameter(
-            "RoutingConfig.AdditionalVersionWeights may name one additional version".into(),
+            "Number of items in AdditionalVersionWeights cannot be greater than 1".into(),
         ));
-    }
-    for (v, w) in weights {
-        if !(0.0..=1.0).contains(w) {
-            return Err(ApiError::InvalidParameter(format!(
-                "The weight {w} of version {v} must be between 0.0 and 1.0"
-            )));
-        }
-        if v == "$LATEST" || v == version {
-            return Err(ApiError::InvalidParameter(format!(
-                "The additional version {v} must be a published version other than the alias's FunctionVersion"
-            )));
-        }
-        if !exists(v) {
-            return Err(ApiError::NotFound(format!(
-                "Function not found: {}:{v}",
-                rec.config.name
-            )));
-        }
     }
     Ok(())
 }
 
-fn not_found(rec: &FunctionRecord, name: &str) -> ApiError {
-    ApiError::NotFound(format!("Cannot find alias arn: {}:{name}", rec.config.name))
+fn check_target(
+    arn: &Arn,
+    rec: &FunctionRecord,
+    version: &str,
+    weights: &BTreeMap<String, f64>,
+) -> Result<()> {
+    let name = &rec.config.name;
+    let missing = |v: &str| {
+        ApiError::NotFound(format!(
+            "Function not found: {}",
+            arn.qualified(name, Some(v))
+        ))
+    };
+    if version != "$LATEST" && rec.version(version).is_none() {
+        return Err(missing(version));
+    }
+    if version == "$LATEST" && !weights.is_empty() {
+        return Err(ApiError::InvalidParameter(
+            "$LATEST is not supported for an alias pointing to more than 1 version".into(),
+        ));
+    }
+    for v in weights.keys() {
+        if v == version {
+            return Err(ApiError::InvalidParameter(format!(
+                "Invalid function version {v}. Function version {v} is already included in routing configuration."
+            )));
+        }
+        if rec.version(v).is_none() {
+            return Err(missing(v));
+        }
+    }
+    Ok(())
 }
 
 pub async fn create(
@@ -92,12 +122,14 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response> {
     let input: AliasIn = parse(&body)?;
-    let (fname, _) = resolve(&fname, None)?;
+    let (fname, _) = crate::names::here(api.engine.arn(), &fname, None)?;
     let name = input.name.clone().unwrap_or_default();
     if !valid_alias(&name) {
-        return Err(ApiError::InvalidParameter(format!(
-            "Alias name '{name}' is invalid: it must match (?!^[0-9]+$)([a-zA-Z0-9-_]+) and be at most 128 characters"
-        )));
+        return Err(invalid(
+            &name,
+            "name",
+            "Member must satisfy regular expression pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+)",
+        ));
     }
     let version = input
         .function_version
@@ -107,15 +139,20 @@ pub async fn create(
         .routing_config
         .and_then(|r| r.additional_version_weights)
         .unwrap_or_default();
+    check_weights(&weights)?;
+    let arn = api.engine.arn();
+    if let Err(ApiError::NotFound(_)) = api.load(&fname).await {
+        return Err(api.not_found(&fname, Some(&version)));
+    }
     let (rec, a) = api
         .mutate(&fname, |rec| {
             if rec.aliases.contains_key(&name) {
                 return Err(ApiError::Conflict(format!(
-                    "Alias already exists: {}:{name}",
-                    rec.config.name
+                    "Alias already exists: {}",
+                    arn.qualified(&rec.config.name, Some(&name))
                 )));
             }
-            check_target(rec, &version, &weights)?;
+            check_target(arn, rec, &version, &weights)?;
             let a = AliasRecord {
                 name: name.clone(),
                 function_version: version,
@@ -138,12 +175,12 @@ pub async fn get(
     State(api): State<Arc<Api>>,
     Path((fname, name)): Path<(String, String)>,
 ) -> Result<Response> {
-    let (fname, _) = resolve(&fname, None)?;
+    let (fname, _) = crate::names::here(api.engine.arn(), &fname, None)?;
     let rec = api.load(&fname).await?;
     let a = rec
         .aliases
         .get(&name)
-        .ok_or_else(|| not_found(&rec, &name))?;
+        .ok_or_else(|| api.not_found(&fname, Some(&name)))?;
     Ok(ok_json(StatusCode::OK, alias(api.engine.arn(), &fname, a)))
 }
 
@@ -153,14 +190,16 @@ pub async fn update(
     body: Bytes,
 ) -> Result<Response> {
     let input: AliasIn = parse(&body)?;
-    let (fname, _) = resolve(&fname, None)?;
+    let (fname, _) = crate::names::here(api.engine.arn(), &fname, None)?;
+    let arn = api.engine.arn();
     let (rec, a) = api
         .mutate(&fname, |rec| {
-            let mut a = rec
-                .aliases
-                .get(&name)
-                .cloned()
-                .ok_or_else(|| not_found(rec, &name))?;
+            let mut a = rec.aliases.get(&name).cloned().ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "Alias not found: {}",
+                    arn.qualified(&rec.config.name, Some(&name))
+                ))
+            })?;
             check_revision(&a.revision_id, input.revision_id.as_deref())?;
             if let Some(v) = input.function_version {
                 a.function_version = v;
@@ -170,8 +209,9 @@ pub async fn update(
             }
             if let Some(r) = input.routing_config {
                 a.weights = r.additional_version_weights.unwrap_or_default();
+                check_weights(&a.weights)?;
             }
-            check_target(rec, &a.function_version, &a.weights)?;
+            check_target(arn, rec, &a.function_version, &a.weights)?;
             a.revision_id = revision();
             rec.aliases.insert(name.clone(), a.clone());
             Ok(a)
@@ -187,16 +227,18 @@ pub async fn delete(
     State(api): State<Arc<Api>>,
     Path((fname, name)): Path<(String, String)>,
 ) -> Result<Response> {
-    let (fname, _) = resolve(&fname, None)?;
+    let (fname, _) = crate::names::here(api.engine.arn(), &fname, None)?;
     if api.leased(&fname, &name) {
         return Err(ApiError::Conflict(format!(
             "{fname}:{name} is being shifted by a deploy; delete it once the deploy ends"
         )));
     }
+    // An alias already gone is deleted: AWS answers 204, and cleanups retry.
+    if !api.load(&fname).await?.aliases.contains_key(&name) {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     api.mutate(&fname, |rec| {
-        rec.aliases
-            .remove(&name)
-            .ok_or_else(|| not_found(rec, &name))?;
+        rec.aliases.remove(&name);
         rec.provisioned.remove(&name);
         Ok(())
     })
@@ -209,7 +251,7 @@ pub async fn list(
     Path(fname): Path<String>,
     Query(q): Q,
 ) -> Result<Response> {
-    let (fname, _) = resolve(&fname, None)?;
+    let (fname, _) = crate::names::here(api.engine.arn(), &fname, None)?;
     let max = max_items(&q)?;
     let rec = api.load(&fname).await?;
     let all: Vec<&AliasRecord> = rec
