@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::catalog::version_of;
 use crate::error::{ApiError, Result};
 use crate::functions::{now_rfc, ok_json, parse, Q};
-use crate::names::{keyed as key, resolve};
+use crate::names::keyed;
 use crate::Api;
 
 #[derive(Debug, Default, Deserialize)]
@@ -40,7 +40,7 @@ struct ConfigIn {
 }
 
 fn shape(api: &Api, rec: &FunctionRecord, qual: &str, c: &EventConfig) -> Value {
-    let q = (!qual.is_empty()).then_some(qual);
+    let q = Some(if qual.is_empty() { "$LATEST" } else { qual });
     let dest = |d: &Option<String>| match d {
         Some(arn) => json!({ "Destination": arn }),
         None => json!({}),
@@ -55,6 +55,48 @@ fn shape(api: &Api, rec: &FunctionRecord, qual: &str, c: &EventConfig) -> Value 
         "MaximumEventAgeInSeconds": c.maximum_event_age_s,
         "DestinationConfig": { "OnSuccess": dest(&c.on_success), "OnFailure": dest(&c.on_failure) },
     })
+}
+
+/// AWS's answer when the function (or the qualifier) named is not there.
+fn gone() -> ApiError {
+    ApiError::NotFound("The function doesn't exist.".into())
+}
+
+fn no_config(api: &Api, name: &str, qual: &str) -> ApiError {
+    let q = if qual.is_empty() { "$LATEST" } else { qual };
+    ApiError::NotFound(format!(
+        "The function {} doesn't have an EventInvokeConfig",
+        api.engine.arn().qualified(name, Some(q))
+    ))
+}
+
+/// Destinations must be other functions that exist, as AWS checks when the config is put.
+async fn check_destinations(api: &Api, name: &str, input: &ConfigIn) -> Result<()> {
+    let Some(d) = &input.destination_config else {
+        return Ok(());
+    };
+    for arn in [&d.on_success, &d.on_failure]
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.destination.as_deref())
+    {
+        let Some((target, _)) = ondol_events::destination_function(arn) else {
+            continue; // refused with the other shape rules in `apply`
+        };
+        if target == name {
+            return Err(ApiError::InvalidParameter(
+                "You can't specify the function as a destination for itself.".into(),
+            ));
+        }
+        if let Err(ApiError::NotFound(_)) = api.load(&target).await {
+            return Err(invalid_destination(arn));
+        }
+    }
+    Ok(())
+}
+
+fn invalid_destination(arn: &str) -> ApiError {
+    ApiError::InvalidParameter(format!("The destination ARN {arn} is invalid."))
 }
 
 /// Applies the members given; checks ranges and that destinations are functions.
@@ -104,21 +146,28 @@ async fn write(
     replace: bool,
 ) -> Result<Response> {
     let input: ConfigIn = parse(body)?;
-    let (name, qual) = key(p, q)?;
+    let (name, qual) = keyed(api.engine.arn(), p, q)?;
+    if replace
+        && input.maximum_retry_attempts.is_none()
+        && input.maximum_event_age_in_seconds.is_none()
+        && input.destination_config.is_none()
+    {
+        return Err(ApiError::InvalidParameter(
+            "You must specify at least one of error handling or destination setting.".into(),
+        ));
+    }
+    if let Err(ApiError::NotFound(_)) = api.load(&name).await {
+        return Err(gone());
+    }
+    check_destinations(api, &name, &input).await?;
     let (rec, c) = api
         .mutate(&name, |rec| {
             if !qual.is_empty() && version_of(rec, &qual).is_none() {
-                return Err(ApiError::NotFound(format!(
-                    "Function not found: {name}:{qual}"
-                )));
+                return Err(gone());
             }
             let mut c = match (replace, rec.event_configs.get(&qual)) {
                 (false, Some(existing)) => existing.clone(),
-                (false, None) => {
-                    return Err(ApiError::NotFound(format!(
-                        "The function {name} doesn't have an EventInvokeConfig"
-                    )))
-                }
+                (false, None) => return Err(no_config(api, &name, &qual)),
                 (true, _) => EventConfig::default(),
             };
             apply(&mut c, input)?;
@@ -152,13 +201,15 @@ pub async fn get(
     Path(p): Path<String>,
     Query(q): Q,
 ) -> Result<Response> {
-    let (name, qual) = key(&p, &q)?;
-    let rec = api.load(&name).await?;
-    let c = rec.event_configs.get(&qual).ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "The function {name} doesn't have an EventInvokeConfig"
-        ))
-    })?;
+    let (name, qual) = keyed(api.engine.arn(), &p, &q)?;
+    let rec = api
+        .load(&name)
+        .await
+        .map_err(|_| no_config(&api, &name, &qual))?;
+    let c = rec
+        .event_configs
+        .get(&qual)
+        .ok_or_else(|| no_config(&api, &name, &qual))?;
     Ok(ok_json(StatusCode::OK, shape(&api, &rec, &qual, c)))
 }
 
@@ -167,13 +218,13 @@ pub async fn delete(
     Path(p): Path<String>,
     Query(q): Q,
 ) -> Result<Response> {
-    let (name, qual) = key(&p, &q)?;
+    let (name, qual) = keyed(api.engine.arn(), &p, &q)?;
+    let missing = || no_config(&api, &name, &qual);
+    if let Err(ApiError::NotFound(_)) = api.load(&name).await {
+        return Err(missing());
+    }
     api.mutate(&name, |rec| {
-        rec.event_configs.remove(&qual).ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "The function {name} doesn't have an EventInvokeConfig"
-            ))
-        })?;
+        rec.event_configs.remove(&qual).ok_or_else(missing)?;
         Ok(())
     })
     .await?;
@@ -181,8 +232,8 @@ pub async fn delete(
 }
 
 pub async fn list(State(api): State<Arc<Api>>, Path(p): Path<String>) -> Result<Response> {
-    let (name, _) = resolve(&p, None)?;
-    let rec = api.load(&name).await?;
+    let (name, _) = crate::names::here(api.engine.arn(), &p, None)?;
+    let rec = api.load(&name).await.map_err(|_| gone())?;
     let all: Vec<Value> = rec
         .event_configs
         .iter()
