@@ -601,13 +601,13 @@ CLI = [
 @pytest.mark.parametrize("src,args,expected", CLI, ids=[a[1][0] + "-" + str(i) for i, a in enumerate(CLI)])
 def test_aws_cli_sees_the_same_errors(srv, src, args, expected):
     r = aws(srv, *args)
-    assert r.returncode == 254, (src, r.stderr)
+    assert r.returncode in (254, 255), (src, r.stderr)  # v2, v1
     assert expected in r.stderr, (src, r.stderr)
 
 
 def test_aws_cli_idempotent_delete_and_shape(srv):
     """test_non_existent_alias_deletion/delete_alias_response; test_function_lifecycle/create_response"""
-    r = aws(srv, "delete-alias", "--function-name", FN, "--alias-name", "non-existent")
+    r = aws(srv, "delete-alias", "--function-name", FN, "--name", "non-existent")
     assert r.returncode == 0, r.stderr
     r = aws(srv, "get-function-configuration", "--function-name", FN)
     assert r.returncode == 0, r.stderr
