@@ -188,7 +188,8 @@ ERRORS = [
         True),
     Err("create-bad-zip", CREX + "/invalid_zip_exc", "create_function",
         create_args("bad-zip", Code={"ZipFile": b"not a zip"}), 400, "InvalidParameterValueException",
-        "Could not unzip uploaded file. Please check your file, then try to upload again."),
+        # ondol adds why in brackets after AWS's sentence (docs/api.md).
+        "Could not unzip uploaded file. Please check your file, then try to upload again.", True),
     Err("list-bad-version", API + "TestLambdaFunction::test_list_functions/list_functions_invalid_functionversion",
         "list_functions", {"FunctionVersion": "invalid"}, 400, "ValidationException",
         validation("invalid", "functionVersion",

@@ -48,13 +48,18 @@ fn shape(api: &Api, rec: &FunctionRecord, qual: &str, c: &EventConfig) -> Value 
     let modified = chrono::DateTime::parse_from_str(&c.last_modified, "%Y-%m-%dT%H:%M:%S%.3f%z")
         .map(|t| t.timestamp_millis() as f64 / 1000.0)
         .unwrap_or(0.0);
-    json!({
+    let mut v = json!({
         "LastModified": modified,
         "FunctionArn": api.engine.arn().qualified(&rec.config.name, q),
-        "MaximumRetryAttempts": c.maximum_retry_attempts,
-        "MaximumEventAgeInSeconds": c.maximum_event_age_s,
         "DestinationConfig": { "OnSuccess": dest(&c.on_success), "OnFailure": dest(&c.on_failure) },
-    })
+    });
+    if c.retries_given {
+        v["MaximumRetryAttempts"] = json!(c.maximum_retry_attempts);
+    }
+    if c.age_given {
+        v["MaximumEventAgeInSeconds"] = json!(c.maximum_event_age_s);
+    }
+    v
 }
 
 /// AWS's answer when the function (or the qualifier) named is not there.
@@ -99,6 +104,44 @@ fn invalid_destination(arn: &str) -> ApiError {
     ApiError::InvalidParameter(format!("The destination ARN {arn} is invalid."))
 }
 
+/// Lambda's pattern for a destination (an SQS/SNS/Lambda/EventBridge/S3 ARN or Kafka).
+const DESTINATION_PATTERN: &str = "$|kafka://([^.]([a-zA-Z0-9\\-_.]{0,248}))|arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1})?:(\\d{12})?:(.*)";
+
+/// Whether `arn` has the shape of [`DESTINATION_PATTERN`].
+fn destination_shaped(arn: &str) -> bool {
+    if let Some(topic) = arn.strip_prefix("kafka://") {
+        let ok = |b: u8| b.is_ascii_alphanumeric() || b"-_.".contains(&b);
+        return !topic.is_empty()
+            && topic.len() <= 249
+            && !topic.starts_with('.')
+            && topic.bytes().skip(1).all(ok);
+    }
+    let p: Vec<&str> = arn.splitn(6, ':').collect();
+    let alnum_dash = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    p.len() == 6
+        && p[0] == "arn"
+        && p[1].strip_prefix("aws").is_some_and(alnum_dash)
+        && !p[2].is_empty()
+        && alnum_dash(p[2])
+        && (p[3].is_empty() || crate::names::is_region(p[3]))
+        && (p[4].is_empty() || (p[4].len() == 12 && p[4].bytes().all(|b| b.is_ascii_digit())))
+}
+
+/// `DestinationConfig(onSuccess=OnSuccess(destination=…), onFailure=null)`, as AWS
+/// names a configuration it refuses.
+fn described(d: &DestinationsIn) -> String {
+    let one =
+        |kind: &str, x: &Option<DestIn>| match x.as_ref().and_then(|x| x.destination.as_deref()) {
+            Some(arn) => format!("{kind}(destination={arn})"),
+            None => "null".to_string(),
+        };
+    format!(
+        "DestinationConfig(onSuccess={}, onFailure={})",
+        one("OnSuccess", &d.on_success),
+        one("OnFailure", &d.on_failure)
+    )
+}
+
 /// Applies the members given; checks ranges and that destinations are functions.
 fn apply(c: &mut EventConfig, input: ConfigIn) -> Result<()> {
     if let Some(n) = input.maximum_retry_attempts {
@@ -108,6 +151,7 @@ fn apply(c: &mut EventConfig, input: ConfigIn) -> Result<()> {
             )));
         }
         c.maximum_retry_attempts = n;
+        c.retries_given = true;
     }
     if let Some(s) = input.maximum_event_age_in_seconds {
         if !(60..=21_600).contains(&s) {
@@ -116,22 +160,33 @@ fn apply(c: &mut EventConfig, input: ConfigIn) -> Result<()> {
             )));
         }
         c.maximum_event_age_s = s;
+        c.age_given = true;
     }
     if let Some(d) = input.destination_config {
-        let check = |d: Option<DestIn>| -> Result<Option<String>> {
+        let whole = described(&d);
+        // Only functions are delivered to here (failures with no destination go to
+        // the dead-letter store); AWS's message for another service's ARN.
+        let check = |d: Option<DestIn>, member: &str| -> Result<Option<String>> {
             match d.and_then(|d| d.destination).filter(|a| !a.is_empty()) {
                 None => Ok(None),
+                Some(arn) if !destination_shaped(&arn) => Err(crate::names::invalid(
+                    &arn,
+                    member,
+                    &format!(
+                        "Member must satisfy regular expression pattern: {DESTINATION_PATTERN}"
+                    ),
+                )),
                 Some(arn) if ondol_events::destination_function(&arn).is_some() => Ok(Some(arn)),
-                Some(arn) => Err(ApiError::InvalidParameter(format!(
-                    "Destination {arn} is not a Lambda function ARN: ondol delivers to functions (or, for failures with no destination, to its dead-letter store)"
+                Some(_) => Err(ApiError::InvalidParameter(format!(
+                    "The provided destination config {whole} is invalid."
                 ))),
             }
         };
         if d.on_success.is_some() {
-            c.on_success = check(d.on_success)?;
+            c.on_success = check(d.on_success, "destinationConfig.onSuccess.destination")?;
         }
         if d.on_failure.is_some() {
-            c.on_failure = check(d.on_failure)?;
+            c.on_failure = check(d.on_failure, "destinationConfig.onFailure.destination")?;
         }
     }
     c.last_modified = now_rfc();

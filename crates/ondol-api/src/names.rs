@@ -34,7 +34,7 @@ struct Parts<'a> {
     qualifier: Option<&'a str>,
 }
 
-fn is_region(s: &str) -> bool {
+pub(crate) fn is_region(s: &str) -> bool {
     // [a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d, with an optional `eusc-` first.
     let s = s.strip_prefix("eusc-").unwrap_or(s);
     let p: Vec<&str> = s.split('-').collect();

@@ -101,7 +101,8 @@ pub async fn publish_version(
             if let Some(sha) = &input.code_sha256 {
                 if *sha != BlobInfo::b64_of_hex(&rec.code_sha256) {
                     return Err(ApiError::InvalidParameter(format!(
-                        "CodeSha256 ({sha}) is different from the current code's SHA-256 hash"
+                        "CodeSHA256 ({sha}) is different from current CodeSHA256 in $LATEST ({}). Please try again with the CodeSHA256 in $LATEST.",
+                        BlobInfo::b64_of_hex(&rec.code_sha256)
                     )));
                 }
             }

@@ -232,9 +232,11 @@ impl FunctionConfig {
             return Err("Ondol.Network \"none\" is not available to web-mode functions: the front door reaches a web app over the network (use a Lambda runtime, or the default network)".into());
         }
         if self.runtime_kind().is_none() && self.command.is_none() {
+            // AWS's wording (scripts match on it), then what ondol adds.
             return Err(format!(
-                "Runtime '{}' is not supported: use python3.*, nodejs*, provided, provided.al2 or provided.al2023, or set a command",
-                self.runtime
+                "Value {} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [{}] (ondol also runs \"web\", or any runtime with a command)",
+                self.runtime,
+                crate::runtimes::LAMBDA_RUNTIMES.join(", ")
             ));
         }
         if matches!(

@@ -73,6 +73,16 @@ pub struct EventConfig {
     /// failures go to ondol's dead-letter store.
     pub on_failure: Option<String>,
     pub last_modified: String,
+    /// Whether the retries and the age were given (AWS shows only what was):
+    /// records from before this was kept showed both.
+    #[serde(default = "given")]
+    pub retries_given: bool,
+    #[serde(default = "given")]
+    pub age_given: bool,
+}
+
+fn given() -> bool {
+    true
 }
 
 impl Default for EventConfig {
@@ -83,6 +93,8 @@ impl Default for EventConfig {
             on_success: None,
             on_failure: None,
             last_modified: String::new(),
+            retries_given: false,
+            age_given: false,
         }
     }
 }

@@ -131,7 +131,11 @@ fn open(zip: &[u8], limits: UnzipLimits) -> Result<Archive<'_>> {
         return Err(too_many(n));
     }
     let archive = zip::ZipArchive::new(Cursor::new(zip))
-        .map_err(|e| Error::BadArchive(format!("Could not unzip uploaded file: {e}")))?;
+        .map_err(|e| {
+            Error::BadArchive(format!(
+                "Could not unzip uploaded file. Please check your file, then try to upload again. ({e})"
+            ))
+        })?;
     if archive.len() > limits.max_entries {
         return Err(too_many(archive.len() as u64));
     }
