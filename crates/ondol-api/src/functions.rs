@@ -172,6 +172,18 @@ pub fn view_for<'a>(
 }
 
 /// The record of `name`; not found names the qualifier asked for, as AWS does.
+/// The record a path's FunctionName and `?Qualifier=` name, with the qualifier.
+async fn load_named(
+    api: &Api,
+    path_name: &str,
+    q: &HashMap<String, String>,
+) -> Result<(FunctionRecord, Option<String>)> {
+    let qualifier = q.get("Qualifier").map(String::as_str);
+    let (name, qual) = crate::names::here(api.engine.arn(), path_name, qualifier)?;
+    let rec = load_as(api, &name, qual.as_deref()).await?;
+    Ok((rec, qual))
+}
+
 async fn load_as(api: &Api, name: &str, qual: Option<&str>) -> Result<FunctionRecord> {
     match api.load(name).await {
         Err(ApiError::NotFound(_)) => Err(api.not_found(name, qual)),
@@ -293,12 +305,7 @@ pub async fn get(
     Path(name): Path<String>,
     Query(q): Q,
 ) -> Result<Response> {
-    let (name, qual) = crate::names::here(
-        api.engine.arn(),
-        &name,
-        q.get("Qualifier").map(String::as_str),
-    )?;
-    let rec = load_as(&api, &name, qual.as_deref()).await?;
+    let (rec, qual) = load_named(&api, &name, &q).await?;
     let view = view_for(&api, &rec, qual.as_deref())?;
     let mut out = json!({
         "Configuration": configuration(api.engine.arn(), &view, qual.as_deref()),
@@ -319,12 +326,7 @@ pub async fn get_configuration(
     Path(name): Path<String>,
     Query(q): Q,
 ) -> Result<Response> {
-    let (name, qual) = crate::names::here(
-        api.engine.arn(),
-        &name,
-        q.get("Qualifier").map(String::as_str),
-    )?;
-    let rec = load_as(&api, &name, qual.as_deref()).await?;
+    let (rec, qual) = load_named(&api, &name, &q).await?;
     let view = view_for(&api, &rec, qual.as_deref())?;
     Ok(ok_json(
         StatusCode::OK,
