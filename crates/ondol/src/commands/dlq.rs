@@ -70,6 +70,30 @@ impl Action {
     }
 }
 
+/// Prints a function's dead letters, a line each (or as JSON).
+fn list(function: &str, v: &serde_json::Value, json: bool) {
+    let letters = v["dead_letters"].as_array().cloned().unwrap_or_default();
+    if json {
+        println!("{}", serde_json::Value::Array(letters));
+        return;
+    }
+    for l in &letters {
+        let when = client::utc_time(&l["failed_ms"]);
+        println!(
+            "{}\t{when}\t{}\tattempts={}\t{}",
+            l["id"],
+            l["request_id"].as_str().unwrap_or(""),
+            l["attempts"],
+            l["record"]["requestContext"]["condition"]
+                .as_str()
+                .unwrap_or("")
+        );
+    }
+    if letters.is_empty() {
+        println!("no dead letters for {function}");
+    }
+}
+
 pub async fn run(a: Args) -> Result<ExitCode> {
     let e = &a.endpoint;
     // A key or full name, checked against the server: an unknown name is an
@@ -78,32 +102,9 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     let function = &name;
     match a.action {
         Action::List { json, .. } => {
-            let v = call(
-                e,
-                Method::GET,
-                &format!("/ondol/v1/dlq/{}", client::encode_segment(function)),
-            )
-            .await?;
-            let letters = v["dead_letters"].as_array().cloned().unwrap_or_default();
-            if json {
-                println!("{}", serde_json::Value::Array(letters));
-            } else {
-                for l in &letters {
-                    let when = client::utc_time(&l["failed_ms"]);
-                    println!(
-                        "{}\t{when}\t{}\tattempts={}\t{}",
-                        l["id"],
-                        l["request_id"].as_str().unwrap_or(""),
-                        l["attempts"],
-                        l["record"]["requestContext"]["condition"]
-                            .as_str()
-                            .unwrap_or("")
-                    );
-                }
-                if letters.is_empty() {
-                    println!("no dead letters for {function}");
-                }
-            }
+            let path = format!("/ondol/v1/dlq/{}", client::encode_segment(function));
+            let v = call(e, Method::GET, &path).await?;
+            list(function, &v, json);
         }
         Action::Show { id, .. } => {
             let v = call(
