@@ -4,6 +4,7 @@ mod build;
 mod client;
 mod commands;
 mod datadir;
+mod import;
 mod listener;
 mod names;
 mod package;
@@ -35,6 +36,8 @@ enum Command {
     Deploy(commands::deploy::Args),
     /// Install each function's dependencies and write its package to .ondol/build.
     Build(commands::build::Args),
+    /// Write the ondol.toml of a Serverless, SAM or Zappa project.
+    Import(commands::import::Args),
     /// An app's deploys: versions, who, when, outcome.
     History(commands::release::HistoryArgs),
     /// Put an app back on the versions of an earlier deploy.
@@ -94,6 +97,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(a) => commands::serve::run(a).await,
             Command::Deploy(a) => commands::deploy::run(a).await,
             Command::Build(a) => commands::build::run(a).await,
+            Command::Import(a) => commands::import::run(a).await,
             Command::History(a) => commands::release::history(a).await,
             Command::Rollback(a) => commands::release::rollback(a).await,
             Command::Remove(a) => commands::remove::run(a).await,

@@ -47,16 +47,34 @@ pub fn load(dir: &Path) -> Result<Deployment> {
 /// and key.
 pub fn load_stage(dir: &Path, stage: &str) -> Result<Deployment> {
     let path = dir.join("ondol.toml");
-    let d = load_all(dir)?;
+    let d = load_for(dir, stage)?;
     d.for_stage(stage)
         .map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))
 }
 
-/// Reads and resolves `dir/ondol.toml`, every stage.
-pub fn load_all(dir: &Path) -> Result<Deployment> {
+/// `dir/ondol.toml`; without one, another tool's project file imported for `stage`
+/// (the tool's stage of that name), its report printed first.
+fn load_for(dir: &Path, stage: &str) -> Result<Deployment> {
     let path = dir.join("ondol.toml");
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {file}"))?;
+    let (text, file) = match crate::import::detect(dir) {
+        Some((tool, source)) if !path.exists() => {
+            let stage = (stage != DEFAULT_STAGE).then_some(stage);
+            let imported = crate::import::import(tool, &source, stage)?;
+            eprintln!(
+                "no ondol.toml: importing {} from {}\n{}",
+                tool.name(),
+                source.display(),
+                imported.report
+            );
+            let file = format!("{} (imported)", source.display());
+            (imported.manifest, file)
+        }
+        _ => {
+            let file = path.display().to_string();
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {file}"))?;
+            (text, file)
+        }
+    };
     let base =
         std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
     let d = Manifest::load(&text, &base, &file)?;

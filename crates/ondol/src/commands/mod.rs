@@ -5,6 +5,7 @@ pub mod cost;
 pub mod deploy;
 pub mod dev;
 pub mod dlq;
+pub mod import;
 pub mod invoke;
 pub mod latest;
 pub mod layers;
