@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 pub mod report;
+mod serverless;
 
 pub use report::Report;
 
@@ -58,10 +59,12 @@ pub struct Imported {
 /// (Serverless `--stage`, a SAM config environment, a Zappa stage); `None` takes the
 /// tool's own default.
 pub fn import(tool: Tool, source: &Path, stage: Option<&str>) -> Result<Imported> {
-    let _ = stage;
-    anyhow::bail!(
-        "{}: importing {} projects is not built yet; write an ondol.toml (see docs/manifest.md)",
-        source.display(),
-        tool.name()
-    )
+    match tool {
+        Tool::Serverless => serverless::import(source, stage),
+        _ => anyhow::bail!(
+            "{}: importing {} projects is not built yet; write an ondol.toml (see docs/manifest.md)",
+            source.display(),
+            tool.name()
+        ),
+    }
 }
