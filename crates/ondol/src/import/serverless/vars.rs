@@ -62,7 +62,7 @@ impl Vars<'_> {
         let mut kept = Vec::new();
         while let Some((start, end)) = innermost(&text, &kept) {
             let expr = &text[start + 2..end];
-            match self.lookup(expr, key, bad, depth) {
+            match self.lookup(expr, key, depth) {
                 Some(v) if start == 0 && end + 1 == text.len() && !is_scalar(&v) => return v,
                 Some(v) => text.replace_range(start..=end, &scalar_text(&v)),
                 None => {
@@ -86,25 +86,13 @@ impl Vars<'_> {
     }
 
     /// One `${...}` body: sources separated by commas, the first that resolves wins.
-    fn lookup(
-        &self,
-        expr: &str,
-        key: &str,
-        bad: &mut Vec<Unresolved>,
-        depth: usize,
-    ) -> Option<Value> {
+    fn lookup(&self, expr: &str, key: &str, depth: usize) -> Option<Value> {
         split_top(expr)
             .into_iter()
-            .find_map(|alt| self.source(alt.trim(), key, bad, depth))
+            .find_map(|alt| self.source(alt.trim(), key, depth))
     }
 
-    fn source(
-        &self,
-        src: &str,
-        key: &str,
-        bad: &mut Vec<Unresolved>,
-        depth: usize,
-    ) -> Option<Value> {
+    fn source(&self, src: &str, key: &str, depth: usize) -> Option<Value> {
         if let Some(lit) = quoted(src) {
             return Some(Value::String(lit.to_string()));
         }
@@ -119,7 +107,10 @@ impl Vars<'_> {
                         return None;
                     }
                     let found = path(self.root, arg)?;
-                    Some(self.resolve_at(found, key, bad, depth + 1))
+                    // The referenced key's own holes are reported at that key.
+                    let mut inner = Vec::new();
+                    let v = self.resolve_at(found, key, &mut inner, depth + 1);
+                    inner.is_empty().then_some(v)
                 }
                 "opt" if arg == "stage" => self.opt_stage.map(|s| Value::String(s.into())),
                 "sls" if arg == "stage" => Some(Value::String(self.stage.clone())),
