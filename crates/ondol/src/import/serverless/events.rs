@@ -182,7 +182,7 @@ fn toml_of(v: &Value) -> toml_edit::Value {
         Value::Mapping(m) => {
             let mut t = InlineTable::new();
             for (k, x) in m {
-                t.insert(&scalar_text(k), toml_of(x));
+                t.insert(scalar_text(k), toml_of(x));
             }
             t.into()
         }
