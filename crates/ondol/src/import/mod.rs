@@ -11,6 +11,7 @@ use anyhow::Result;
 
 pub mod report;
 mod serverless;
+mod sam;
 
 pub use report::Report;
 
@@ -61,6 +62,7 @@ pub struct Imported {
 pub fn import(tool: Tool, source: &Path, stage: Option<&str>) -> Result<Imported> {
     match tool {
         Tool::Serverless => serverless::import(source, stage),
+        Tool::Sam => sam::import(source, stage),
         _ => anyhow::bail!(
             "{}: importing {} projects is not built yet; write an ondol.toml (see docs/manifest.md)",
             source.display(),
