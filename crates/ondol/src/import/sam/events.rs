@@ -145,6 +145,7 @@ impl Event<'_> {
         t["function"] = value(self.id);
         t["expression"] = value(&expr);
         let mut enabled = true;
+        let mut comment = String::new();
         for (k, v) in self.props {
             let pk = format!("{}.Properties.{k}", self.key);
             match k.as_str() {
@@ -185,7 +186,10 @@ impl Event<'_> {
                     t["timezone"] = value(&tz);
                     report.mapped(pk, format!("timezone = \"{tz}\""));
                 }
-                "Description" => report.mapped(pk, "a comment"),
+                "Description" => {
+                    comment = format!(": {}", self.ctx.string(v)?);
+                    report.mapped(pk, "a comment");
+                }
                 "RetryPolicy" => report.unsupported(
                     pk,
                     "firings retry as async invocations do (async.maximum_retry_attempts)",
@@ -200,7 +204,9 @@ impl Event<'_> {
         if !enabled {
             return Ok(());
         }
-        t.decor_mut().set_prefix(format!("\n# {}\n", self.key));
+        let comment = comment.replace('\n', " ");
+        t.decor_mut()
+            .set_prefix(format!("\n# {}{comment}\n", self.key));
         report.mapped(self.key, format!("[[schedules]] {name}: {expr}"));
         out.schedules.push(t);
         Ok(())

@@ -86,6 +86,9 @@ pub fn map_function(
     };
     for (k, v) in &props {
         if let Err(why) = f.property(k, v, web.is_some(), out) {
+            if from_globals.contains(k) && manifest_key(k).is_none() {
+                continue; // reported once, at Globals.Function
+            }
             let key = if from_globals.contains(k) {
                 format!("Globals.Function.{k} (in {id})")
             } else {
@@ -309,9 +312,12 @@ impl Function<'_> {
 
     fn deployment_preference(&mut self, v: &Value) -> Result<(), String> {
         let at = format!("Resources.{}.Properties.DeploymentPreference", self.id);
-        let v = self.ctx.eval(v)?.unwrap_or(Value::Null);
+        // Only Type and Enabled are evaluated: Alarms name resources ondol does not create.
         let m = v.as_object().ok_or("expected a map")?;
-        let enabled = m.get("Enabled").and_then(Value::as_bool).unwrap_or(true);
+        let enabled = match m.get("Enabled") {
+            Some(e) => self.ctx.eval(e)?.and_then(|b| b.as_bool()).unwrap_or(true),
+            None => true,
+        };
         for k in m
             .keys()
             .filter(|k| !matches!(k.as_str(), "Type" | "Enabled"))
@@ -325,12 +331,9 @@ impl Function<'_> {
             };
             self.report.unsupported(format!("{at}.{k}"), why);
         }
-        let ty = m
-            .get("Type")
-            .and_then(Value::as_str)
-            .ok_or("expected a Type")?;
+        let ty = self.ctx.string(m.get("Type").ok_or("expected a Type")?)?;
         let strategy = if enabled {
-            strategy(ty)?
+            strategy(&ty)?
         } else {
             "all-at-once".into()
         };

@@ -1,0 +1,6 @@
+import json
+
+
+def handler(event, context):
+    print("tick event: " + json.dumps(event))
+    return {"ok": True}
