@@ -89,24 +89,7 @@ impl Event<'_> {
         t["route"] = value(&route);
         t["function"] = value(self.id);
         let mut payload = payload.to_string();
-        for (k, v) in self.props {
-            let pk = format!("{}.Properties.{k}", self.key);
-            match k.as_str() {
-                "Path" | "Method" => {}
-                "PayloadFormatVersion" if payload == "2.0" => {
-                    payload = self.ctx.string(v)?;
-                    report.mapped(pk, format!("payload = \"{payload}\""));
-                }
-                "TimeoutInMillis" => {
-                    let ms = self.ctx.string(v)?;
-                    t["timeout"] = value(format!("{ms}ms"));
-                    report.mapped(pk, format!("timeout = \"{ms}ms\""));
-                }
-                "RestApiId" | "ApiId" => report.unsupported(pk, "ondol serves every route at its one front door; the API's own settings are not imported"),
-                "Auth" => report.unsupported(pk, "no API Gateway authorizers: check credentials in the function"),
-                _ => report.unsupported(pk, "not an API Gateway setting ondol has"),
-            }
-        }
+        self.route_settings(&mut t, &mut payload, report)?;
         if !web {
             t["payload"] = value(&payload);
         }
@@ -132,6 +115,34 @@ impl Event<'_> {
         Ok(())
     }
 
+    /// The event's other properties: the payload version, a timeout, or reported.
+    fn route_settings(
+        &self,
+        t: &mut Table,
+        payload: &mut String,
+        report: &mut Report,
+    ) -> Result<(), String> {
+        for (k, v) in self.props {
+            let pk = format!("{}.Properties.{k}", self.key);
+            match k.as_str() {
+                "Path" | "Method" => {}
+                "PayloadFormatVersion" if *payload == "2.0" => {
+                    *payload = self.ctx.string(v)?;
+                    report.mapped(pk, format!("payload = \"{payload}\""));
+                }
+                "TimeoutInMillis" => {
+                    let ms = self.ctx.string(v)?;
+                    t["timeout"] = value(format!("{ms}ms"));
+                    report.mapped(pk, format!("timeout = \"{ms}ms\""));
+                }
+                "RestApiId" | "ApiId" => report.unsupported(pk, "ondol serves every route at its one front door; the API's own settings are not imported"),
+                "Auth" => report.unsupported(pk, "no API Gateway authorizers: check credentials in the function"),
+                _ => report.unsupported(pk, "not an API Gateway setting ondol has"),
+            }
+        }
+        Ok(())
+    }
+
     fn schedule(&self, v2: bool, out: &mut Out, report: &mut Report) -> Result<(), String> {
         let expr_key = if v2 { "ScheduleExpression" } else { "Schedule" };
         let expr = self
@@ -144,6 +155,24 @@ impl Event<'_> {
         t["name"] = value(&name);
         t["function"] = value(self.id);
         t["expression"] = value(&expr);
+        let (enabled, comment) = self.schedule_settings(&mut t, report)?;
+        if !enabled {
+            return Ok(());
+        }
+        let comment = comment.replace('\n', " ");
+        t.decor_mut()
+            .set_prefix(format!("\n# {}{comment}\n", self.key));
+        report.mapped(self.key, format!("[[schedules]] {name}: {expr}"));
+        out.schedules.push(t);
+        Ok(())
+    }
+
+    /// The schedule's other properties: `(enabled, a comment)`.
+    fn schedule_settings(
+        &self,
+        t: &mut Table,
+        report: &mut Report,
+    ) -> Result<(bool, String), String> {
         let mut enabled = true;
         let mut comment = String::new();
         for (k, v) in self.props {
@@ -151,12 +180,7 @@ impl Event<'_> {
             match k.as_str() {
                 "Schedule" | "ScheduleExpression" | "Name" => {}
                 "Input" => {
-                    let text = self.ctx.string(v)?;
-                    let json: Value = serde_json::from_str(&text)
-                        .map_err(|e| format!("Input: expected JSON: {e}"))?;
-                    let toml = json_to_toml(&json)
-                        .ok_or("Input: expected a JSON value other than null")?;
-                    t["input"] = value(toml);
+                    t["input"] = value(self.input(v)?);
                     report.mapped(pk, "input (the event sent)");
                 }
                 "Enabled" => {
@@ -201,14 +225,14 @@ impl Event<'_> {
                 _ => report.unsupported(pk, "not a schedule setting ondol has"),
             }
         }
-        if !enabled {
-            return Ok(());
-        }
-        let comment = comment.replace('\n', " ");
-        t.decor_mut()
-            .set_prefix(format!("\n# {}{comment}\n", self.key));
-        report.mapped(self.key, format!("[[schedules]] {name}: {expr}"));
-        out.schedules.push(t);
-        Ok(())
+        Ok((enabled, comment))
+    }
+
+    /// `Input`: the JSON text of the event each firing sends.
+    fn input(&self, v: &Value) -> Result<toml_edit::Value, String> {
+        let text = self.ctx.string(v)?;
+        let json: Value =
+            serde_json::from_str(&text).map_err(|e| format!("Input: expected JSON: {e}"))?;
+        json_to_toml(&json).ok_or_else(|| "Input: expected a JSON value other than null".into())
     }
 }

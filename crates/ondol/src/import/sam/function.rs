@@ -183,6 +183,7 @@ impl Function<'_> {
     }
 
     fn property(&mut self, k: &str, v: &Value, web: bool, out: &mut Out) -> Result<(), String> {
+        let field = |f: &str| v.get(f).ok_or_else(|| format!("expected {f}"));
         match k {
             "Handler" | "Runtime" | "Description" => {
                 let s = self.ctx.string(v)?;
@@ -192,48 +193,18 @@ impl Function<'_> {
                     self.mapped(k, format!("{mk} = {s:?}"));
                 }
             }
-            "CodeUri" => {
-                let s =
-                    match self.ctx.eval(v)? {
-                        Some(Value::String(s)) => s,
-                        _ => return Err(
-                            "code in S3 (Bucket/Key) is not imported: point CodeUri at a directory"
-                                .into(),
-                        ),
-                    };
-                let dir = s.trim_end_matches('/');
-                let dir = if dir.is_empty() { "." } else { dir };
-                self.t["code"] = value(dir);
-                self.mapped(k, format!("code = {dir:?}"));
-            }
-            "MemorySize" => {
-                let n = self.int(v)?;
-                self.t["memory_mb"] = value(n);
-                self.mapped(k, format!("memory_mb = {n}"));
-            }
+            "CodeUri" => self.code_uri(v)?,
+            "MemorySize" => self.number(k, v, "memory_mb")?,
             "Timeout" => {
                 let n = self.int(v)?;
                 self.t["timeout"] = value(format!("{n}s"));
                 self.mapped(k, format!("timeout = \"{n}s\""));
             }
             "Environment" => self.environment(v, web)?,
-            "EphemeralStorage" => {
-                let n = self.int(v.get("Size").ok_or("expected Size")?)?;
-                self.t["ephemeral_storage_mb"] = value(n);
-                self.mapped(k, format!("ephemeral_storage_mb = {n}"));
-            }
-            "ReservedConcurrentExecutions" => {
-                let n = self.int(v)?;
-                self.t["max_concurrency"] = value(n);
-                self.mapped(k, format!("max_concurrency = {n}"));
-            }
+            "EphemeralStorage" => self.number(k, field("Size")?, "ephemeral_storage_mb")?,
+            "ReservedConcurrentExecutions" => self.number(k, v, "max_concurrency")?,
             "ProvisionedConcurrencyConfig" => {
-                let n = self.int(
-                    v.get("ProvisionedConcurrentExecutions")
-                        .ok_or("expected ProvisionedConcurrentExecutions")?,
-                )?;
-                self.t["min_warm"] = value(n);
-                self.mapped(k, format!("min_warm = {n} (instances kept started)"));
+                self.number(k, field("ProvisionedConcurrentExecutions")?, "min_warm")?
             }
             "AutoPublishAlias" => {
                 let a = self.ctx.string(v)?;
@@ -246,34 +217,62 @@ impl Function<'_> {
                     map_events(self.ctx, self.id, v, web, out, self.report);
                 }
             }
-            "Architectures" => {
-                let host = if cfg!(target_arch = "aarch64") {
-                    "arm64"
-                } else {
-                    "x86_64"
-                };
-                let a = self.ctx.eval(v)?.unwrap_or(Value::Null);
-                if a.as_array()
-                    .is_some_and(|a| a.iter().all(|x| x.as_str() == Some(host)))
-                {
-                    self.mapped(k, format!("this {host} server"));
-                } else {
-                    return Err(format!(
-                        "functions run on the server's own architecture ({host})"
-                    ));
-                }
-            }
-            "PackageType" => {
-                let p = self.ctx.string(v)?;
-                if p != "Zip" {
-                    return Err(format!(
-                        "{p} packages are not supported: ondol runs zip code with its runtimes"
-                    ));
-                }
-                self.mapped(k, "a zip of code".into());
-            }
+            "Architectures" | "PackageType" => self.platform(k, v)?,
             other => return Err(unsupported_reason(other).into()),
         }
+        Ok(())
+    }
+
+    /// A whole-number property as the manifest key `mk`.
+    fn number(&mut self, k: &str, v: &Value, mk: &str) -> Result<(), String> {
+        let n = self.int(v)?;
+        self.t[mk] = value(n);
+        self.mapped(k, format!("{mk} = {n}"));
+        Ok(())
+    }
+
+    fn code_uri(&mut self, v: &Value) -> Result<(), String> {
+        let Some(Value::String(s)) = self.ctx.eval(v)? else {
+            return Err(
+                "code in S3 (Bucket/Key) is not imported: point CodeUri at a directory".into(),
+            );
+        };
+        let dir = s.trim_end_matches('/');
+        let dir = if dir.is_empty() { "." } else { dir };
+        self.t["code"] = value(dir);
+        self.mapped("CodeUri", format!("code = {dir:?}"));
+        Ok(())
+    }
+
+    /// `Architectures` and `PackageType`: accepted when they are what ondol runs.
+    fn platform(&mut self, k: &str, v: &Value) -> Result<(), String> {
+        let host = if cfg!(target_arch = "aarch64") {
+            "arm64"
+        } else {
+            "x86_64"
+        };
+        let v = self.ctx.eval(v)?.unwrap_or(Value::Null);
+        if k == "PackageType" {
+            return match v.as_str() {
+                Some("Zip") => {
+                    self.mapped(k, "a zip of code".into());
+                    Ok(())
+                }
+                p => Err(format!(
+                    "{} packages are not supported: ondol runs zip code with its runtimes",
+                    p.unwrap_or("these")
+                )),
+            };
+        }
+        if !v
+            .as_array()
+            .is_some_and(|a| a.iter().all(|x| x.as_str() == Some(host)))
+        {
+            return Err(format!(
+                "functions run on the server's own architecture ({host})"
+            ));
+        }
+        self.mapped(k, format!("this {host} server"));
         Ok(())
     }
 
