@@ -10,6 +10,9 @@ mod intrinsics;
 mod samconfig;
 mod web;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
