@@ -52,6 +52,13 @@ def test_sam_python_hello_world_deploys_unchanged(server, tmp_path):
     assert any_method["resource"] == "/files/{proxy+}"
     assert any_method["pathParameters"] == {"proxy": "a/b.txt"}
 
+    # Globals.Api.Cors: a preflight is answered with the template's CORS.
+    pre = requests.options(f"{server.http}/hello", timeout=30, headers={
+        "Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"})
+    assert pre.headers.get("access-control-allow-origin") == "https://app.example.com", pre.headers
+    assert "POST" in pre.headers.get("access-control-allow-methods", ""), pre.headers
+    assert pre.headers.get("access-control-max-age") == "600", pre.headers
+
     # The Schedule event fires with its Input; the disabled ScheduleV2 is not scheduled.
     def ticked():
         lines = [e["line"] for e in server.logs(function="sam-app-TickFunction")]

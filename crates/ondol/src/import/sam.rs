@@ -4,6 +4,7 @@
 //! functions are evaluated; each function, layer, API event and schedule becomes
 //! its ondol equivalent, and every other resource is reported.
 
+mod api;
 mod events;
 mod function;
 mod intrinsics;
@@ -31,6 +32,8 @@ pub struct Out {
     pub layers: Vec<(String, Table)>,
     pub routes: Vec<Table>,
     pub schedules: Vec<Table>,
+    /// The app's CORS, and the key it came from.
+    pub cors: Option<(String, toml_edit::InlineTable)>,
 }
 
 /// Imports `source` (a `template.yaml`) for the samconfig environment `stage`
@@ -57,7 +60,7 @@ pub fn import(source: &Path, stage: Option<&str>) -> Result<Imported> {
     let ctx = context(top, dir, &config, &mut report)?;
     let mut out = Out::default();
     sections(top, &mut report);
-    let globals = globals(top, &mut report);
+    let globals = globals(&ctx, top, &mut out, &mut report);
     resources(&ctx, top, &globals, &mut out, &mut report)?;
     Ok(Imported {
         manifest: render(&ctx.app, stage, env, out),
@@ -172,17 +175,27 @@ fn sections(top: &Map<String, Value>, report: &mut Report) {
     }
 }
 
-/// `Globals.Function`, evaluated where functions use it; the other globals
-/// (`Api`, `HttpApi`, `SimpleTable`) are reported.
-fn globals(top: &Map<String, Value>, report: &mut Report) -> Map<String, Value> {
+/// `Globals.Function`, evaluated where functions use it; `Globals.Api` and
+/// `Globals.HttpApi` give the CORS; the others (`SimpleTable`) are reported.
+fn globals(
+    ctx: &Ctx,
+    top: &Map<String, Value>,
+    out: &mut Out,
+    report: &mut Report,
+) -> Map<String, Value> {
     let Some(Value::Object(g)) = top.get("Globals") else {
         return Map::new();
     };
-    for k in g.keys().filter(|k| *k != "Function") {
-        report.unsupported(
-            format!("Globals.{k}"),
-            "only Globals.Function is imported: API settings are not modelled",
-        );
+    for (k, v) in g.iter().filter(|(k, _)| *k != "Function") {
+        match (k.as_str(), v.as_object()) {
+            ("Api" | "HttpApi", Some(props)) => {
+                api::map_api(ctx, &format!("Globals.{k}"), props, &mut out.cors, report)
+            }
+            _ => report.unsupported(
+                format!("Globals.{k}"),
+                "only Globals.Function, Api and HttpApi are imported",
+            ),
+        }
     }
     let f = g
         .get("Function")
@@ -247,6 +260,19 @@ fn resources(
                 function::map_function(ctx, id, props, globals, out, report);
             }
             "AWS::Serverless::LayerVersion" => layer(ctx, id, props, r, out, report),
+            "AWS::Serverless::Api" | "AWS::Serverless::HttpApi" => {
+                report.mapped(
+                    format!("{key} ({ty})"),
+                    "served by the front door: its routes come from the functions' events",
+                );
+                api::map_api(
+                    ctx,
+                    &format!("{key}.Properties"),
+                    props,
+                    &mut out.cors,
+                    report,
+                );
+            }
             _ => report.unsupported(format!("{key} ({ty})"), resource_reason(ty)),
         }
     }
@@ -380,6 +406,12 @@ fn render(app: &str, stage: Option<&str>, env: &str, out: Out) -> String {
             list.into_iter().for_each(|t| a.push(t));
             doc[k] = Item::ArrayOfTables(a);
         }
+    }
+    if let Some((from, cors)) = out.cors {
+        let mut http = Table::new();
+        http.decor_mut().set_prefix(format!("\n# {from}\n"));
+        http.insert("cors", value(cors));
+        doc["http"] = Item::Table(http);
     }
     if let Some(s) = stage {
         let mut t = Table::new();

@@ -264,3 +264,47 @@ fn a_template_without_the_transform_is_refused() {
     let e = import(&p, None).err().unwrap().to_string();
     assert!(e.contains("AWS::Serverless-2016-10-31"), "{e}");
 }
+
+#[test]
+fn an_http_api_gives_the_app_its_cors_and_reports_its_authorizer() {
+    let t = r#"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  MyApi:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      CorsConfiguration:
+        AllowOrigins: [https://a.example]
+        AllowMethods: [GET]
+        MaxAge: 60
+      Auth:
+        Authorizers:
+          Jwt: {JwtConfiguration: {issuer: https://issuer.example, audience: [x]}}
+  OtherApi:
+    Type: AWS::Serverless::HttpApi
+    Properties: {CorsConfiguration: true}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.12
+      Handler: app.handler
+      Events: {E: {Type: HttpApi, Properties: {ApiId: !Ref MyApi, Path: /x, Method: get}}}
+"#;
+    let (d, i) = project(t, None, None);
+    let m = &i.manifest;
+    assert!(m.contains(r#"cors = { allow_origins = ["https://a.example"], allow_methods = ["GET"], max_age = 60 }"#), "{m}");
+    let dep = loads(d.path(), &i);
+    assert!(dep.http.cors.is_some());
+    assert!(matches!(
+        verdict(&i, "Resources.MyApi.Properties.Auth"),
+        Verdict::Unsupported(_)
+    ));
+    match verdict(&i, "Resources.OtherApi.Properties.CorsConfiguration") {
+        Verdict::Unsupported(why) => assert!(why.contains("one CORS per app"), "{why}"),
+        v => panic!("{v:?}"),
+    }
+    assert!(matches!(
+        verdict(&i, "Resources.Fn.Properties.Events.E.Properties.ApiId"),
+        Verdict::Unsupported(_)
+    ));
+}
