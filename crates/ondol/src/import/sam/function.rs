@@ -212,6 +212,7 @@ impl Function<'_> {
             }
             "DeploymentPreference" => self.deployment_preference(v)?,
             "Layers" => self.layers(v)?,
+            "EventInvokeConfig" => self.event_invoke(v)?,
             "Events" => {
                 if !self.globals.contains(k) {
                     map_events(self.ctx, self.id, v, web, out, self.report);
@@ -338,6 +339,64 @@ impl Function<'_> {
         };
         self.t["strategy"] = value(&strategy);
         self.mapped("DeploymentPreference", format!("strategy = {strategy:?}"));
+        Ok(())
+    }
+
+    /// `EventInvokeConfig`: retries, event age and Lambda destinations of async
+    /// invocations (and schedule firings).
+    fn event_invoke(&mut self, v: &Value) -> Result<(), String> {
+        let m = v.as_object().ok_or("expected a map")?;
+        let mut t = InlineTable::new();
+        for (k, x) in m {
+            let key = format!("Resources.{}.Properties.EventInvokeConfig.{k}", self.id);
+            let r = match k.as_str() {
+                "MaximumRetryAttempts" => self.int(x).map(|n| {
+                    t.insert("maximum_retry_attempts", n.into());
+                }),
+                "MaximumEventAgeInSeconds" => self.int(x).map(|n| {
+                    t.insert("maximum_event_age", format!("{n}s").into());
+                }),
+                "DestinationConfig" => self.destinations(x, &mut t),
+                _ => Err("not an async setting ondol has".into()),
+            };
+            match r {
+                Ok(()) => self.report.mapped(key, "async"),
+                Err(why) => self.report.unsupported(key, why),
+            }
+        }
+        if !t.is_empty() {
+            self.t["async"] = value(t);
+        }
+        Ok(())
+    }
+
+    /// `OnSuccess` / `OnFailure` of `Type: Lambda`, named by `!GetAtt Fn.Arn`.
+    fn destinations(&self, x: &Value, t: &mut InlineTable) -> Result<(), String> {
+        let prefix = format!(
+            "arn:aws:lambda:us-east-1:000000000000:function:{}-",
+            self.ctx.app
+        );
+        let mut found = Vec::new();
+        for (k, to) in [("OnSuccess", "on_success"), ("OnFailure", "on_failure")] {
+            let Some(d) = x.get(k) else { continue };
+            if d.get("Type").and_then(Value::as_str) != Some("Lambda") {
+                return Err(format!("{k}: only Lambda destinations (a function of this template); SQS, SNS and EventBridge are not modelled"));
+            }
+            let arn = self
+                .ctx
+                .string(d.get("Destination").ok_or("expected Destination")?)?;
+            let f = arn
+                .strip_prefix(&prefix)
+                .filter(|f| self.ctx.resources.contains_key(*f));
+            let f = f.ok_or_else(|| {
+                format!("{k}: expected !GetAtt <Function>.Arn of this template, got {arn}")
+            })?;
+            found.push((to, f.to_string()));
+        }
+        // All or nothing: the report names the whole DestinationConfig.
+        for (to, f) in found {
+            t.insert(to, f.into());
+        }
         Ok(())
     }
 

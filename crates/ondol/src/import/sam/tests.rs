@@ -308,3 +308,44 @@ Resources:
         Verdict::Unsupported(_)
     ));
 }
+
+#[test]
+fn event_invoke_config_becomes_async_and_a_large_template_imports() {
+    let mut t = String::from("Transform: AWS::Serverless-2016-10-31\nResources:\n");
+    for n in 0..40 {
+        t.push_str(&format!("  F{n}:\n    Type: AWS::Serverless::Function\n    Properties:\n      Runtime: python3.12\n      Handler: app.handler\n      Events: {{E: {{Type: Api, Properties: {{Path: /f{n}, Method: get}}}}}}\n"));
+        for r in 0..4 {
+            t.push_str(&format!("  T{n}x{r}:\n    Type: AWS::DynamoDB::Table\n"));
+        }
+    }
+    t.push_str("  Worker:\n    Type: AWS::Serverless::Function\n    Properties:\n      Runtime: python3.12\n      Handler: app.handler\n      EventInvokeConfig:\n        MaximumRetryAttempts: 1\n        MaximumEventAgeInSeconds: 3600\n        DestinationConfig:\n          OnFailure: {Type: Lambda, Destination: !GetAtt F0.Arn}\n          OnSuccess: {Type: SQS, Destination: arn:aws:sqs:us-east-1:1:q}\n");
+    let (d, i) = project(&t, None, None);
+    let dep = loads(d.path(), &i);
+    assert_eq!(dep.functions.len(), 41);
+    assert_eq!(i.report.unsupported_count(), 161, "{}", i.report);
+    assert!(
+        i.manifest
+            .contains(r#"async = { maximum_event_age = "3600s", maximum_retry_attempts = 1 }"#),
+        "{}",
+        i.manifest
+    );
+    match verdict(
+        &i,
+        "Resources.Worker.Properties.EventInvokeConfig.DestinationConfig",
+    ) {
+        Verdict::Unsupported(why) => assert!(why.contains("OnSuccess"), "{why}"),
+        v => panic!("{v:?}"),
+    }
+    let t = t.replace(
+        "{Type: SQS, Destination: arn:aws:sqs:us-east-1:1:q}",
+        "{Type: Lambda, Destination: !GetAtt F1.Arn}",
+    );
+    let (d, i) = project(&t, None, None);
+    assert!(
+        i.manifest
+            .contains(r#"on_success = "F1", on_failure = "F0""#),
+        "{}",
+        i.manifest
+    );
+    loads(d.path(), &i);
+}
