@@ -212,10 +212,14 @@ fn globals(
                     .into_iter()
                     .flat_map(|m| m.keys())
                 {
-                    report.mapped(
-                        format!("{key}.Variables.{name}"),
-                        format!("environment.{name} of every function"),
-                    );
+                    let raw = &v["Variables"][name];
+                    match ctx.string(raw) {
+                        Ok(_) => report.mapped(
+                            format!("{key}.Variables.{name}"),
+                            format!("environment.{name} of every function"),
+                        ),
+                        Err(why) => report.unsupported(format!("{key}.Variables.{name}"), why),
+                    }
                 }
             }
             ("Events", _) => report.unsupported(key, "events belong to each function"),

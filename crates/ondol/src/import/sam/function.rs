@@ -301,7 +301,9 @@ impl Function<'_> {
                         self.report.mapped(key, format!("environment.{name}"));
                     }
                 }
-                Err(why) => self.report.unsupported(key, why),
+                // A Globals variable's failure is reported once, at Globals.
+                Err(why) if self.own_env.contains(name) => self.report.unsupported(key, why),
+                Err(_) => {}
             }
         }
         if !env.is_empty() {
