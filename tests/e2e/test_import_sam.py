@@ -121,3 +121,23 @@ def test_import_dry_run_prints_a_manifest_deploy_accepts(server, tmp_path):
     assert "importing" not in r.stderr
     got = requests.get(f"{server.http}/items/7", timeout=30).json()
     assert got["pathParameters"] == {"id": "7"}
+
+
+def test_forty_functions_and_two_hundred_resources_deploy(server, tmp_path):
+    # Past CloudFormation's comfort zone: no stack limits apply.
+    d = tmp_path / "big"
+    (d / "src").mkdir(parents=True)
+    (d / "src" / "app.py").write_text(
+        'def handler(event, context):\n    return {"statusCode": 200, "body": event["path"]}\n')
+    t = "Transform: AWS::Serverless-2016-10-31\nResources:\n"
+    for n in range(40):
+        t += (f"  F{n}:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+              f"      CodeUri: src/\n      Runtime: python3.12\n      Handler: app.handler\n"
+              f"      Events: {{E: {{Type: Api, Properties: {{Path: /f{n}, Method: get}}}}}}\n")
+        t += "".join(f"  T{n}x{r}:\n    Type: AWS::DynamoDB::Table\n" for r in range(4))
+    (d / "template.yaml").write_text(t)
+    r = server.cli("deploy", str(d), timeout=300)
+    assert r.stderr.count("unsupported  Resources.T") == 160, r.stderr
+    for n in (0, 17, 39):
+        got = requests.get(f"{server.http}/f{n}", timeout=30)
+        assert got.status_code == 200 and got.text == f"/f{n}", got.text
