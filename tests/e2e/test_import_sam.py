@@ -70,10 +70,15 @@ def test_sam_python_hello_world_deploys_unchanged(server, tmp_path):
 
 def test_sam_config_environment_is_the_stage(server, tmp_path):
     d = project(tmp_path, "import-sam-python")
-    server.cli("deploy", str(d), "--stage", "prod")
+    server.cli("deploy", str(d))
+    r = server.cli("deploy", str(d), "--stage", "prod")
+    assert 'Parameters.Stage  →  "prod" (samconfig.toml parameter_overrides)' in r.stderr, r.stderr
     got = requests.get(f"{server.http}/prod/hello", timeout=30).json()
     assert got["stage"] == "prod" and got["greeting"] == "hello from sam-app (prod)"
     assert str(got["memory"]) == "256"  # the IsProd condition holds in [prod]
+    # The [default] environment keeps serving beside it, with its own values.
+    dev = requests.get(f"{server.http}/hello", timeout=30).json()
+    assert dev["stage"] == "dev" and str(dev["memory"]) == "128"
 
 
 def test_sam_node_hello_world_with_layer_and_http_api(server, tmp_path):
