@@ -160,7 +160,15 @@ fn sections(top: &Map<String, Value>, report: &mut Report) {
     for k in top.keys() {
         match k.as_str() {
             "Resources" | "Parameters" | "Globals" => {}
-            "Transform" => report.mapped(k, "read as SAM"),
+            "Transform" => {
+                for t in transforms(top).iter().filter(|t| *t != TRANSFORM) {
+                    report.unsupported(
+                        format!("Transform {t}"),
+                        "only AWS::Serverless-2016-10-31 is applied",
+                    );
+                }
+                report.mapped(k, "read as SAM")
+            }
             "AWSTemplateFormatVersion" => report.mapped(k, "(nothing to set)"),
             "Description" => report.mapped(k, "(nothing to set)"),
             "Conditions" => report.mapped(k, "evaluated where the template uses them"),
@@ -258,12 +266,15 @@ fn resources(
             .get("Properties")
             .and_then(Value::as_object)
             .unwrap_or(&empty);
+        if ty.starts_with("AWS::Serverless::") {
+            attributes(id, r, report);
+        }
         match ty {
             "AWS::Serverless::Function" => {
                 check_key(id)?;
                 function::map_function(ctx, id, props, globals, out, report);
             }
-            "AWS::Serverless::LayerVersion" => layer(ctx, id, props, r, out, report),
+            "AWS::Serverless::LayerVersion" => layer(ctx, id, props, out, report),
             "AWS::Serverless::Api" | "AWS::Serverless::HttpApi" => {
                 report.mapped(
                     format!("{key} ({ty})"),
@@ -281,6 +292,35 @@ fn resources(
         }
     }
     Ok(())
+}
+
+/// A resource's keys beside `Type`, `Properties` and `Condition`: `DependsOn`, the
+/// deletion policies, and `Metadata` (how `sam build` builds it).
+fn attributes(id: &str, r: &Value, report: &mut Report) {
+    let Some(m) = r.as_object() else { return };
+    for (k, v) in m {
+        let key = format!("Resources.{id}.{k}");
+        match k.as_str() {
+            "Type" | "Properties" | "Condition" => {}
+            "DependsOn" => report.mapped(key, "(a deploy publishes every function together)"),
+            "DeletionPolicy" | "UpdateReplacePolicy" => {
+                report.mapped(key, "(ondol keeps versions until `ondol remove`)")
+            }
+            "Metadata" => {
+                for (mk, mv) in v.as_object().into_iter().flatten() {
+                    let key = format!("{key}.{mk}");
+                    let method = mv.as_str().unwrap_or_default();
+                    let native = method.starts_with("python") || method.starts_with("nodejs");
+                    match mk.as_str() {
+                        "BuildMethod" if native => report.mapped(key, "ondol's own build: requirements.txt or package.json, installed for the runtime"),
+                        "BuildMethod" => report.unsupported(key, format!("sam build's {method} step is not run: ship what it would build in the code directory")),
+                        _ => report.unsupported(key, "sam build metadata ondol does not use"),
+                    }
+                }
+            }
+            _ => report.unsupported(key, "a resource attribute ondol does not use"),
+        }
+    }
 }
 
 fn check_key(id: &str) -> Result<()> {
@@ -305,14 +345,7 @@ fn resource_reason(ty: &str) -> String {
     why.to_string()
 }
 
-fn layer(
-    ctx: &Ctx,
-    id: &str,
-    props: &Map<String, Value>,
-    r: &Value,
-    out: &mut Out,
-    report: &mut Report,
-) {
+fn layer(ctx: &Ctx, id: &str, props: &Map<String, Value>, out: &mut Out, report: &mut Report) {
     let mut t = Table::new();
     for (k, v) in props {
         let key = format!("Resources.{id}.Properties.{k}");
@@ -349,15 +382,6 @@ fn layer(
             Ok(to) => report.mapped(key, to),
             Err(why) => report.unsupported(key, why),
         }
-    }
-    if r.get("Metadata")
-        .and_then(|m| m.get("BuildMethod"))
-        .is_some()
-    {
-        report.mapped(
-            format!("Resources.{id}.Metadata.BuildMethod"),
-            "ondol builds a layer with a requirements.txt or package.json itself",
-        );
     }
     t.decor_mut().set_prefix(format!(
         "\n# Resources.{id} (AWS::Serverless::LayerVersion)\n"
