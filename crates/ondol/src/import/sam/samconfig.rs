@@ -35,6 +35,18 @@ pub fn read(dir: &Path, env: &str, report: &mut Report) -> Result<Config> {
         }
         return Ok(Config::default());
     };
+    for cmd in e
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "global" | "deploy"))
+    {
+        report.unsupported(
+            format!("samconfig.toml {env}.{cmd}"),
+            format!(
+                "`sam {}` settings: ondol builds, serves and syncs itself",
+                cmd.replace('_', " ")
+            ),
+        );
+    }
     let mut c = Config::default();
     // `sam deploy` reads `deploy.parameters`, falling back to `global.parameters`.
     for cmd in ["global", "deploy"] {
