@@ -271,7 +271,6 @@ fn resources(
         }
         match ty {
             "AWS::Serverless::Function" => {
-                check_key(id)?;
                 function::map_function(ctx, id, props, globals, out, report);
             }
             "AWS::Serverless::LayerVersion" => layer(ctx, id, props, out, report),
@@ -321,13 +320,6 @@ fn attributes(id: &str, r: &Value, report: &mut Report) {
             _ => report.unsupported(key, "a resource attribute ondol does not use"),
         }
     }
-}
-
-fn check_key(id: &str) -> Result<()> {
-    if id.len() > 31 {
-        bail!("template.yaml: Resources.{id}: ondol names functions <app>-<LogicalId>; shorten the logical id to 31 characters");
-    }
-    Ok(())
 }
 
 fn resource_reason(ty: &str) -> String {
