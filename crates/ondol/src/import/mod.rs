@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 pub mod report;
-mod serverless;
 mod sam;
+mod serverless;
+mod zappa;
 
 pub use report::Report;
 
@@ -63,10 +64,11 @@ pub fn import(tool: Tool, source: &Path, stage: Option<&str>) -> Result<Imported
     match tool {
         Tool::Serverless => serverless::import(source, stage),
         Tool::Sam => sam::import(source, stage),
-        _ => anyhow::bail!(
-            "{}: importing {} projects is not built yet; write an ondol.toml (see docs/manifest.md)",
-            source.display(),
-            tool.name()
-        ),
+        Tool::Zappa => zappa::import(source, stage),
     }
+}
+
+/// `s` as a TOML string (quoted and escaped).
+pub(crate) fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
 }

@@ -1,0 +1,16 @@
+import os
+
+from flask import Flask, request
+
+app = Flask(__name__)
+
+
+@app.route("/")
+def index():
+    return {"greeting": os.environ["GREETING"], "path": request.path}
+
+
+@app.route("/items/<int:n>", methods=["GET", "POST"])
+def item(n):
+    return {"n": n, "method": request.method, "q": request.args.get("q"),
+            "body": request.get_data(as_text=True)}

@@ -1,0 +1,6 @@
+import json
+
+
+def tick(event, context):
+    print("TICK", json.dumps(event.get("detail-type")))
+    return "ticked"
