@@ -73,3 +73,15 @@ def test_a_django_project_with_zappa_settings_deploys_unchanged(server, tmp_path
     # CommonMiddleware's own redirect: Django answers, not the front door.
     assert requests.get(f"{server.http}/hello/ada", timeout=30, allow_redirects=False).status_code == 301
     assert server.client().get_function(FunctionName="zappa-django-app")["Configuration"]["MemorySize"] == 512, "Zappa's default"
+
+
+def test_deploy_dry_run_prints_the_plan_and_deploys_nothing(server, tmp_path):
+    d = tmp_path / "flask"
+    shutil.copytree(APP, d)
+    r = run(server, "deploy", str(d), "--dry-run")
+    assert "unsupported  dev.s3_bucket" in r.stderr, "the import report comes first"
+    assert "function  zappa-flask-app  (web, 256 MB, 30 s timeout" in r.stdout, r.stdout
+    assert "route     ANY /{proxy+}  →  zappa-flask-app" in r.stdout
+    assert "schedule  event-0  rate(1 seconds)  →  zappa-flask-event-0" in r.stdout
+    assert "nothing was deployed" in r.stdout
+    assert server.client().list_functions()["Functions"] == []

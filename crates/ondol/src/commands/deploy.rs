@@ -33,6 +33,9 @@ pub struct Args {
     /// Print one JSON object with the result (for CI) instead of progress lines.
     #[arg(long)]
     json: bool,
+    /// Print what would be deployed (functions, routes, schedules) and stop.
+    #[arg(long)]
+    dry_run: bool,
     /// The stage to deploy (declared as [stages.NAME] in ondol.toml).
     #[arg(long, default_value = DEFAULT_STAGE)]
     stage: String,
@@ -583,6 +586,10 @@ pub fn urls(d: &Deployment, http: &str) -> Vec<String> {
 
 pub async fn run(a: Args) -> Result<ExitCode> {
     let d = load_stage(&a.dir, &a.stage)?;
+    if a.dry_run {
+        super::plan::print(&d);
+        return Ok(ExitCode::SUCCESS);
+    }
     let begun = Instant::now();
     let progress = if a.json {
         Progress::quiet()

@@ -10,6 +10,7 @@ pub mod invoke;
 pub mod latest;
 pub mod layers;
 pub mod logs;
+pub mod plan;
 pub mod release;
 pub mod remove;
 pub mod runtimes;
