@@ -267,23 +267,35 @@ pub async fn list(State(api): State<Arc<Api>>, Query(q): Q) -> Result<Response> 
             }
         }
     }
-    let start = match q.get("Marker") {
-        Some(m) => all
-            .iter()
-            .position(|(k, _)| k == m)
-            .map_or(all.len(), |i| i + 1),
-        None => 0,
-    };
-    let page: Vec<_> = all[start..]
-        .iter()
-        .take(max)
-        .map(|(_, v)| v.clone())
-        .collect();
+    let (page, next) = page_after(all, q.get("Marker"), max);
     let mut out = json!({ "Functions": page });
-    if start + max < all.len() {
-        out["NextMarker"] = all[start + max - 1].0.clone().into();
+    if let Some(m) = next {
+        out["NextMarker"] = m.into();
     }
     Ok(ok_json(StatusCode::OK, out))
+}
+
+/// One page of keyed items after `marker` (the key of the last item shown
+/// before), and the marker of the next page: the key of this page's last item
+/// when more follow.
+pub fn page_after(
+    all: Vec<(String, serde_json::Value)>,
+    marker: Option<&String>,
+    max: usize,
+) -> (Vec<serde_json::Value>, Option<String>) {
+    let start = marker.map_or(0, |m| {
+        all.iter()
+            .position(|(k, _)| k == m)
+            .map_or(all.len(), |i| i + 1)
+    });
+    let next = (start + max < all.len()).then(|| all[start + max - 1].0.clone());
+    let page = all
+        .into_iter()
+        .skip(start)
+        .take(max)
+        .map(|(_, v)| v)
+        .collect();
+    (page, next)
 }
 
 /// `MaxItems` (1–10,000, default 50).

@@ -273,17 +273,10 @@ pub async fn list(
             (arn, shape(&api, &rec, k, u))
         })
         .collect();
-    let start = match q.get("Marker") {
-        Some(m) => all
-            .iter()
-            .position(|(k, _)| k == m)
-            .map_or(all.len(), |i| i + 1),
-        None => 0,
-    };
-    let page: Vec<&Value> = all[start..].iter().take(max).map(|(_, v)| v).collect();
+    let (page, next) = crate::functions::page_after(all, q.get("Marker"), max);
     let mut out = json!({ "FunctionUrlConfigs": page });
-    if start + max < all.len() {
-        out["NextMarker"] = all[start + max - 1].0.clone().into();
+    if let Some(m) = next {
+        out["NextMarker"] = m.into();
     }
     Ok(ok_json(StatusCode::OK, out))
 }
