@@ -43,17 +43,17 @@ pub(crate) async fn depths(api: &Arc<Api>) -> Result<Vec<Depth>> {
 /// `GET /ondol/v1/queues`: every function with events waiting or dead letters.
 pub async fn list(State(api): State<Arc<Api>>) -> Result<Response> {
     let depths = depths(&api).await?;
-    let store = api.store.clone();
-    let queue = api.queue.clone();
-    let dead: BTreeMap<String, usize> = Api::blocking(move || {
-        let mut out = BTreeMap::new();
-        for f in store.list_functions()? {
-            let n = queue.dead_letters(&f.config.name)?.len();
-            if n > 0 {
-                out.insert(f.config.name, n);
-            }
-        }
-        Ok(out)
+    let (store, queue) = (api.store.clone(), api.queue.clone());
+    // Counted by the store: the letters' payloads are not read for this view.
+    let dead = Api::blocking(move || {
+        let known: std::collections::BTreeSet<String> = store
+            .list_functions()?
+            .into_iter()
+            .map(|f| f.config.name)
+            .collect();
+        let mut counts = queue.dead_letter_counts()?;
+        counts.retain(|(f, _)| known.contains(f));
+        Ok(counts)
     })
     .await?;
     let mut rows: BTreeMap<String, serde_json::Value> = BTreeMap::new();

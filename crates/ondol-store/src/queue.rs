@@ -149,6 +149,8 @@ pub trait EventQueue: Send + Sync + 'static {
     /// Moves an event to the dead-letter store, in one transaction.
     fn dead_letter(&self, id: i64, d: &DeadLetter) -> Result<()>;
     fn dead_letters(&self, function: &str) -> Result<Vec<DeadLetter>>;
+    /// How many dead letters each function has (functions with none left out).
+    fn dead_letter_counts(&self) -> Result<Vec<(String, u64)>>;
     fn dead_letter_by_id(&self, function: &str, id: i64) -> Result<Option<DeadLetter>>;
     /// Removes dead letters (one, or all of a function); returns how many.
     fn purge_dead_letters(&self, function: &str, id: Option<i64>) -> Result<usize>;
@@ -239,6 +241,14 @@ impl EventQueue for SqliteStore {
             "SELECT {LETTER_COLS} FROM dead_letters WHERE function = ?1 ORDER BY id"
         ))?;
         let rows = stmt.query_map([function], letter)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn dead_letter_counts(&self) -> Result<Vec<(String, u64)>> {
+        let conn = self.conn.lock();
+        let mut stmt =
+            conn.prepare("SELECT function, COUNT(*) FROM dead_letters GROUP BY function")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
