@@ -179,15 +179,9 @@ pub async fn warm(
                 .into_iter()
                 .map(|e| e.line)
                 .collect();
-            let detail: serde_json::Value = serde_json::from_slice(&e.body).unwrap_or(json!({}));
             let body = json!({
                 "Type": "User",
-                "message": format!(
-                    "version {} of {name} failed to start: {}: {}",
-                    v.version,
-                    e.error_type,
-                    detail["errorMessage"].as_str().unwrap_or("")
-                ),
+                "message": start_failure(&name, &v.version, &e),
                 "init_log": lines,
             });
             let mut r = (StatusCode::CONFLICT, Json(body)).into_response();
@@ -198,6 +192,16 @@ pub async fn warm(
             Ok(r)
         }
     }
+}
+
+/// `version V of F failed to start: <error type>: <its message>`.
+pub(crate) fn start_failure(name: &str, version: &str, e: &ondol_core::FunctionError) -> String {
+    let detail: serde_json::Value = serde_json::from_slice(&e.body).unwrap_or(json!({}));
+    format!(
+        "version {version} of {name} failed to start: {}: {}",
+        e.error_type,
+        detail["errorMessage"].as_str().unwrap_or("")
+    )
 }
 
 /// `POST /ondol/v1/functions/{fn}/drain {"Version"}`: stops the version's idle

@@ -171,13 +171,9 @@ async fn warm(api: &Arc<Api>, s: &Switch) -> Result<()> {
             .map_or(0, |(_, p)| p.running)
     });
     if let Err(e) = api.engine.warm(&s.function, &s.new, running.max(1)).await {
-        let detail: serde_json::Value = serde_json::from_slice(&e.body).unwrap_or(json!({}));
         return Err(ApiError::Conflict(format!(
-            "version {} of {} failed to start: {}: {}; nothing was switched, the current versions keep serving",
-            s.new,
-            s.function,
-            e.error_type,
-            detail["errorMessage"].as_str().unwrap_or("")
+            "{}; nothing was switched, the current versions keep serving",
+            crate::ondol::start_failure(&s.function, &s.new, &e)
         )));
     }
     Ok(())
