@@ -68,6 +68,13 @@ pub fn import(tool: Tool, source: &Path, stage: Option<&str>) -> Result<Imported
     }
 }
 
+/// The project directory's own name (the app's name when the file gives none).
+pub(crate) fn dir_name(dir: &Path) -> Option<String> {
+    std::fs::canonicalize(dir)
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+}
+
 /// `s` as a TOML string (quoted and escaped).
 pub(crate) fn toml_str(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()

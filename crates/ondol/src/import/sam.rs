@@ -129,10 +129,7 @@ fn context(
 }
 
 fn dir_name(dir: &Path) -> String {
-    std::fs::canonicalize(dir)
-        .ok()
-        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "sam-app".into())
+    super::dir_name(dir).unwrap_or_else(|| "sam-app".into())
 }
 
 /// A stack name as an app name: 1–32 characters of `[a-zA-Z0-9-_]`.

@@ -124,11 +124,7 @@ pub fn import(source: &Path, stage: Option<&str>) -> Result<Imported> {
         .get("project_name")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .or_else(|| {
-            std::fs::canonicalize(dir)
-                .ok()
-                .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-        })
+        .or_else(|| super::dir_name(dir))
         .unwrap_or_else(|| "app".into());
     let app: String = project
         .chars()
