@@ -132,6 +132,10 @@ def test_sign_in_gives_a_strict_cookie_that_needs_the_console_header(guarded):
     assert requests.get(f"{s.api}/ondol/v1/console/session", timeout=10).status_code == 401
     assert requests.get(f"{s.api}/ondol/v1/status", timeout=10).status_code == 403, "unsigned"
     assert login(s, KEY, "wrong").status_code == 401
+    for garbage in (b"not json", b"{\"access_key_id\": 1}", b"\xff" * 1000, b""):
+        r = requests.post(f"{s.api}/ondol/v1/console/login", data=garbage, timeout=10)
+        assert r.status_code == 400 and "access_key_id" in r.json()["message"], (garbage[:20], r.text)
+        assert "set-cookie" not in r.headers
     assert login(s, "AKIDOTHER", SECRET).status_code == 401
     ok = login(s, KEY, SECRET)
     assert ok.status_code == 204
