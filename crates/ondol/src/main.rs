@@ -1,7 +1,7 @@
 //! `ondol`: the server and its command-line client. One file per subcommand.
 
+mod api;
 mod build;
-mod client;
 mod commands;
 mod datadir;
 mod import;
@@ -9,6 +9,7 @@ mod listener;
 mod names;
 mod package;
 mod progress;
+mod rollout;
 mod stall;
 
 use clap::{Parser, Subcommand};

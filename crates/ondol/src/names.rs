@@ -10,7 +10,7 @@ use anyhow::Result;
 use ondol_core::manifest::Manifest;
 use serde::Deserialize;
 
-use crate::client;
+use crate::api::{self, Client};
 
 /// Where a function key is looked up: `--app`, else the `ondol.toml` in `--dir`.
 #[derive(clap::Args, Clone, Debug)]
@@ -106,15 +106,15 @@ struct FunctionEntry {
 }
 
 /// Every function name on the server (ListFunctions, all pages).
-pub async fn deployed(endpoint: &str) -> Result<Vec<String>> {
+pub async fn deployed(c: &Client) -> Result<Vec<String>> {
     let mut names = Vec::new();
     let mut marker: Option<String> = None;
     loop {
         let mut path = "/2015-03-31/functions/?MaxItems=10000".to_string();
         if let Some(m) = &marker {
-            path.push_str(&format!("&Marker={}", client::encode_segment(m)));
+            path.push_str(&format!("&Marker={}", api::encode_segment(m)));
         }
-        let page: FunctionList = client::get_json(endpoint, &path).await?;
+        let page: FunctionList = c.get(&path).await?;
         names.extend(page.functions.into_iter().map(|f| f.name));
         match page.next_marker {
             Some(m) if Some(&m) != marker.as_ref() => marker = Some(m),
@@ -125,7 +125,7 @@ pub async fn deployed(endpoint: &str) -> Result<Vec<String>> {
 
 /// Resolves what the user typed to a deployed function name. An ARN is passed
 /// through (the server judges it); `name:qualifier` keeps its qualifier.
-pub async fn resolve(endpoint: &str, scope: &AppScope, typed: &str) -> Result<String> {
+pub async fn resolve(c: &Client, scope: &AppScope, typed: &str) -> Result<String> {
     if typed.starts_with("arn:") {
         return Ok(typed.to_string());
     }
@@ -133,7 +133,7 @@ pub async fn resolve(endpoint: &str, scope: &AppScope, typed: &str) -> Result<St
         Some((b, q)) => (b, Some(q)),
         None => (typed, None),
     };
-    let found = lookup(&deployed(endpoint).await?, scope.context().as_ref(), base)?;
+    let found = lookup(&deployed(c).await?, scope.context().as_ref(), base)?;
     Ok(match qualifier {
         Some(q) => format!("{found}:{q}"),
         None => found,

@@ -7,9 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use ondol_telemetry::cost::{estimate, usd, EstimateInput, Prices};
+use serde::Deserialize;
 use serde_json::Value;
 
-use crate::client::{self, DEFAULT_ENDPOINT};
+use crate::api::reports::{CostBill, CostReport};
+use crate::api::{encode_segment, Client, DEFAULT_ENDPOINT};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -89,82 +91,71 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         ("region", &a.region),
     ] {
         if let Some(v) = v {
-            q.push(format!("{k}={}", client::encode_segment(v)));
+            q.push(format!("{k}={}", encode_segment(v)));
         }
     }
     if a.free_tier || a.no_free_tier {
         q.push(format!("free_tier={}", a.free_tier));
     }
-    let v: Value =
-        client::get_json(&a.endpoint, &format!("/ondol/v1/cost?{}", q.join("&"))).await?;
+    let path = format!("/ondol/v1/cost?{}", q.join("&"));
+    let v: Value = Client::new(&a.endpoint).get(&path).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print_report(&v);
+        print_report(&CostReport::deserialize(&v)?);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_bill(title: &str, b: &Value) {
+fn print_bill(title: &str, b: &CostBill) {
     println!("{title}:");
-    for l in b["bill"]["lines"].as_array().into_iter().flatten() {
-        println!(
-            "  {:<24} {}",
-            l["item"].as_str().unwrap_or_default(),
-            l["formula"].as_str().unwrap_or_default()
-        );
+    for l in &b.bill.lines {
+        println!("  {:<24} {}", l.item, l.formula);
     }
-    println!(
-        "  {:<24} {}",
-        "total",
-        b["total_formula"].as_str().unwrap_or_default()
-    );
+    println!("  {:<24} {}", "total", b.total_formula);
 }
 
-fn print_report(v: &Value) {
-    let free = if v["free_tier"].as_bool() == Some(true) {
+fn print_report(v: &CostReport) {
+    let free = if v.free_tier {
         "free tier on"
     } else {
         "free tier off"
     };
     println!(
         "{} on AWS Lambda + API Gateway HTTP API, {} ({}), {free}, prices {}",
-        v["month"].as_str().unwrap_or_default(),
-        v["region"].as_str().unwrap_or_default(),
-        v["region_name"].as_str().unwrap_or_default(),
-        v["prices"]["version"].as_str().unwrap_or_default(),
+        v.month, v.region, v.region_name, v.prices.version,
     );
     println!(
         "\n{:<28} {:>8} {:<10} {:>10} {:>14} {:>14} {:>14}",
         "FUNCTION", "VERSION", "STAGE", "REQUESTS", "GB-S", "IN MIN_WARM", "PROV. GB-S"
     );
-    for f in v["functions"].as_array().into_iter().flatten() {
+    for f in &v.functions {
         println!(
             "{:<28} {:>8} {:<10} {:>10} {:>14.3} {:>14.3} {:>14.3}",
-            f["function"].as_str().unwrap_or_default(),
-            f["version"].as_str().unwrap_or_default(),
-            f["stage"].as_str().filter(|s| !s.is_empty()).unwrap_or("-"),
-            f["requests"].as_u64().unwrap_or(0),
-            f["gb_seconds"].as_f64().unwrap_or(0.0),
-            f["provisioned_duration_gb_seconds"].as_f64().unwrap_or(0.0),
-            f["provisioned_gb_seconds"].as_f64().unwrap_or(0.0),
+            f.function,
+            f.version,
+            f.stage.as_deref().filter(|s| !s.is_empty()).unwrap_or("-"),
+            f.requests,
+            f.gb_seconds,
+            f.provisioned_duration_gb_seconds,
+            f.provisioned_gb_seconds,
         );
     }
     println!();
-    print_bill("Month to date", &v["month_to_date"]);
-    let share = v["month_elapsed"].as_f64().unwrap_or(1.0) * 100.0;
+    print_bill("Month to date", &v.month_to_date);
+    let share = v.month_elapsed.unwrap_or(1.0) * 100.0;
     print_bill(
         &format!("Projected to month end ({share:.1} % of the month gone)"),
-        &v["projected"],
+        &v.projected,
     );
-    for b in v["budgets"].as_array().into_iter().flatten() {
+    for b in &v.budgets {
         println!(
             "Budget {}: {} of {} ({:.0} %): {}",
-            b["scope"].as_str().unwrap_or_default(),
-            usd(b["spent_usd"].as_f64().unwrap_or(0.0)),
-            usd(b["monthly_usd"].as_f64().unwrap_or(0.0)),
-            b["percent"].as_f64().unwrap_or(0.0),
-            b["state"].as_str().unwrap_or_default(),
+            b.scope,
+            usd(b.spent_usd),
+            usd(b.monthly_usd),
+            b.percent,
+            b.state,
         );
     }
 }

@@ -8,19 +8,17 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use base64::Engine as _;
-use bytes::Bytes;
-use http::{Method, StatusCode};
-use ondol_core::manifest::{
-    stage_alias, DeployedFunction, Deployment, Manifest, Rollback, Strategy, DEFAULT_STAGE,
-};
+use ondol_core::manifest::{stage_alias, DeployedFunction, Deployment, Manifest, DEFAULT_STAGE};
 use serde_json::{json, Value};
 
-use super::latest::{self, Saved};
-use super::release::{self, Switch};
+use crate::api::types::{
+    DeployRecord, Destination, DestinationConfig, EventInvokeConfig, Info, Metrics,
+};
+use crate::api::{Client, DEFAULT_ENDPOINT};
 use crate::build;
-use crate::client::{self, DEFAULT_ENDPOINT};
 pub use crate::progress::Progress;
+use crate::rollout::latest::{self, Saved};
+use crate::rollout::{self, alias, history, publish, Move, Switch};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -93,67 +91,14 @@ fn load_for(dir: &Path, stage: &str) -> Result<Deployment> {
     Ok(d)
 }
 
-pub async fn call(
-    endpoint: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> Result<(StatusCode, Value)> {
-    let url = format!("{}{path}", endpoint.trim_end_matches('/'));
-    let bytes = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
-    let r = client::call(method, &url, &[], bytes).await?;
-    if !r.status.is_success() && r.status != StatusCode::NOT_FOUND {
-        bail!("{path}: {}", client::error_message(&r));
-    }
-    let v = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-    Ok((r.status, v))
-}
-
-/// Sends the stage's HTTP side to an app endpoint (`check` or the app itself). The
-/// server's refusals are `key: what` with the manifest's keys, so they are given
-/// back prefixed with the manifest file.
-async fn app_call(endpoint: &str, method: Method, path: &str, d: &Deployment) -> Result<()> {
-    let url = format!("{}{path}", endpoint.trim_end_matches('/'));
-    let body = Bytes::from(serde_json::to_vec(&d.http)?);
-    let r = client::call(method, &url, &[], body).await?;
-    if r.status == StatusCode::BAD_REQUEST {
-        let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-        let msg = v["message"].as_str().unwrap_or_default();
+/// Sends the stage's HTTP side to the app (`check`: only whether it would be
+/// refused). The server's refusals are `key: what` with the manifest's keys, so
+/// they are given back prefixed with the manifest file.
+async fn app_http(c: &Client, d: &Deployment, check: bool) -> Result<()> {
+    if let Err(msg) = c.ondol().app_http(&d.app, check, &d.http).await? {
         bail!("{}: {msg}", d.file);
     }
-    if !r.status.is_success() {
-        bail!("{path}: {}", client::error_message(&r));
-    }
     Ok(())
-}
-
-/// The CreateFunction/UpdateFunctionConfiguration members for a function.
-fn config_json(f: &DeployedFunction) -> Value {
-    let c = &f.config;
-    let l = &c.limits;
-    let mut ondol = json!({
-        "MaxConcurrency": l.max_concurrency, "MinWarm": l.min_warm, "IdleTimeoutMs": l.idle_timeout_ms,
-        "InitTimeoutMs": l.init_timeout_ms, "SlowInitMs": l.slow_init_ms, "MaxRequestBytes": l.max_request_bytes,
-        "MaxResponseBytes": l.max_response_bytes, "QueueDepth": l.queue_depth,
-        "QueueWaitMs": l.queue_wait_ms, "TimeoutMs": c.timeout_ms,
-        "Network": c.network.as_str(),
-    });
-    if let Some(w) = &c.web {
-        ondol["ReadinessPath"] = w.readiness_path.clone().into();
-        ondol["InstanceConcurrency"] = w.instance_concurrency.into();
-    }
-    json!({
-        "Runtime": c.runtime,
-        "Handler": c.handler,
-        "Description": c.description,
-        "MemorySize": c.memory_mb,
-        "EphemeralStorage": { "Size": c.ephemeral_mb },
-        "Timeout": c.timeout_ms.div_ceil(1000).max(1),
-        "Environment": { "Variables": c.environment },
-        "ImageConfig": { "EntryPoint": c.command.clone().unwrap_or_default() },
-        "Ondol": ondol,
-        "Layers": c.layers.iter().map(|l| l.arn.as_str()).collect::<Vec<_>>(),
-    })
 }
 
 /// What a deploy did, for callers that print or test it.
@@ -165,386 +110,206 @@ pub struct Report {
     pub live: BTreeMap<String, String>,
 }
 
-/// A hash of everything a function's version is published from: its code and its
-/// configuration in this stage.
-fn fingerprint(f: &DeployedFunction, code_sha256: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(config_json(f).to_string());
-    h.update(b"\n");
-    h.update(code_sha256);
-    hex::encode(&h.finalize()[..12])
-}
-
-/// Makes `$LATEST` the function's code and configuration; returns its RevisionId,
-/// whether code was uploaded, and `$LATEST` as it was (`None`: just created).
-async fn put_latest(
-    endpoint: &str,
-    f: &DeployedFunction,
-    pkg: &crate::package::Package,
-    progress: &Progress,
-) -> Result<(String, bool, Option<Saved>)> {
-    let name = &f.config.name;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(&pkg.zip);
-    let kb = pkg.zip.len().div_ceil(1024);
-    let fpath = format!("/2015-03-31/functions/{name}");
-    let (status, current) = call(endpoint, Method::GET, &fpath, None).await?;
-    if status == StatusCode::NOT_FOUND {
-        progress.step(format!("creating {name}"));
-        let mut body = config_json(f);
-        body["FunctionName"] = name.clone().into();
-        body["Role"] = "arn:aws:iam::000000000000:role/ondol".into();
-        body["Code"] = json!({ "ZipFile": b64 });
-        let (_, v) = call(endpoint, Method::POST, "/2015-03-31/functions", Some(body)).await?;
-        progress.done(format!("{name}: created, code uploaded ({kb} KB)"));
-        return Ok((v["RevisionId"].as_str().unwrap_or("").into(), true, None));
-    }
-    let saved = Saved::of(name, &current);
-    progress.step(format!("configuring {name}"));
-    // Each change names the revision it follows, so a concurrent deploy of another
-    // stage cannot slip its configuration or code in between.
-    let raced = |e: anyhow::Error| {
-        if e.to_string().contains("Revision Id") {
-            anyhow::anyhow!("{name} was changed by another deploy while this one ran; deploy again")
-        } else {
-            e
-        }
-    };
-    let mut body = config_json(f);
-    body["RevisionId"] = current["Configuration"]["RevisionId"].clone();
-    let (_, mut v) = call(
-        endpoint,
-        Method::PUT,
-        &format!("{fpath}/configuration"),
-        Some(body),
-    )
-    .await
-    .map_err(raced)?;
-    let uploaded = current["Configuration"]["CodeSha256"].as_str() != Some(pkg.sha256.as_str());
-    if uploaded {
-        progress.step(format!("uploading {name}"));
-        (_, v) = call(
-            endpoint,
-            Method::PUT,
-            &format!("{fpath}/code"),
-            Some(json!({ "ZipFile": b64, "RevisionId": v["RevisionId"] })),
-        )
-        .await
-        .map_err(raced)?;
-        progress.done(format!("{name}: code uploaded ({kb} KB)"));
-    } else {
-        progress.done(format!("{name}: configured, code unchanged"));
-    }
-    Ok((
-        v["RevisionId"].as_str().unwrap_or("").into(),
-        uploaded,
-        Some(saved),
-    ))
-}
-
-/// Publishes `$LATEST` as exactly what was just put there (a concurrent deploy of
-/// another stage changes the RevisionId, and this one then says so).
-async fn publish(
-    endpoint: &str,
-    name: &str,
-    revision: &str,
-    progress: &Progress,
-) -> Result<String> {
-    progress.step(format!("publishing {name}"));
-    let url = format!(
-        "{}/2015-03-31/functions/{name}/versions",
-        endpoint.trim_end_matches('/')
-    );
-    let body = json!({ "RevisionId": revision }).to_string();
-    let r = client::call(Method::POST, &url, &[], Bytes::from(body)).await?;
-    if r.status == StatusCode::PRECONDITION_FAILED {
-        bail!("{name} was changed by another deploy while this one ran; deploy again");
-    }
-    if !r.status.is_success() {
-        bail!("publishing {name}: {}", client::error_message(&r));
-    }
-    let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-    let version = v["Version"].as_str().unwrap_or_default().to_string();
-    progress.done(format!("{name}: version {version} published"));
-    Ok(version)
-}
-
 /// The newest deploy of `stage` that went live: the versions and fingerprints it left.
-async fn last_good(endpoint: &str, app: &str, stage: &str) -> Result<Option<Value>> {
-    Ok(release::history_of(endpoint, app, Some(stage))
+async fn last_good(c: &Client, app: &str, stage: &str) -> Result<Option<DeployRecord>> {
+    Ok(c.ondol()
+        .deploys(app, Some(stage))
         .await?
         .into_iter()
-        .find(|d| !release::failed(d)))
+        .find(|d| !history::failed(d)))
 }
 
 /// Each function's async settings for this stage: destinations are this stage's
 /// aliases of the app's functions.
-async fn put_event_configs(
-    endpoint: &str,
-    d: &Deployment,
-    alias: &str,
-    info: &Value,
-) -> Result<()> {
-    let (region, account) = (
-        info["region"].as_str().unwrap_or("us-east-1"),
-        info["account"].as_str().unwrap_or("000000000000"),
-    );
+async fn put_event_configs(c: &Client, d: &Deployment, alias: &str, info: &Info) -> Result<()> {
     let default_stage = d.http.stage == DEFAULT_STAGE;
+    let qualifier = (!default_stage).then_some(alias);
+    let dest = |n: &Option<String>| Destination {
+        destination: n.as_ref().map(|n| {
+            format!(
+                "arn:aws:lambda:{}:{}:function:{n}:{alias}",
+                info.region, info.account
+            )
+        }),
+    };
     for f in &d.functions {
-        let mut path = format!(
-            "/2019-09-25/functions/{}/event-invoke-config",
-            f.config.name
-        );
-        if !default_stage {
-            path.push_str(&format!("?Qualifier={alias}"));
-        }
-        let arn = |n: &Option<String>| match n {
-            Some(n) => {
-                json!({ "Destination": format!("arn:aws:lambda:{region}:{account}:function:{n}:{alias}") })
-            }
-            None => json!({}),
-        };
-        match &f.async_config {
-            Some(a) => {
-                let body = json!({
-                    "MaximumRetryAttempts": a.maximum_retry_attempts,
-                    "MaximumEventAgeInSeconds": a.maximum_event_age_s,
-                    "DestinationConfig": { "OnSuccess": arn(&a.on_success), "OnFailure": arn(&a.on_failure) },
-                });
-                call(endpoint, Method::PUT, &path, Some(body)).await?;
-            }
+        let name = &f.config.name;
+        let body = match &f.async_config {
+            Some(a) => EventInvokeConfig {
+                maximum_retry_attempts: a.maximum_retry_attempts,
+                maximum_event_age_in_seconds: a.maximum_event_age_s,
+                destination_config: Some(DestinationConfig {
+                    on_success: dest(&a.on_success),
+                    on_failure: dest(&a.on_failure),
+                }),
+            },
             // `$default`'s settings are the function's own; a named stage without
             // any gets the defaults, not `$default`'s.
             None if default_stage => {
-                call(endpoint, Method::DELETE, &path, None).await?;
+                c.lambda().delete_event_config(name, qualifier).await?;
+                continue;
             }
-            None => {
-                let body = json!({ "MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 21600 });
-                call(endpoint, Method::PUT, &path, Some(body)).await?;
-            }
-        }
+            None => EventInvokeConfig {
+                maximum_retry_attempts: 2,
+                maximum_event_age_in_seconds: 21600,
+                destination_config: None,
+            },
+        };
+        c.lambda().put_event_config(name, qualifier, &body).await?;
     }
     Ok(())
 }
 
-/// Applies a resolved deployment of one stage (see [`Deployment::for_stage`]) to the
-/// server at `endpoint`: unchanged functions are skipped whole; changed ones are
-/// put, published, and warmed; nothing switches unless every new version started;
-/// then traffic shifts by each function's strategy, the routes are applied, the old
-/// versions drain, and the outcome goes into the stage's history.
-pub async fn apply(endpoint: &str, d: &Deployment, progress: &Progress) -> Result<Report> {
-    let stage = d.http.stage.as_str();
-    let alias = stage_alias(stage);
-    let mut report = Report {
-        uploaded: vec![],
-        unchanged: vec![],
-        http: String::new(),
-        live: BTreeMap::new(),
-    };
-    // `$LATEST` of each function changed, put back if no new version comes to serve.
-    let mut saved: Vec<Saved> = Vec::new();
-    let mut serving_new = false;
-    let result = async {
-        // Routes that would clash are refused before anything changes.
-        app_call(
-            endpoint,
-            Method::POST,
-            &format!("/ondol/v1/apps/{}/check", d.app),
-            d,
-        )
-        .await?;
-        // The app's layers first: functions then name the versions they use.
-        let resolved = super::layers::resolve(endpoint, d, progress).await?;
-        let d = &resolved;
-        let last = last_good(endpoint, &d.app, stage).await?;
-        let (_, metrics) = call(endpoint, Method::GET, "/ondol/v1/metrics", None).await?;
-        let mut fingerprints = BTreeMap::new();
-        let mut switches = Vec::new();
-        let mut warms = Vec::new();
-        for f in &d.functions {
-            let name = &f.config.name;
-            // pip and npm may run for a while: off the async workers (`ondol up`
-            // and `dev` serve from this same runtime).
-            let target = build::Target::of(f);
-            let pkg =
-                tokio::task::block_in_place(|| build::package_function(&target, progress))?.package;
-            let fp = fingerprint(f, &pkg.sha256);
-            fingerprints.insert(name.clone(), fp.clone());
-            let (old, split) = release::alias_state(endpoint, name, &alias).await?;
-            let same = !split
-                && last.as_ref().is_some_and(|l| {
-                    l["fingerprints"][name].as_str() == Some(fp.as_str())
-                        && l["versions"][name].as_str() == old.as_deref()
-                });
-            if same {
-                let v = old.unwrap_or_default();
-                progress.done(format!("{name}: unchanged (version {v})"));
-                report.unchanged.push(name.clone());
-                report.live.insert(name.clone(), v);
-                continue;
+/// One deploy's work on its functions before anything goes live.
+struct Staging<'a> {
+    c: &'a Client,
+    alias: String,
+    last: Option<DeployRecord>,
+    metrics: Metrics,
+    report: Report,
+    /// `$LATEST` of each function changed, put back if no new version comes to serve.
+    saved: Vec<Saved>,
+    fingerprints: BTreeMap<String, String>,
+    progress: &'a Progress,
+}
+
+impl Staging<'_> {
+    /// Packages a function and, unless it is unchanged, puts and publishes it;
+    /// returns the move to its new version, if the stage needs one.
+    async fn function(&mut self, f: &DeployedFunction) -> Result<Option<Move>> {
+        let (c, name) = (self.c, &f.config.name);
+        // pip and npm may run for a while: off the async workers (`ondol up`
+        // and `dev` serve from this same runtime).
+        let target = build::Target::of(f);
+        let pkg = tokio::task::block_in_place(|| build::package_function(&target, self.progress))?
+            .package;
+        let fp = publish::fingerprint(f, &pkg.sha256);
+        self.fingerprints.insert(name.clone(), fp.clone());
+        let (old, split) = alias::state(c, name, &self.alias).await?;
+        let same = !split
+            && self.last.as_ref().is_some_and(|l| {
+                l.fingerprints.get(name) == Some(&fp)
+                    && l.versions.get(name).map(String::as_str) == old.as_deref()
+            });
+        if same {
+            let v = old.unwrap_or_default();
+            self.progress
+                .done(format!("{name}: unchanged (version {v})"));
+            self.report.unchanged.push(name.clone());
+            self.report.live.insert(name.clone(), v);
+            return Ok(None);
+        }
+        let put = publish::put_latest(c, f, &pkg, self.progress).await?;
+        if let Some(mut b) = put.before {
+            b.revision.clone_from(&put.revision);
+            self.saved.push(b);
+        }
+        let list = if put.uploaded {
+            &mut self.report.uploaded
+        } else {
+            &mut self.report.unchanged
+        };
+        list.push(name.clone());
+        let new = publish::publish(c, name, &put.revision, self.progress).await?;
+        self.report.live.insert(name.clone(), new.clone());
+        if old.as_deref() == Some(new.as_str()) {
+            if split {
+                // A shift that never finished: all traffic back on the one version.
+                alias::set_plain(c, name, &self.alias, &new).await?;
             }
-            let (revision, uploaded, before) = put_latest(endpoint, f, &pkg, progress).await?;
-            if let Some(mut b) = before {
-                b.revision.clone_from(&revision);
-                saved.push(b);
-            }
-            if uploaded {
-                report.uploaded.push(name.clone());
-            } else {
-                report.unchanged.push(name.clone());
-            }
-            let new = publish(endpoint, name, &revision, progress).await?;
-            report.live.insert(name.clone(), new.clone());
-            if old.as_deref() == Some(new.as_str()) {
-                if split {
-                    // A shift that never finished: all traffic back on the one version.
-                    release::set_plain(endpoint, name, &alias, &new).await?;
-                }
-                continue;
-            }
-            let count = release::running(&metrics, name, old.as_deref())
-                .max(f.config.limits.min_warm)
-                .max(1);
-            warms.push((count, name.clone(), new.clone()));
-            switches.push(Switch {
+            return Ok(None);
+        }
+        let warm = rollout::running(&self.metrics, name, old.as_deref())
+            .max(f.config.limits.min_warm)
+            .max(1);
+        Ok(Some(Move {
+            switch: Switch {
                 function: name.clone(),
-                alias: alias.clone(),
+                alias: self.alias.clone(),
                 new,
                 old,
-            });
-        }
-        // Every new version starts at once; nothing switches unless all did.
-        futures_util::future::try_join_all(
-            warms
-                .iter()
-                .map(|(count, name, new)| release::warm(endpoint, name, new, *count, progress)),
-        )
-        .await?;
-        // Functions shift side by side; if one rolls back (or the deploy is
-        // cancelled), the others stop too and the whole deploy goes back: every
-        // function serves the version it served before.
-        let plan: Vec<(&Switch, Strategy, Rollback)> = switches
-            .iter()
-            .map(|sw| {
-                let f = d.functions.iter().find(|f| f.config.name == sw.function);
-                let (st, rb) = f.map_or((Strategy::AllAtOnce, Rollback::default()), |f| {
-                    (f.strategy, f.rollback)
-                });
-                (sw, st, rb)
-            })
-            .collect();
-        let gradual = plan
-            .iter()
-            .any(|(sw, st, _)| sw.old.is_some() && !release::steps_of(*st).is_empty());
-        let (stop_tx, stop_rx) = release::stop_channel(gradual)?;
-        let first_failure = std::sync::Mutex::new(None::<String>);
-        let outcomes = futures_util::future::join_all(plan.iter().map(|(sw, st, rb)| {
-            let (stop_tx, stop_rx, first_failure) = (&stop_tx, stop_rx.clone(), &first_failure);
-            async move {
-                let r = release::shift(endpoint, sw, *st, *rb, stop_rx, progress).await;
-                if let Err(e) = &r {
-                    let mut first = first_failure.lock().unwrap_or_else(|p| p.into_inner());
-                    if first.is_none() {
-                        *first = Some(e.to_string());
-                        stop_tx.send_if_modified(|why| {
-                            why.is_none()
-                                .then(|| {
-                                    *why = Some(format!(
-                                        "stopped because {} rolled back",
-                                        sw.function
-                                    ));
-                                })
-                                .is_some()
-                        });
-                    }
-                }
-                r
-            }
+            },
+            strategy: f.strategy,
+            rollback: f.rollback,
+            warm,
         }))
-        .await;
-        if outcomes.iter().any(Result::is_err) {
-            let root = first_failure
-                .into_inner()
-                .unwrap_or_else(|p| p.into_inner())
-                .unwrap_or_default();
-            let mut back = Vec::new();
-            let mut trouble = Vec::new();
-            for sw in &switches {
-                if let Some(old) = &sw.old {
-                    match release::set_plain(endpoint, &sw.function, &sw.alias, old).await {
-                        Ok(()) => back.push(format!("{} version {old}", sw.function)),
-                        Err(e) => trouble.push(format!("{}: {e}", sw.function)),
-                    }
-                }
-            }
-            let mut msg = root;
-            if back.len() > 1 {
-                msg.push_str(&format!(
-                    "; the deploy was rolled back whole: {} serve again",
-                    back.join(", ")
-                ));
-            }
-            if !trouble.is_empty() {
-                msg.push_str(&format!("; could not put back: {}", trouble.join("; ")));
-            }
-            bail!(msg);
-        }
-        serving_new = true;
-        // The server's region and account (destination ARNs) and its front door.
-        let (_, info) = call(endpoint, Method::GET, "/ondol/v1/info", None).await?;
-        put_event_configs(endpoint, d, &alias, &info).await?;
-        progress.step("applying routes".into());
-        app_call(
-            endpoint,
-            Method::PUT,
-            &format!("/ondol/v1/apps/{}", d.app),
-            d,
-        )
-        .await?;
-        report.http = info["http"].as_str().unwrap_or("").to_string();
-        release::drain_old(endpoint, &switches, progress).await?;
-        anyhow::Ok(fingerprints)
     }
-    .await;
+}
+
+/// Applies a resolved deployment of one stage (see [`Deployment::for_stage`]) to the
+/// server: unchanged functions are skipped whole; changed ones are put,
+/// published, and warmed; nothing switches unless every new version started;
+/// then traffic shifts by each function's strategy, the routes are applied, the
+/// old versions drain, and the outcome goes into the stage's history.
+pub async fn apply(c: &Client, d: &Deployment, progress: &Progress) -> Result<Report> {
+    let stage = d.http.stage.as_str();
+    let mut st = Staging {
+        c,
+        alias: stage_alias(stage),
+        last: None,
+        metrics: Metrics::default(),
+        report: Report {
+            uploaded: vec![],
+            unchanged: vec![],
+            http: String::new(),
+            live: BTreeMap::new(),
+        },
+        saved: Vec::new(),
+        fingerprints: BTreeMap::new(),
+        progress,
+    };
+    let mut serving_new = false;
+    let result = go(&mut st, d, &mut serving_new).await;
+    progress.finish();
+    let (app, report, saved) = (&d.app, st.report, st.saved);
     match result {
-        Ok(fingerprints) => {
-            release::record(
-                endpoint,
-                &d.app,
-                stage,
-                &report.live,
-                &fingerprints,
-                "deployed",
-            )
-            .await?;
-            progress.finish();
+        Ok(()) => {
+            let outcome = "deployed";
+            history::record(c, app, stage, &report.live, &st.fingerprints, outcome).await?;
             Ok(report)
         }
         Err(e) => {
-            progress.finish();
             let e = if serving_new || saved.is_empty() {
                 e
             } else {
-                put_back(endpoint, e, &saved).await
+                put_back(c, e, &saved).await
             };
             let first = e.to_string().lines().next().unwrap_or_default().to_string();
-            let _ = release::record(
-                endpoint,
-                &d.app,
-                stage,
-                &BTreeMap::new(),
-                &BTreeMap::new(),
-                &format!("failed: {first}"),
-            )
-            .await;
+            let none = BTreeMap::new();
+            let outcome = format!("failed: {first}");
+            let _ = history::record(c, app, stage, &none, &none, &outcome).await;
             Err(e)
         }
     }
 }
 
+/// The deploy itself; `serving_new` is set once the new versions serve.
+async fn go(st: &mut Staging<'_>, d: &Deployment, serving_new: &mut bool) -> Result<()> {
+    let (c, progress) = (st.c, st.progress);
+    // Routes that would clash are refused before anything changes.
+    app_http(c, d, true).await?;
+    // The app's layers first: functions then name the versions they use.
+    let d = &super::layers::resolve(c, d, progress).await?;
+    st.last = last_good(c, &d.app, &d.http.stage).await?;
+    st.metrics = c.ondol().metrics().await?;
+    let mut moves = Vec::new();
+    for f in &d.functions {
+        moves.extend(st.function(f).await?);
+    }
+    rollout::go_live(c, &moves, progress).await?;
+    *serving_new = true;
+    let info = c.ondol().info().await?;
+    put_event_configs(c, d, &st.alias, &info).await?;
+    progress.step("applying routes".into());
+    app_http(c, d, false).await?;
+    st.report.http = info.http;
+    let switches: Vec<Switch> = moves.into_iter().map(|m| m.switch).collect();
+    alias::drain_old(c, &switches, progress).await
+}
+
 /// Puts `$LATEST` back where this deploy changed it, saying so after `e`.
-async fn put_back(endpoint: &str, e: anyhow::Error, saved: &[Saved]) -> anyhow::Error {
-    let trouble = latest::restore_all(endpoint, saved).await;
+async fn put_back(c: &Client, e: anyhow::Error, saved: &[Saved]) -> anyhow::Error {
+    let trouble = latest::restore_all(c, saved).await;
     let names: Vec<&str> = saved.iter().map(|s| s.name.as_str()).collect();
     if trouble.is_empty() {
         anyhow::anyhow!(
@@ -596,7 +361,7 @@ pub async fn run(a: Args) -> Result<ExitCode> {
     } else {
         Progress::new()
     };
-    let report = apply(&a.endpoint, &d, &progress).await?;
+    let report = apply(&Client::new(&a.endpoint), &d, &progress).await?;
     if a.json {
         let routes: Vec<Value> = d
             .http

@@ -69,7 +69,7 @@ pub async fn run(a: DevArgs) -> Result<ExitCode> {
     let d = load(&a.dir)?;
     serve::init_tracing();
     let running = serve::start(a.serve).await?;
-    let api = running.api_url.clone();
+    let api = crate::api::Client::new(&running.api_url);
     let report = match deploy::apply(&api, &d, &deploy::Progress::new()).await {
         Ok(r) => r,
         Err(e) => {

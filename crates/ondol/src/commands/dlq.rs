@@ -3,11 +3,12 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
-use bytes::Bytes;
-use http::Method;
+use anyhow::Result;
+use serde::Deserialize;
+use serde_json::Value;
 
-use crate::client::{self, DEFAULT_ENDPOINT};
+use crate::api::types::DeadLetter;
+use crate::api::{self, Client, DEFAULT_ENDPOINT};
 use crate::names::{self, AppScope};
 
 #[derive(clap::Args)]
@@ -46,19 +47,6 @@ enum Action {
     },
 }
 
-async fn call(endpoint: &str, method: Method, path: &str) -> Result<serde_json::Value> {
-    let url = format!("{}{path}", endpoint.trim_end_matches('/'));
-    let r = client::call(method, &url, &[], Bytes::new()).await?;
-    if !r.status.is_success() {
-        bail!("{}", client::error_message(&r));
-    }
-    Ok(serde_json::from_slice(&r.body)?)
-}
-
-fn id_query(id: Option<i64>) -> String {
-    id.map(|i| format!("?id={i}")).unwrap_or_default()
-}
-
 impl Action {
     fn function(&self) -> &str {
         match self {
@@ -70,76 +58,53 @@ impl Action {
     }
 }
 
-/// Prints a function's dead letters, a line each (or as JSON).
-fn list(function: &str, v: &serde_json::Value, json: bool) {
-    let letters = v["dead_letters"].as_array().cloned().unwrap_or_default();
+/// Prints a function's dead letters, a line each (or as JSON, as the server gave
+/// them).
+fn list(function: &str, letters: Vec<Value>, json: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::Value::Array(letters));
-        return;
+        println!("{}", Value::Array(letters));
+        return Ok(());
     }
     for l in &letters {
-        let when = client::utc_time(&l["failed_ms"]);
+        let l = DeadLetter::deserialize(l)?;
         println!(
-            "{}\t{when}\t{}\tattempts={}\t{}",
-            l["id"],
-            l["request_id"].as_str().unwrap_or(""),
-            l["attempts"],
-            l["record"]["requestContext"]["condition"]
-                .as_str()
-                .unwrap_or("")
+            "{}\t{}\t{}\tattempts={}\t{}",
+            l.id,
+            api::utc_time(l.failed_ms),
+            l.request_id,
+            l.attempts,
+            l.condition()
         );
     }
     if letters.is_empty() {
         println!("no dead letters for {function}");
     }
+    Ok(())
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
-    let e = &a.endpoint;
+    let c = &Client::new(&a.endpoint);
     // A key or full name, checked against the server: an unknown name is an
     // error, not an empty list.
-    let name = names::resolve(e, &a.scope, a.action.function()).await?;
-    let function = &name;
+    let function = &names::resolve(c, &a.scope, a.action.function()).await?;
     match a.action {
         Action::List { json, .. } => {
-            let path = format!("/ondol/v1/dlq/{}", client::encode_segment(function));
-            let v = call(e, Method::GET, &path).await?;
-            list(function, &v, json);
+            list(
+                function,
+                c.ondol().dead_letters(function, None).await?,
+                json,
+            )?;
         }
         Action::Show { id, .. } => {
-            let v = call(
-                e,
-                Method::GET,
-                &format!("/ondol/v1/dlq/{}?id={id}", client::encode_segment(function)),
-            )
-            .await?;
-            println!("{}", serde_json::to_string_pretty(&v["dead_letters"][0])?);
+            let letters = c.ondol().dead_letters(function, Some(id)).await?;
+            let first = letters.into_iter().next().unwrap_or(Value::Null);
+            println!("{}", serde_json::to_string_pretty(&first)?);
         }
         Action::Replay { id, .. } => {
-            let v = call(
-                e,
-                Method::POST,
-                &format!(
-                    "/ondol/v1/dlq/{}/replay{}",
-                    client::encode_segment(function),
-                    id_query(id)
-                ),
-            )
-            .await?;
-            println!("replayed {}", v["replayed"]);
+            println!("replayed {}", c.ondol().replay(function, id).await?);
         }
         Action::Purge { id, .. } => {
-            let v = call(
-                e,
-                Method::DELETE,
-                &format!(
-                    "/ondol/v1/dlq/{}{}",
-                    client::encode_segment(function),
-                    id_query(id)
-                ),
-            )
-            .await?;
-            println!("purged {}", v["purged"]);
+            println!("purged {}", c.ondol().purge(function, id).await?);
         }
     }
     Ok(ExitCode::SUCCESS)

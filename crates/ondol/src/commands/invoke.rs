@@ -9,7 +9,7 @@ use http::Method;
 
 use ondol_core::manifest::stage_alias;
 
-use crate::client::{self, DEFAULT_ENDPOINT};
+use crate::api::{encode_segment, ApiError, Client, DEFAULT_ENDPOINT};
 use crate::names::{self, AppScope};
 
 #[derive(clap::Args)]
@@ -41,23 +41,25 @@ pub async fn run(a: Args) -> Result<ExitCode> {
         Some(path) => std::fs::read(path).with_context(|| format!("reading {path}"))?,
         None => a.payload.into_bytes(),
     };
-    let name = names::resolve(&a.endpoint, &a.scope, &a.name).await?;
-    let mut url = format!(
-        "{}/2015-03-31/functions/{}/invocations",
-        a.endpoint.trim_end_matches('/'),
-        client::encode_segment(&name)
+    let c = Client::new(&a.endpoint);
+    let name = names::resolve(&c, &a.scope, &a.name).await?;
+    let mut path = format!(
+        "/2015-03-31/functions/{}/invocations",
+        encode_segment(&name)
     );
     let qualifier = a.qualifier.or(a.stage.as_deref().map(stage_alias));
     if let Some(q) = &qualifier {
-        url.push_str(&format!("?Qualifier={}", client::encode_segment(q)));
+        path.push_str(&format!("?Qualifier={}", encode_segment(q)));
     }
     let mut headers = vec![];
     if a.log {
         headers.push(("X-Amz-Log-Type", "Tail".to_string()));
     }
-    let r = client::call(Method::POST, &url, &headers, Bytes::from(payload)).await?;
+    let r = c
+        .raw(Method::POST, &path, &headers, Bytes::from(payload))
+        .await?;
     if !r.status.is_success() {
-        eprintln!("{}", client::error_message(&r));
+        eprintln!("{}", ApiError::of(&r, None));
         return Ok(ExitCode::from(1));
     }
     if let Some(tail) = r

@@ -8,19 +8,19 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 use base64::Engine as _;
-use http::{Method, StatusCode};
 use ondol_core::manifest::{DeployedLayer, Deployment, LayerUse};
 use ondol_core::LayerRef;
-use serde_json::{json, Value};
 
-use super::deploy::{call, Progress};
+use super::deploy::Progress;
+use crate::api::types::{LayerSettings, PublishLayer, Zip};
+use crate::api::Client;
 
 /// Publishes what changed among `d`'s layers and returns `d` with every
 /// function's layers as version ARNs.
-pub async fn resolve(endpoint: &str, d: &Deployment, progress: &Progress) -> Result<Deployment> {
+pub async fn resolve(c: &Client, d: &Deployment, progress: &Progress) -> Result<Deployment> {
     let mut arns: BTreeMap<&str, String> = BTreeMap::new();
     for l in &d.layers {
-        let arn = publish_if_changed(endpoint, d, l, progress).await?;
+        let arn = publish_if_changed(c, d, l, progress).await?;
         arns.insert(&l.key, arn);
     }
     let mut out = d.clone();
@@ -40,35 +40,17 @@ pub async fn resolve(endpoint: &str, d: &Deployment, progress: &Progress) -> Res
     Ok(out)
 }
 
-/// The PublishLayerVersion body for `l` (without the zip).
-fn settings(l: &DeployedLayer) -> Value {
-    let mut body = json!({ "Description": l.description });
-    if !l.compatible_runtimes.is_empty() {
-        body["CompatibleRuntimes"] = json!(l.compatible_runtimes);
+/// The PublishLayerVersion settings for `l` (without the zip).
+fn settings(l: &DeployedLayer) -> LayerSettings {
+    LayerSettings {
+        description: Some(l.description.clone()),
+        compatible_runtimes: l.compatible_runtimes.clone(),
+        license_info: l.license.clone(),
     }
-    if let Some(lic) = &l.license {
-        body["LicenseInfo"] = json!(lic);
-    }
-    body
-}
-
-/// Whether a published version is `l` as packaged now (`sha256`: base64).
-fn same(v: &Value, l: &DeployedLayer, sha256: &str) -> bool {
-    let want = settings(l);
-    let runtimes = |x: &Value| {
-        x["CompatibleRuntimes"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    };
-    v["Content"]["CodeSha256"].as_str() == Some(sha256)
-        && v["Description"] == want["Description"]
-        && runtimes(v) == runtimes(&want)
-        && v.get("LicenseInfo") == want.get("LicenseInfo")
 }
 
 async fn publish_if_changed(
-    endpoint: &str,
+    c: &Client,
     d: &Deployment,
     l: &DeployedLayer,
     progress: &Progress,
@@ -86,30 +68,22 @@ async fn publish_if_changed(
         crate::build::package_layer(&l.key, &l.code_dir, &l.compatible_runtimes, progress)
     })?;
     let kb = pkg.zip.len().div_ceil(1024);
-    let base = format!("/2018-10-31/layers/{}/versions", l.name);
-    let (status, list) = call(endpoint, Method::GET, &format!("{base}?MaxItems=1"), None).await?;
-    if status == StatusCode::OK {
-        if let Some(n) = list["LayerVersions"][0]["Version"].as_u64() {
-            let (_, v) = call(endpoint, Method::GET, &format!("{base}/{n}"), None).await?;
-            if same(&v, l, &pkg.sha256) {
-                progress.done(format!("layer {}: unchanged (version {n})", l.key));
-                return Ok(v["LayerVersionArn"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string());
-            }
+    let newest = c.lambda().layer_versions(&l.name, 1).await?;
+    if let Some(n) = newest.and_then(|v| Some(v.layer_versions.first()?.version)) {
+        let v = c.lambda().layer_version(&l.name, n).await?;
+        if v.content.code_sha256 == pkg.sha256 && v.settings == settings(l) {
+            progress.done(format!("layer {}: unchanged (version {n})", l.key));
+            return Ok(v.layer_version_arn);
         }
     }
     progress.step(format!("publishing layer {}", l.key));
-    let mut body = settings(l);
-    body["Content"] =
-        json!({ "ZipFile": base64::engine::general_purpose::STANDARD.encode(&pkg.zip) });
-    let (_, v) = call(endpoint, Method::POST, &base, Some(body)).await?;
-    let arn = v["LayerVersionArn"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    if arn.is_empty() {
+    let zip = base64::engine::general_purpose::STANDARD.encode(&pkg.zip);
+    let body = PublishLayer {
+        settings: &settings(l),
+        content: Zip { zip_file: &zip },
+    };
+    let v = c.lambda().publish_layer(&l.name, &body).await?;
+    if v.layer_version_arn.is_empty() {
         bail!(
             "publishing layer {}: the server answered without a LayerVersionArn",
             l.key
@@ -117,7 +91,7 @@ async fn publish_if_changed(
     }
     progress.done(format!(
         "layer {}: version {} published ({kb} KB)",
-        l.key, v["Version"]
+        l.key, v.version
     ));
-    Ok(arn)
+    Ok(v.layer_version_arn)
 }

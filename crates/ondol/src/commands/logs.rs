@@ -4,13 +4,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use bytes::Bytes;
-use http::Method;
 
-use serde::Deserialize;
-
-use crate::client::{self, DEFAULT_ENDPOINT};
+use crate::api::types::LogPage;
+use crate::api::{encode_segment, Client, DEFAULT_ENDPOINT};
 use crate::names::{self, AppScope, UnknownFunction};
+use crate::rollout::alias;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -45,19 +43,14 @@ pub struct Args {
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
-    let name = function(&a).await?;
-    let base = format!(
-        "{}/ondol/v1/logs?{}",
-        a.endpoint.trim_end_matches('/'),
-        query(&a, &name).await?.join("&")
-    );
+    let c = Client::new(&a.endpoint);
+    let name = function(&c, &a).await?;
+    let base = query(&c, &a, &name).await?;
     let mut after: Option<i64> = None;
     loop {
-        let url = match after {
-            Some(s) => format!("{base}&after_seq={s}"),
-            None => base.clone(),
-        };
-        let page = fetch(&url).await?;
+        let mut q = base.clone();
+        q.extend(after.map(|s| format!("after_seq={s}")));
+        let page = c.ondol().logs(&q).await?;
         if after.is_none() {
             if let Some(rid) = &a.request_id {
                 check_request(&page, rid, &name)?;
@@ -83,29 +76,28 @@ pub async fn run(a: Args) -> Result<ExitCode> {
 /// The function's deployed name: a key or full name (see `names`); also a name
 /// no longer deployed whose lines are still kept, so a deleted function's logs
 /// stay readable.
-async fn function(a: &Args) -> Result<String> {
-    let e = match names::resolve(&a.endpoint, &a.scope, &a.name).await {
+async fn function(c: &Client, a: &Args) -> Result<String> {
+    let e = match names::resolve(c, &a.scope, &a.name).await {
         Ok(name) => return Ok(name),
         Err(e) => e,
     };
     let Some(asked) = e.downcast_ref::<UnknownFunction>().map(|u| u.asked.clone()) else {
         return Err(e);
     };
-    let url = format!(
-        "{}/ondol/v1/logs?function={}&limit=1",
-        a.endpoint.trim_end_matches('/'),
-        client::encode_segment(&asked)
-    );
-    if fetch(&url).await?.entries.is_empty() {
+    let q = [
+        format!("function={}", encode_segment(&asked)),
+        "limit=1".into(),
+    ];
+    if c.ondol().logs(&q).await?.entries.is_empty() {
         return Err(e);
     }
     Ok(asked)
 }
 
 /// The query string's parts for `name`.
-async fn query(a: &Args, name: &str) -> Result<Vec<String>> {
+async fn query(c: &Client, a: &Args, name: &str) -> Result<Vec<String>> {
     let mut query = vec![
-        format!("function={}", client::encode_segment(name)),
+        format!("function={}", encode_segment(name)),
         format!("limit={}", a.limit),
     ];
     if let Some(s) = &a.since {
@@ -115,51 +107,28 @@ async fn query(a: &Args, name: &str) -> Result<Vec<String>> {
         query.push(format!("since_ms={since}"));
     }
     if let Some(r) = &a.request_id {
-        query.push(format!("request_id={}", client::encode_segment(r)));
+        query.push(format!("request_id={}", encode_segment(r)));
     }
     if let Some(t) = &a.grep {
-        query.push(format!("text={}", client::encode_segment(t)));
+        query.push(format!("text={}", encode_segment(t)));
     }
     let version = match &a.stage {
         Some(stage) => {
             let alias = ondol_core::manifest::stage_alias(stage);
-            let (version, _) = super::release::alias_state(&a.endpoint, name, &alias).await?;
+            let (version, _) = alias::state(c, name, &alias).await?;
             Some(version.with_context(|| format!("stage {stage} of {name} is not deployed"))?)
         }
         None => a.version.clone(),
     };
     if let Some(v) = &version {
-        query.push(format!("version={}", client::encode_segment(v)));
+        query.push(format!("version={}", encode_segment(v)));
     }
     Ok(query)
 }
 
-/// One answer of the logs endpoint.
-#[derive(Deserialize)]
-struct Page {
-    entries: Vec<Entry>,
-    /// With a request id: whether its END or REPORT line was stored in time.
-    complete: Option<bool>,
-}
-
-#[derive(Deserialize)]
-struct Entry {
-    seq: i64,
-    ts_ms: i64,
-    line: String,
-}
-
-async fn fetch(url: &str) -> Result<Page> {
-    let r = client::call(Method::GET, url, &[], Bytes::new()).await?;
-    if !r.status.is_success() {
-        bail!("{}", client::error_message(&r));
-    }
-    serde_json::from_slice(&r.body).context("parsing logs")
-}
-
 /// A request id with no line is an error (the server waited for its END line);
 /// one whose END line is not stored yet is still running.
-fn check_request(page: &Page, rid: &str, name: &str) -> Result<()> {
+fn check_request(page: &LogPage, rid: &str, name: &str) -> Result<()> {
     if page.entries.is_empty() {
         bail!(
             "no log lines for request {rid} of {name}: unknown request id, or another function's"

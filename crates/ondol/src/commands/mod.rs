@@ -7,7 +7,6 @@ pub mod dev;
 pub mod dlq;
 pub mod import;
 pub mod invoke;
-pub mod latest;
 pub mod layers;
 pub mod logs;
 pub mod plan;

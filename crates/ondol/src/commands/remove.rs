@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use http::{Method, StatusCode};
 use ondol_core::manifest::{stage_alias, DEFAULT_STAGE};
 
-use super::deploy::{call, Progress};
-use super::release::{self, Switch};
-use crate::client::DEFAULT_ENDPOINT;
+use super::deploy::Progress;
+use super::release;
+use crate::api::{stage_query, Client, DEFAULT_ENDPOINT};
+use crate::rollout::{alias, history, Switch};
 
 #[derive(clap::Args)]
 pub struct RemoveArgs {
@@ -34,23 +34,18 @@ pub struct RemoveArgs {
 
 pub async fn run(a: RemoveArgs) -> Result<ExitCode> {
     let app = release::app_name(&a.dir, &a.app)?;
-    let e = &a.endpoint;
+    let e = &Client::new(&a.endpoint);
     let stage = (!a.everything).then_some(a.stage.as_str());
     // The app's functions are those its deploys (of this stage) published.
-    let functions: BTreeSet<String> = release::history_of(e, &app, stage)
+    let functions: BTreeSet<String> = e
+        .ondol()
+        .deploys(&app, stage)
         .await?
-        .iter()
-        .flat_map(|d| release::strings(&d["versions"]).into_keys())
+        .into_iter()
+        .flat_map(|d| d.versions.into_keys())
         .collect();
-    let query = release::stage_query(stage);
-    let (routes, _) = call(
-        e,
-        Method::DELETE,
-        &format!("/ondol/v1/apps/{app}{query}"),
-        None,
-    )
-    .await?;
-    if functions.is_empty() && routes == StatusCode::NOT_FOUND {
+    let had_routes = e.ondol().delete_app(&app, &stage_query(stage)).await?;
+    if functions.is_empty() && !had_routes {
         match stage {
             Some(s) => bail!("stage {s} of {app} is not deployed"),
             None => bail!("{app} is not deployed"),
@@ -60,18 +55,12 @@ pub async fn run(a: RemoveArgs) -> Result<ExitCode> {
     let Some(stage) = stage else {
         for f in &functions {
             progress.step(format!("deleting {f}"));
-            call(
-                e,
-                Method::DELETE,
-                &format!("/2015-03-31/functions/{f}"),
-                None,
-            )
-            .await?;
+            e.lambda().delete_function(f).await?;
             progress.done(format!("{f}: deleted"));
         }
         progress.finish();
         let none = Default::default();
-        release::record(e, &app, DEFAULT_STAGE, &none, &none, "removed the app").await?;
+        history::record(e, &app, DEFAULT_STAGE, &none, &none, "removed the app").await?;
         println!(
             "removed {app}: every stage, and {} function(s)",
             functions.len()
@@ -83,21 +72,12 @@ pub async fn run(a: RemoveArgs) -> Result<ExitCode> {
     for f in &functions {
         // The async settings first: a second run after a partial failure still
         // finds them.
-        let mut config = format!("/2019-09-25/functions/{f}/event-invoke-config");
-        if stage != DEFAULT_STAGE {
-            config.push_str(&format!("?Qualifier={alias}"));
-        }
-        call(e, Method::DELETE, &config, None).await?;
-        let (version, _) = release::alias_state(e, f, &alias).await?;
+        let qualifier = (stage != DEFAULT_STAGE).then_some(alias.as_str());
+        e.lambda().delete_event_config(f, qualifier).await?;
+        let (version, _) = alias::state(e, f, &alias).await?;
         let Some(version) = version else { continue };
         // Refused (409) while a deploy is shifting traffic through the alias.
-        call(
-            e,
-            Method::DELETE,
-            &format!("/2015-03-31/functions/{f}/aliases/{alias}"),
-            None,
-        )
-        .await?;
+        e.lambda().delete_alias(f, &alias).await?;
         progress.done(format!(
             "{f}: alias {alias} removed (it served version {version})"
         ));
@@ -108,10 +88,10 @@ pub async fn run(a: RemoveArgs) -> Result<ExitCode> {
             old: Some(version),
         });
     }
-    release::drain_old(e, &gone, &progress).await?;
+    alias::drain_old(e, &gone, &progress).await?;
     progress.finish();
     let none = Default::default();
-    release::record(e, &app, stage, &none, &none, "removed").await?;
+    history::record(e, &app, stage, &none, &none, "removed").await?;
     println!(
         "removed stage {stage} of {app}: its routes, schedules and {} alias(es)",
         gone.len()

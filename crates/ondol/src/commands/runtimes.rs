@@ -5,7 +5,11 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::client::{self, DEFAULT_ENDPOINT};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::api::reports::Runtime;
+use crate::api::{Client, DEFAULT_ENDPOINT};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -18,25 +22,32 @@ pub struct Args {
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
-    let v: serde_json::Value = client::get_json(&a.endpoint, "/ondol/v1/runtimes").await?;
-    let all = v["Runtimes"].as_array().cloned().unwrap_or_default();
+    #[derive(Deserialize)]
+    struct Runtimes {
+        #[serde(rename = "Runtimes", default)]
+        runtimes: Vec<Value>,
+    }
+    let all = Client::new(&a.endpoint)
+        .get::<Runtimes>("/ondol/v1/runtimes")
+        .await?
+        .runtimes;
     if a.json {
-        println!("{}", serde_json::Value::Array(all));
+        println!("{}", Value::Array(all));
         return Ok(ExitCode::SUCCESS);
     }
-    let s = |x: &serde_json::Value| x.as_str().unwrap_or("").to_string();
     for rt in &all {
-        let name = s(&rt["runtime"]);
-        match (rt["version"].as_str(), rt["path"].as_str()) {
+        let rt = Runtime::deserialize(rt)?;
+        let name = &rt.runtime;
+        match (&rt.version, rt.path.as_deref()) {
             (Some(version), path) => {
-                let alias = rt["alias_of"]
-                    .as_str()
+                let alias = rt
+                    .alias_of
                     .map(|a| format!("  (alias of {a})"))
                     .unwrap_or_default();
                 let path = path.unwrap_or("the function's own bootstrap");
                 println!("{name:<16} {version:<16} {path}{alias}");
             }
-            (None, _) => println!("{name:<16} {:<16} {}", "-", s(&rt["error"])),
+            (None, _) => println!("{name:<16} {:<16} {}", "-", rt.error),
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -4,7 +4,11 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::client::{self, DEFAULT_ENDPOINT};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::api::reports::Schedule;
+use crate::api::{self, Client, DEFAULT_ENDPOINT};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -20,36 +24,42 @@ pub struct Args {
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
-    let v: serde_json::Value = client::get_json(&a.endpoint, "/ondol/v1/schedules").await?;
-    let all = v["schedules"].as_array().cloned().unwrap_or_default();
+    #[derive(Deserialize)]
+    struct Schedules {
+        #[serde(default)]
+        schedules: Vec<Value>,
+    }
+    let all = Client::new(&a.endpoint)
+        .get::<Schedules>("/ondol/v1/schedules")
+        .await?
+        .schedules;
     if a.json {
-        println!("{}", serde_json::Value::Array(all));
+        println!("{}", Value::Array(all));
         return Ok(ExitCode::SUCCESS);
     }
     if all.is_empty() {
         println!("no schedules");
     }
     for s in &all {
-        let app = match s["stage"].as_str() {
-            Some(st) if st != ondol_core::manifest::DEFAULT_STAGE => {
-                format!("{}@{st}", s["app"].as_str().unwrap_or(""))
-            }
-            _ => s["app"].as_str().unwrap_or("").to_string(),
+        let s = Schedule::deserialize(s)?;
+        let app = match s.stage.as_deref() {
+            Some(st) if st != ondol_core::manifest::DEFAULT_STAGE => format!("{}@{st}", s.app),
+            _ => s.app.clone(),
         };
         println!(
             "{app}/{}  {}  {} ({})  next: {}",
-            s["name"].as_str().unwrap_or(""),
-            s["function"].as_str().unwrap_or(""),
-            s["expression"].as_str().unwrap_or(""),
-            s["timezone"].as_str().unwrap_or(""),
-            s["next"].as_str().unwrap_or("-"),
+            s.name,
+            s.function,
+            s.expression,
+            s.timezone,
+            s.next.as_deref().unwrap_or("-"),
         );
-        for run in s["runs"].as_array().into_iter().flatten().take(a.runs) {
+        for run in s.runs.iter().take(a.runs) {
             println!(
                 "    {}  {}  {}",
-                client::utc_time(&run["slot_ms"]),
-                run["outcome"].as_str().unwrap_or(""),
-                run["request_id"].as_str().unwrap_or("")
+                api::utc_time(run.slot_ms),
+                run.outcome,
+                run.request_id
             );
         }
     }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use ondol_core::status::{FunctionStatus, Status, Summary};
 
-use crate::client::{self, DEFAULT_ENDPOINT};
+use crate::api::{Client, DEFAULT_ENDPOINT};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,7 +19,7 @@ pub struct Args {
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
-    let status: Status = client::get_json(&a.endpoint, "/ondol/v1/status").await?;
+    let status: Status = Client::new(&a.endpoint).get("/ondol/v1/status").await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {

@@ -7,10 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use bytes::Bytes;
-use http::Method;
 
-use crate::client;
+use crate::api::Client;
 use crate::commands::{deploy, serve};
 
 #[derive(clap::Args)]
@@ -28,7 +26,8 @@ pub async fn run(a: UpArgs) -> Result<ExitCode> {
     let d = deploy::load(&a.dir)?;
     serve::init_tracing();
     let running = serve::start(a.serve).await?;
-    let report = match deploy::apply(&running.api_url, &d, &deploy::Progress::new()).await {
+    let c = Client::new(&running.api_url);
+    let report = match deploy::apply(&c, &d, &deploy::Progress::new()).await {
         Ok(r) => r,
         Err(e) => {
             running.drain().await;
@@ -40,28 +39,21 @@ pub async fn run(a: UpArgs) -> Result<ExitCode> {
         println!("{line}");
     }
     println!("\nfunction logs follow (Ctrl-C stops):\n");
-    let api = running.api_url.clone();
-    let logs = tokio::spawn(async move { follow(&api).await });
+    let logs = tokio::spawn(async move { follow(&c).await });
     let res = running.wait_for_signal().await;
     logs.abort();
     res.map(|_| ExitCode::SUCCESS)
 }
 
 /// Prints every function's new log lines as they arrive.
-async fn follow(api: &str) {
+async fn follow(c: &Client) {
     let mut after = 0i64;
     loop {
-        let url = format!("{api}/ondol/v1/logs?after_seq={after}&limit=1000");
-        if let Ok(r) = client::call(Method::GET, &url, &[], Bytes::new()).await {
-            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&r.body) {
-                for e in v["entries"].as_array().into_iter().flatten() {
-                    println!(
-                        "[{}] {}",
-                        e["function"].as_str().unwrap_or(""),
-                        e["line"].as_str().unwrap_or("")
-                    );
-                    after = e["seq"].as_i64().unwrap_or(after);
-                }
+        let q = [format!("after_seq={after}"), "limit=1000".into()];
+        if let Ok(page) = c.ondol().logs(&q).await {
+            for e in page.entries {
+                println!("[{}] {}", e.function, e.line);
+                after = e.seq;
             }
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
