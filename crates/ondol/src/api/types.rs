@@ -352,7 +352,7 @@ pub struct LogPage {
 pub struct LogEntry {
     pub seq: i64,
     pub ts_ms: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::reports::or_default")]
     pub function: String,
     pub line: String,
 }
@@ -361,7 +361,7 @@ pub struct LogEntry {
 #[derive(Deserialize)]
 pub struct DeadLetter {
     pub id: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::reports::or_default")]
     pub request_id: String,
     pub attempts: u32,
     pub failed_ms: i64,

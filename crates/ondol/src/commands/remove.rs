@@ -32,6 +32,28 @@ pub struct RemoveArgs {
     endpoint: String,
 }
 
+/// `--everything`: every function of the app goes, with all its versions.
+async fn remove_app(
+    e: &Client,
+    app: &str,
+    functions: &BTreeSet<String>,
+    progress: &Progress,
+) -> Result<ExitCode> {
+    for f in functions {
+        progress.step(format!("deleting {f}"));
+        e.lambda().delete_function(f).await?;
+        progress.done(format!("{f}: deleted"));
+    }
+    progress.finish();
+    let none = Default::default();
+    history::record(e, app, DEFAULT_STAGE, &none, &none, "removed the app").await?;
+    println!(
+        "removed {app}: every stage, and {} function(s)",
+        functions.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn run(a: RemoveArgs) -> Result<ExitCode> {
     let app = release::app_name(&a.dir, &a.app)?;
     let e = &Client::new(&a.endpoint);
@@ -53,19 +75,7 @@ pub async fn run(a: RemoveArgs) -> Result<ExitCode> {
     }
     let progress = Progress::new();
     let Some(stage) = stage else {
-        for f in &functions {
-            progress.step(format!("deleting {f}"));
-            e.lambda().delete_function(f).await?;
-            progress.done(format!("{f}: deleted"));
-        }
-        progress.finish();
-        let none = Default::default();
-        history::record(e, &app, DEFAULT_STAGE, &none, &none, "removed the app").await?;
-        println!(
-            "removed {app}: every stage, and {} function(s)",
-            functions.len()
-        );
-        return Ok(ExitCode::SUCCESS);
+        return remove_app(e, &app, &functions, &progress).await;
     };
     let alias = stage_alias(stage);
     let mut gone = Vec::new();
