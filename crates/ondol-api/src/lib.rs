@@ -133,12 +133,18 @@ impl Api {
 
 /// The API's router; `auth` decides whether requests must be signed.
 pub fn router(api: Arc<Api>, auth: Auth) -> Router {
+    router_with(api, auth, Vec::new())
+}
+
+/// The API's router with more `(path, service)` routes that the binary serves
+/// (such as `/ondol/v1/domains`), behind the same signature check.
+pub fn router_with(api: Arc<Api>, auth: Auth, extra: Vec<(&'static str, Router)>) -> Router {
     let caps = body_cap::BodyCaps::for_code_limit(api.max_code_bytes);
     let auth = Arc::new(auth);
     let f = "/2015-03-31/functions";
     let f17 = "/2017-10-31/functions";
     let f19 = "/2019-09-30/functions";
-    Router::new()
+    let routes = Router::new()
         .route(f, get(functions::list).post(functions::create))
         .route(
             &format!("{f}/"),
@@ -252,7 +258,11 @@ pub fn router(api: Arc<Api>, auth: Auth) -> Router {
         .route("/ondol/v1/cost", get(cost::cost))
         .route("/ondol/v1/status", get(status::status))
         .route("/ondol/v1/runtimes", get(ondol::runtimes))
-        .route("/ondol/v1/code/{sha}", get(ondol::code))
+        .route("/ondol/v1/code/{sha}", get(ondol::code));
+    let routes = extra
+        .into_iter()
+        .fold(routes, |r, (path, svc)| r.route_service(path, svc));
+    routes
         .fallback(ondol::unknown)
         .layer(axum::middleware::from_fn_with_state(
             auth.clone(),

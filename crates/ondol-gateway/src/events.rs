@@ -28,6 +28,8 @@ pub struct RequestInfo<'a> {
     pub source_ip: String,
     pub now: DateTime<Utc>,
     pub account: &'a str,
+    /// `HTTP/1.1` or `HTTP/2.0`, as API Gateway writes them.
+    pub protocol: &'a str,
 }
 
 fn decode(s: &str) -> String {
@@ -167,7 +169,7 @@ pub fn v2(info: &RequestInfo<'_>) -> Value {
             "http": {
                 "method": info.method,
                 "path": decode(info.raw_path),
-                "protocol": "HTTP/1.1",
+                "protocol": info.protocol,
                 "sourceIp": info.source_ip,
                 "userAgent": user_agent(info),
             },
@@ -250,7 +252,7 @@ pub fn v1(info: &RequestInfo<'_>) -> Value {
             "domainPrefix": host.split('.').next().unwrap_or(&host),
             "requestId": info.request_id,
             "extendedRequestId": info.request_id,
-            "protocol": "HTTP/1.1",
+            "protocol": info.protocol,
             "requestTime": info.now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
             "requestTimeEpoch": info.now.timestamp_millis(),
             "identity": {

@@ -345,6 +345,10 @@ async fn dispatch(
         source_ip: peer.ip().to_string(),
         now,
         account: &gw.engine.arn().account,
+        protocol: match parts.version {
+            http::Version::HTTP_2 => "HTTP/2.0",
+            _ => "HTTP/1.1",
+        },
     };
     let event = match target.route.payload {
         PayloadFormat::V2 => events::v2(&info),
@@ -495,9 +499,14 @@ async fn proxy(
     if let Ok(v) = HeaderValue::from_str(&xff) {
         parts.headers.insert("x-forwarded-for", v);
     }
+    // The TLS listener hands on absolute URIs with the `https` scheme.
+    let proto = match parts.uri.scheme_str() {
+        Some("https") => "https",
+        _ => "http",
+    };
     parts
         .headers
-        .insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        .insert("x-forwarded-proto", HeaderValue::from_static(proto));
     if let Some(h) = host {
         parts.headers.insert("x-forwarded-host", h);
     }

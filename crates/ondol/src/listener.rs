@@ -19,11 +19,13 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::graceful::GracefulConnection;
 use ondol_core::conn::ConnStats;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// How connections are bounded.
@@ -158,7 +160,7 @@ impl http_body::Body for Tracked {
 }
 
 /// The socket, noting when a request head starts arriving on an idle connection.
-struct Watched {
+pub(crate) struct Watched {
     tcp: TcpStream,
     activity: Arc<Activity>,
 }
@@ -265,6 +267,7 @@ pub async fn serve(
     limits: ConnLimits,
     stats: Arc<ConnStats>,
     stop: watch::Receiver<bool>,
+    tls: Option<TlsAcceptor>,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     stats
@@ -311,9 +314,9 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         stats.accepted.fetch_add(1, Relaxed);
         stats.open.fetch_add(1, Relaxed);
-        let (router, stats, stop) = (router.clone(), stats.clone(), stop.clone());
+        let (router, stats, stop, tls) = (router.clone(), stats.clone(), stop.clone(), tls.clone());
         tokio::spawn(async move {
-            connection(tcp, peer, router, limits, &stats, stop).await;
+            connection(tcp, peer, router, limits, &stats, stop, tls).await;
             stats.open.fetch_sub(1, Relaxed);
             drop(slot);
         });
@@ -327,19 +330,55 @@ async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
     router: Router,
-    mut limits: ConnLimits,
+    limits: ConnLimits,
     stats: &ConnStats,
     stop: watch::Receiver<bool>,
+    tls: Option<TlsAcceptor>,
 ) {
     let activity = Arc::new(Activity::default());
-    // A new connection owes a request head: silence counts against header_timeout.
+    // A new connection owes a request head (or a TLS handshake): silence counts
+    // against header_timeout.
     activity.idle_since.store(now_ms(), Relaxed);
     activity.head_started.store(now_ms(), Relaxed);
-    let act = activity.clone();
     let local = tcp.local_addr().ok();
+    let svc = service(router, limits, activity.clone(), peer, local, tls.is_some());
+    let watched = Watched {
+        tcp,
+        activity: activity.clone(),
+    };
+    let Some(tls) = tls else {
+        let io = TokioIo::new(watched);
+        let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, svc);
+        return drive(conn, &activity, limits, stats, peer, stop).await;
+    };
+    let Some(io) = crate::tls::handshake(&tls, watched, limits.header_timeout, stats, peer).await
+    else {
+        return;
+    };
+    // HTTP/2 or HTTP/1.1, whichever ALPN settled on.
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
+    drive(conn, &activity, limits, stats, peer, stop).await
+}
+
+/// The per-request service: marks the connection busy, refuses function code on
+/// the management API, bounds body stalls and calls the router.
+fn service(
+    router: Router,
+    limits: ConnLimits,
+    act: Arc<Activity>,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    https: bool,
+) -> impl hyper::service::Service<
+    http::Request<Incoming>,
+    Response = http::Response<Tracked>,
+    Error = Infallible,
+    Future = impl std::future::Future<Output = Result<http::Response<Tracked>, Infallible>> + Send,
+> + Clone {
     // Judged at the first request, not at accept: a silent connection costs no lookup.
     let function_uid = Arc::new(OnceLock::new());
-    let svc = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+    hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
         let busy = Busy::new(&act);
         let refused = limits.refuse_uids.and_then(|(first, last)| {
             *function_uid.get_or_init(|| {
@@ -347,6 +386,9 @@ async fn connection(
                 uid.filter(|u| (first..=last).contains(u))
             })
         });
+        if https {
+            crate::tls::mark_https(&mut req);
+        }
         req.extensions_mut().insert(ConnectInfo(peer));
         let req = req.map(|b| Body::new(crate::stall::StallBody::new(limits.body_timeout, b)));
         if let Some(uid) = refused {
@@ -360,12 +402,18 @@ async fn connection(
             };
             Ok::<_, Infallible>(resp.map(|inner| Tracked { inner, _busy: busy }))
         }
-    });
-    let io = TokioIo::new(Watched {
-        tcp,
-        activity: activity.clone(),
-    });
-    let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, svc);
+    })
+}
+
+/// Runs one connection under its watchdog until it ends, is cut, or drains.
+async fn drive<C: GracefulConnection>(
+    conn: C,
+    activity: &Activity,
+    mut limits: ConnLimits,
+    stats: &ConnStats,
+    peer: SocketAddr,
+    stop: watch::Receiver<bool>,
+) {
     tokio::pin!(conn);
     let stopping = stopped(stop);
     tokio::pin!(stopping);

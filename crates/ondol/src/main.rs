@@ -11,6 +11,7 @@ mod package;
 mod progress;
 mod rollout;
 mod stall;
+mod tls;
 
 use clap::{Parser, Subcommand};
 
@@ -61,6 +62,8 @@ enum Command {
     Status(commands::status::Args),
     /// The Lambda runtimes the server offers, with the interpreter of each.
     Runtimes(commands::runtimes::Args),
+    /// Each host the apps claim: does its DNS point here, its certificate issued / pending / failed.
+    Domains(commands::domains::Args),
     /// Started by `serve`: kills the server's instances once it is gone.
     #[command(name = ondol_engine::REAPER_COMMAND, hide = true)]
     Reap {
@@ -109,6 +112,7 @@ fn main() -> std::process::ExitCode {
             Command::Schedules(a) => commands::schedules::run(a).await,
             Command::Runtimes(a) => commands::runtimes::run(a).await,
             Command::Status(a) => commands::status::run(a).await,
+            Command::Domains(a) => commands::domains::run(a).await,
             Command::Reap { .. } => unreachable!("handled before the runtime starts"),
         }
     });

@@ -5,6 +5,7 @@ pub mod cost;
 pub mod deploy;
 pub mod dev;
 pub mod dlq;
+pub mod domains;
 pub mod import;
 pub mod invoke;
 pub mod layers;

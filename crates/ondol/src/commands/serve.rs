@@ -127,6 +127,8 @@ pub struct Args {
     /// Concurrency no reservation may take (Lambda's minimum unreserved, 100).
     #[arg(long, env = "ONDOL_UNRESERVED_MIN", default_value_t = 100)]
     pub unreserved_min: u32,
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 /// A count that must be at least 1 (0 would refuse every connection).
@@ -290,7 +292,18 @@ pub async fn start(a: Args) -> Result<Running> {
         .await
         .with_context(|| format!("binding the HTTP front door on {}", a.http))?;
     let gateway = ondol_gateway::Gateway::new(engine.clone());
-    let (api_stats, http_stats): (Arc<ConnStats>, Arc<ConnStats>) = Default::default();
+    let (hosts_tx, hosts_rx) = tokio::sync::watch::channel(Default::default());
+    let front = Arc::new(crate::tls::domains::ClaimedHosts {
+        inner: gateway.clone(),
+        tx: hosts_tx,
+    });
+    let mut https = crate::tls::Https::setup(&a.tls, &a.data_dir, hosts_rx).await?;
+    let (api_stats, http_stats, https_stats): (Arc<ConnStats>, Arc<ConnStats>, Arc<ConnStats>) =
+        Default::default();
+    let mut listeners = vec![("api", api_stats.clone()), ("http", http_stats.clone())];
+    if https.listener.is_some() {
+        listeners.push(("https", https_stats.clone()));
+    }
     let store = Arc::new(store);
     let events = ondol_events::Events::start(
         store.clone(),
@@ -320,11 +333,11 @@ pub async fn start(a: Args) -> Result<Running> {
         engine: engine.clone(),
         logs: logs.clone(),
         http: http_listener.local_addr()?,
-        front: gateway.clone(),
+        front,
         events,
         queue: store,
         scheduler,
-        listeners: vec![("api", api_stats.clone()), ("http", http_stats.clone())],
+        listeners,
         cost: ondol_api::CostConfig {
             usage,
             region: a.cost_region.clone(),
@@ -355,7 +368,12 @@ pub async fn start(a: Args) -> Result<Running> {
     tokio::spawn(api.clone().run_meter(stop_rx.clone()));
     let api_handle = api.clone();
     let metrics_api = api.clone();
-    let api_router = ondol_api::router(api, ondol_api::Auth::new(credentials));
+    let domains = crate::tls::domains::router(https.domains.clone());
+    let api_router = ondol_api::router_with(
+        api,
+        ondol_api::Auth::new(credentials),
+        vec![("/ondol/v1/domains", domains)],
+    );
     let api_limits = ConnLimits {
         refuse_uids: engine.sandbox_uids(),
         ..limits
@@ -367,6 +385,7 @@ pub async fn start(a: Args) -> Result<Running> {
         api_limits,
         api_stats,
         stop_rx.clone(),
+        None,
     ));
     let mut servers = vec![api_server];
     if let Some(addr) = a.metrics {
@@ -381,16 +400,32 @@ pub async fn start(a: Args) -> Result<Running> {
         let router = ondol_api::metrics_router(metrics_api, a.metrics_token.clone());
         let (stats, stop) = (Arc::new(ConnStats::default()), stop_rx.clone());
         servers.push(tokio::spawn(listener::serve(
-            l, "metrics", router, api_limits, stats, stop,
+            l, "metrics", router, api_limits, stats, stop, None,
         )));
+    }
+    if let Some((l, acceptor)) = https.listener.take() {
+        tracing::info!("HTTPS front door listening on https://{}", l.local_addr()?);
+        let router = crate::tls::front::secure(gateway.router(), &https.front);
+        let (stats, stop) = (https_stats, stop_rx.clone());
+        servers.push(tokio::spawn(listener::serve(
+            l,
+            "https",
+            router,
+            limits,
+            stats,
+            stop,
+            Some(acceptor),
+        )));
+        https.start_acme(stop_rx.clone());
     }
     servers.push(tokio::spawn(listener::serve(
         http_listener,
         "http",
-        gateway.router(),
+        crate::tls::front::plain(gateway.router(), https.front.clone()),
         limits,
         http_stats,
         stop_rx,
+        None,
     )));
 
     Ok(Running {
