@@ -17,6 +17,11 @@ if ! command -v chromium >/dev/null; then
     # The console tests load every page in a real headless Chromium.
     apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium
 fi
+if ! command -v pebble >/dev/null || ! command -v curl >/dev/null; then
+    # The HTTPS tests get certificates from a real ACME server (Pebble, with
+    # pebble-challtestsrv as its DNS) and fetch over HTTP/2 with curl.
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends pebble curl
+fi
 python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt
 command -v pyenv >/dev/null && pyenv rehash || true
 
