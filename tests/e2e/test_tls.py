@@ -208,6 +208,9 @@ def test_acme_issues_for_two_hosts_served_over_http2_and_http11(make_server, mak
         ev = json.loads(body)["event"]
         assert ev["requestContext"]["http"]["protocol"] == "HTTP/2.0"
         assert ev["requestContext"]["domainName"] == host
+        v, code, body = curl(f"https://{host}:{https}/up", host, https, pebble.root, "--http2",
+                             "--data-binary", "x" * 100_000)
+        assert (v, code) == ("2", 200) and json.loads(body)["event"]["body"] == "x" * 100_000
         v, code, body = curl(f"https://{host}:{https}/hi", host, https, pebble.root, "--http1.1")
         assert (v, code) == ("1.1", 200), body
         assert json.loads(body)["event"]["requestContext"]["http"]["protocol"] == "HTTP/1.1"

@@ -409,6 +409,14 @@ mod tests {
         assert!(hint("urn:ietf:params:acme:error:dns NXDOMAIN").contains("resolve"));
     }
 
+    #[tokio::test]
+    async fn dns_says_whether_a_name_points_here() {
+        let here = dns_check("localhost").await;
+        assert!(here.points_here, "{}", here.says);
+        let nowhere = dns_check("no-such-host.invalid").await;
+        assert!(!nowhere.points_here && nowhere.says.contains("does not resolve"));
+    }
+
     #[test]
     fn loopback_is_local() {
         assert!(local_addresses().contains(&IpAddr::from([127, 0, 0, 1])));
