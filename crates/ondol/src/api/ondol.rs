@@ -23,6 +23,11 @@ impl Ondol<'_> {
             .unwrap_or_default())
     }
 
+    /// Each claimed host's DNS and certificate, as the server sees them.
+    pub async fn domains(&self) -> Result<Domains> {
+        self.0.get("/ondol/v1/domains").await
+    }
+
     pub async fn metrics(&self) -> Result<Metrics> {
         Ok(self
             .0

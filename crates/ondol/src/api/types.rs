@@ -391,3 +391,10 @@ pub struct Record {
 pub struct RecordContext {
     pub condition: Option<String>,
 }
+
+/// `GET /ondol/v1/domains`: each claimed host's DNS and certificate.
+#[derive(Serialize, Deserialize)]
+pub struct Domains {
+    #[serde(rename = "Domains")]
+    pub domains: Vec<crate::tls::domains::Report>,
+}

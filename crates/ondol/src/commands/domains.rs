@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::client::{self, DEFAULT_ENDPOINT};
+use crate::api::{Client, DEFAULT_ENDPOINT};
 use crate::tls::domains::Report;
 
 #[derive(clap::Args)]
@@ -19,14 +19,8 @@ pub struct Args {
     endpoint: String,
 }
 
-#[derive(serde::Deserialize, serde::Serialize)]
-struct Answer {
-    #[serde(rename = "Domains")]
-    domains: Vec<Report>,
-}
-
 pub async fn run(a: Args) -> Result<ExitCode> {
-    let answer: Answer = client::get_json(&a.endpoint, "/ondol/v1/domains").await?;
+    let answer = Client::new(&a.endpoint).ondol().domains().await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&answer)?);
     } else {
