@@ -10,10 +10,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::config::{environment, FunctionConfig, Limits, RuntimeKind};
 use crate::name::valid_name;
 
+mod auth;
 mod front;
 mod layers;
 mod locate;
 mod stages;
+pub use auth::{Authorizer, JwtAuthorizer, LambdaAuthorizer, RouteAuth, DEFAULT_IDENTITY};
 pub use front::{check_host, check_http, parse_route, Invalid};
 pub use layers::{DeployedLayer, LayerDef, LayerUse};
 pub use stages::check_stage_name;
@@ -109,6 +111,9 @@ pub struct Manifest {
     pub layers: BTreeMap<String, LayerDef>,
     /// `[budget]`: the month's AWS-equivalent cost to warn at (80 % and 100 %).
     pub budget: Option<Budget>,
+    /// `[authorizers.NAME]`: what a route's `auth = "NAME"` checks.
+    #[serde(default)]
+    pub authorizers: BTreeMap<String, auth::AuthorizerDef>,
 }
 
 /// `[budget]`: a monthly budget for the app's AWS-equivalent cost (`ondol cost`).
@@ -431,6 +436,11 @@ pub struct RouteDef {
     pub host: Option<String>,
     pub timeout: Option<Dur>,
     pub rate_limit: Option<RateLimitDef>,
+    /// An `[authorizers.NAME]` every request must pass.
+    pub auth: Option<String>,
+    /// With a JWT `auth`: scopes the token must all carry.
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -507,6 +517,9 @@ pub struct AppHttp {
     /// The app's monthly budget (sent with its HTTP side, like its routes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<Budget>,
+    /// The app's authorizers, by name (routes name them in `auth`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub authorizers: BTreeMap<String, Authorizer>,
 }
 
 /// Payload format of the event a route sends.
@@ -537,6 +550,9 @@ pub struct Route {
     /// Integration timeout in ms; `None` means the function's own timeout.
     pub timeout_ms: Option<u64>,
     pub rate_limit: Option<RateLimit>,
+    /// The authorizer every request must pass, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<RouteAuth>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -759,6 +775,7 @@ impl Manifest {
             };
             functions[idx].async_config = Some(spec);
         }
+        let authorizers = auth::resolve_authorizers(self.authorizers, &functions, file)?;
         let mut routes = Vec::new();
         for (i, r) in self.routes.into_iter().enumerate() {
             let at = |k: &str| format!("routes[{i}].{k}");
@@ -811,6 +828,10 @@ impl Manifest {
                 payload,
                 timeout_ms: r.timeout.map(Dur::ms),
                 rate_limit,
+                auth: r.auth.map(|authorizer| RouteAuth {
+                    authorizer,
+                    scopes: r.scopes,
+                }),
             });
         }
         let schedules = resolve_schedules(self.schedules, &functions, file)?;
@@ -830,6 +851,7 @@ impl Manifest {
                 .map_or(DEFAULT_MAX_REQUEST_BODY, |s| s.0),
             schedules,
             budget,
+            authorizers,
         };
         check_http(&http).map_err(|e| err(e.key, e.message))?;
         Ok(Deployment {
@@ -938,6 +960,7 @@ impl Deployment {
         for s in &mut d.http.schedules {
             s.qualifier = Some(alias.clone());
         }
+        auth::set_qualifier(&mut d.http.authorizers, &alias);
         Ok(d)
     }
 }

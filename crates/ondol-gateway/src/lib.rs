@@ -2,6 +2,7 @@
 //! builds API Gateway events (payload 2.0 and 1.0) or proxies plain HTTP to
 //! web-mode functions, and answers with API Gateway's shapes minus its quirks.
 
+mod auth;
 mod cors;
 mod events;
 mod path;
@@ -32,6 +33,8 @@ use table::{Table, Target};
 pub struct Gateway {
     engine: Engine,
     table: RwLock<Arc<Table>>,
+    /// Authorizers' caches (JWKS, Lambda answers), kept across route changes.
+    auth: auth::Auth,
     stats: Arc<FrontDoorStats>,
     /// Requests no route took (the `-` route).
     unrouted: Arc<RouteStats>,
@@ -43,6 +46,7 @@ impl Gateway {
         Arc::new(Self {
             engine,
             table: RwLock::new(Arc::new(Table::default())),
+            auth: auth::Auth::default(),
             unrouted: stats.route(UNROUTED),
             stats,
         })
@@ -284,6 +288,25 @@ async fn dispatch(
             return r;
         }
     }
+    let (parts, body) = req.into_parts();
+    let granted = match &target.auth {
+        Some(g) => {
+            let asked = auth::Asked {
+                req: &parts,
+                path: at.path,
+                params: &at.params,
+                stage: &target.stage,
+                route: &target.route,
+                peer,
+            };
+            match gw.auth.check(&gw.engine, g, &asked).await {
+                Ok(granted) => granted,
+                Err(refused) => return refused,
+            }
+        }
+        None => None,
+    };
+    let req = Request::from_parts(parts, body);
     let declared = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
@@ -350,10 +373,13 @@ async fn dispatch(
             _ => "HTTP/1.1",
         },
     };
-    let event = match target.route.payload {
+    let mut event = match target.route.payload {
         PayloadFormat::V2 => events::v2(&info),
         PayloadFormat::V1 => events::v1(&info),
     };
+    if let Some(g) = &granted {
+        auth::attach(&mut event, target.route.payload, g);
+    }
     let invoke = InvokeRequest {
         payload: event.to_string().into(),
         invoked_arn: gw.engine.arn().qualified(name, target.qualifier.as_deref()),

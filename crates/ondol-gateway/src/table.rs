@@ -66,6 +66,8 @@ pub struct Target {
     /// Billed as an API Gateway request in `ondol cost` (a route); a Function URL
     /// costs nothing beyond its invocation on AWS.
     pub billed: bool,
+    /// The route's authorizer, if any.
+    pub auth: Option<Arc<crate::auth::Guard>>,
 }
 
 #[derive(Default)]
@@ -199,6 +201,7 @@ impl Table {
                     variables: variables.clone(),
                     stats: Arc::default(),
                     billed: true,
+                    auth: crate::auth::guard(app, r)?,
                 });
                 let routes = if named {
                     t.stages.entry(app.stage.clone()).or_default()
@@ -232,6 +235,7 @@ impl Table {
                     payload: ondol_core::manifest::PayloadFormat::V2,
                     timeout_ms: None,
                     rate_limit: None,
+                    auth: None,
                 },
                 cors: u.cors.clone().map(Arc::new),
                 max_body: 6 * 1024 * 1024,
@@ -243,6 +247,7 @@ impl Table {
                 variables: None,
                 stats: Arc::default(),
                 billed: false,
+                auth: None,
             });
             t.urls.insert(u.url_id.clone(), idx);
         }

@@ -2,9 +2,9 @@
 //! and body limit), shared by the manifest and the server: the server gets an
 //! [`AppHttp`] from any client, so it checks it again. Keys are the manifest's.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::{AppHttp, Cors, Route, DEFAULT_STAGE};
+use super::{AppHttp, Authorizer, Cors, Route, DEFAULT_STAGE};
 
 /// A refused value: the manifest key it is under, and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -116,7 +116,11 @@ fn check_path(path: &str) -> Result<(), String> {
 
 /// Checks one route as stored: its key parses to its method and path (the server
 /// matches on those), and its host, timeout and rate limit can work.
-fn check_route(r: &Route, at: &dyn Fn(&str) -> String) -> Result<(), Invalid> {
+fn check_route(
+    r: &Route,
+    authorizers: &BTreeMap<String, Authorizer>,
+    at: &dyn Fn(&str) -> String,
+) -> Result<(), Invalid> {
     let parsed = parse_route(&r.key).map_err(|m| invalid(at("route"), m))?;
     if parsed != (r.method.clone(), r.path.clone()) {
         return Err(invalid(
@@ -129,6 +133,9 @@ fn check_route(r: &Route, at: &dyn Fn(&str) -> String) -> Result<(), Invalid> {
     }
     if r.timeout_ms == Some(0) {
         return Err(invalid(at("timeout"), "expected a duration above 0"));
+    }
+    if let Some(a) = &r.auth {
+        super::auth::check_route_auth(a, authorizers).map_err(|m| invalid(at("auth"), m))?;
     }
     if let Some(rl) = r.rate_limit {
         if !rl.rps.is_finite() || rl.rps <= 0.0 {
@@ -177,7 +184,7 @@ pub fn check_http(http: &AppHttp) -> Result<(), Invalid> {
         check_host(h).map_err(|m| invalid(&hosts_key, m))?;
     }
     for (i, r) in http.routes.iter().enumerate() {
-        check_route(r, &|k| format!("routes[{i}].{k}"))?;
+        check_route(r, &http.authorizers, &|k| format!("routes[{i}].{k}"))?;
         if http.routes[..i]
             .iter()
             .any(|b| b.method == r.method && b.path == r.path && b.host == r.host)

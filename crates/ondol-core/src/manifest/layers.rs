@@ -158,7 +158,7 @@ pub(super) fn resolve_uses(
 }
 
 /// The known name closest to `given`, if close enough to be a typo.
-fn nearest<'a>(given: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(super) fn nearest<'a>(given: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     known
         .map(|k| (distance(given, k), k))
         .filter(|(d, k)| *d <= (k.len().max(given.len()) / 3).max(2))
