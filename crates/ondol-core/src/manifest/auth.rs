@@ -88,6 +88,9 @@ pub struct RouteAuth {
     pub scopes: Vec<String>,
 }
 
+/// A refused key under `[authorizers.NAME]` (`key`) and what was expected.
+type Refused = (&'static str, String);
+
 /// Checks every `[authorizers.NAME]`; a Lambda authorizer's function must be one of `functions`.
 pub(super) fn resolve_authorizers(
     defs: BTreeMap<String, AuthorizerDef>,
@@ -96,93 +99,96 @@ pub(super) fn resolve_authorizers(
 ) -> Result<BTreeMap<String, Authorizer>, ManifestError> {
     let mut out = BTreeMap::new();
     for (name, d) in defs {
-        let err = |k: &str, message: String| ManifestError {
+        let a = resolve_one(d, functions).map_err(|(k, message)| ManifestError {
             file: file.to_string(),
             key: format!("authorizers.{name}.{k}"),
             message,
-        };
-        let sources = d.identity_source.map(OneOrMany::into_vec);
-        if let Some(s) = sources.iter().flatten().find(|s| !is_identity(s)) {
-            return Err(err(
-                "identity_source",
-                format!(
-                    "expected \"$request.header.NAME\" or \"$request.querystring.NAME\", got {s:?}"
-                ),
-            ));
-        }
-        let a = match d.kind.as_str() {
-            "jwt" => {
-                let issuer = d
-                    .issuer
-                    .filter(|i| i.starts_with("https://") || i.starts_with("http://"))
-                    .ok_or_else(|| {
-                        err("issuer", "expected the issuer URL, like \"https://auth.example.com/\" (the iss of its tokens)".into())
-                    })?;
-                if d.audience.is_empty() {
-                    return Err(err(
-                        "audience",
-                        "expected at least one audience (the aud or client_id of accepted tokens)"
-                            .into(),
-                    ));
-                }
-                let mut sources = sources.unwrap_or_else(|| vec![DEFAULT_IDENTITY.into()]);
-                if sources.len() != 1 {
-                    return Err(err(
-                        "identity_source",
-                        "a JWT authorizer reads one identity source".into(),
-                    ));
-                }
-                if d.function.is_some() || d.ttl.is_some() {
-                    return Err(err(
-                        "type",
-                        "function and ttl are for type = \"lambda\"".into(),
-                    ));
-                }
-                Authorizer::Jwt(JwtAuthorizer {
-                    issuer,
-                    audience: d.audience,
-                    jwks_uri: d.jwks_uri,
-                    identity_source: sources.remove(0),
-                })
-            }
-            "lambda" => {
-                let key = d.function.ok_or_else(|| {
-                    err(
-                        "function",
-                        "expected the function that decides, a key of [functions]".into(),
-                    )
-                })?;
-                let Some(f) = functions.iter().find(|f| f.key == key) else {
-                    return Err(err(
-                        "function",
-                        format!(
-                            "expected one of the functions defined in this file, got \"{key}\""
-                        ),
-                    ));
-                };
-                if d.issuer.is_some() || !d.audience.is_empty() || d.jwks_uri.is_some() {
-                    return Err(err(
-                        "type",
-                        "issuer, audience and jwks_uri are for type = \"jwt\"".into(),
-                    ));
-                }
-                Authorizer::Lambda(LambdaAuthorizer {
-                    function: f.config.name.clone(),
-                    qualifier: None,
-                    identity_source: sources.unwrap_or_else(|| vec![DEFAULT_IDENTITY.into()]),
-                    ttl_s: d.ttl.map_or(0, |t| t.0.as_secs()),
-                })
-            }
-            other => {
-                return Err(err(
-                    "type",
-                    format!("expected \"jwt\" or \"lambda\", got \"{other}\""),
-                ))
-            }
-        };
+        })?;
         out.insert(name, a);
     }
     Ok(out)
+}
+
+fn resolve_one(d: AuthorizerDef, functions: &[DeployedFunction]) -> Result<Authorizer, Refused> {
+    let sources = d.identity_source.clone().map(OneOrMany::into_vec);
+    if let Some(s) = sources.iter().flatten().find(|s| !is_identity(s)) {
+        return Err((
+            "identity_source",
+            format!(
+                "expected \"$request.header.NAME\" or \"$request.querystring.NAME\", got {s:?}"
+            ),
+        ));
+    }
+    let sources = sources.unwrap_or_else(|| vec![DEFAULT_IDENTITY.into()]);
+    match d.kind.as_str() {
+        "jwt" => jwt(d, sources),
+        "lambda" => lambda(d, sources, functions),
+        other => Err((
+            "type",
+            format!("expected \"jwt\" or \"lambda\", got \"{other}\""),
+        )),
+    }
+}
+
+fn jwt(d: AuthorizerDef, mut sources: Vec<String>) -> Result<Authorizer, Refused> {
+    let issuer = d
+        .issuer
+        .filter(|i| i.starts_with("https://") || i.starts_with("http://"))
+        .ok_or((
+            "issuer",
+            "expected the issuer URL, like \"https://auth.example.com/\" (the iss of its tokens)"
+                .into(),
+        ))?;
+    if d.audience.is_empty() {
+        return Err((
+            "audience",
+            "expected at least one audience (the aud or client_id of accepted tokens)".into(),
+        ));
+    }
+    if sources.len() != 1 {
+        return Err((
+            "identity_source",
+            "a JWT authorizer reads one identity source".into(),
+        ));
+    }
+    if d.function.is_some() || d.ttl.is_some() {
+        return Err(("type", "function and ttl are for type = \"lambda\"".into()));
+    }
+    Ok(Authorizer::Jwt(JwtAuthorizer {
+        issuer,
+        audience: d.audience,
+        jwks_uri: d.jwks_uri,
+        identity_source: sources.remove(0),
+    }))
+}
+
+fn lambda(
+    d: AuthorizerDef,
+    sources: Vec<String>,
+    functions: &[DeployedFunction],
+) -> Result<Authorizer, Refused> {
+    let key = d.function.ok_or((
+        "function",
+        "expected the function that decides, a key of [functions]".into(),
+    ))?;
+    let Some(f) = functions.iter().find(|f| f.key == key) else {
+        return Err((
+            "function",
+            format!("expected one of the functions defined in this file, got \"{key}\""),
+        ));
+    };
+    if d.issuer.is_some() || !d.audience.is_empty() || d.jwks_uri.is_some() {
+        return Err((
+            "type",
+            "issuer, audience and jwks_uri are for type = \"jwt\"".into(),
+        ));
+    }
+    Ok(Authorizer::Lambda(LambdaAuthorizer {
+        function: f.config.name.clone(),
+        qualifier: None,
+        identity_source: sources,
+        ttl_s: d.ttl.map_or(0, |t| t.0.as_secs()),
+    }))
 }
 
 /// `$request.header.NAME` or `$request.querystring.NAME`.
@@ -271,5 +277,62 @@ mod tests {
             scopes: vec!["read".into()],
         };
         assert!(check_route_auth(&r, &a).unwrap_err().contains("JWT"));
+    }
+
+    const APP: &str = r#"
+app = "shop"
+[functions.f]
+runtime = "python3.11"
+handler = "app.handler"
+code = "f"
+[authorizers.users]
+type = "jwt"
+issuer = "https://auth.example.com/"
+audience = ["web"]
+[authorizers.gate]
+type = "lambda"
+function = "f"
+ttl = "5m"
+[[routes]]
+route = "GET /a"
+function = "f"
+auth = "users"
+scopes = ["read"]
+"#;
+
+    fn resolve(text: &str) -> Result<super::super::Deployment, String> {
+        super::super::Manifest::parse(text, "ondol.toml")
+            .and_then(|m| m.resolve(std::path::Path::new("/app"), "ondol.toml"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn resolved_and_refused() {
+        let d = resolve(APP).unwrap();
+        let r = &d.http.routes[0];
+        assert_eq!(r.auth.as_ref().unwrap().scopes, ["read"]);
+        match &d.http.authorizers["gate"] {
+            Authorizer::Lambda(l) => assert_eq!((l.function.as_str(), l.ttl_s), ("shop-f", 300)),
+            other => panic!("{other:?}"),
+        }
+        let staged = d.for_stage(crate::manifest::DEFAULT_STAGE).unwrap();
+        assert!(
+            matches!(&staged.http.authorizers["gate"], Authorizer::Lambda(l) if l.qualifier.is_some())
+        );
+        let e = |from: &str, to: &str| resolve(&APP.replace(from, to)).unwrap_err();
+        let m = e("auth = \"users\"", "auth = \"user\"");
+        assert!(m.starts_with("ondol.toml: routes[0].auth: expected one of the authorizers defined in this file (\"gate\", \"users\"), got \"user\"; did you mean \"users\"?"), "{m}");
+        assert!(e("function = \"f\"\nttl", "function = \"g\"\nttl")
+            .contains("authorizers.gate.function: expected one of the functions"));
+        assert!(e("audience = [\"web\"]", "audience = []").contains("authorizers.users.audience"));
+        assert!(e("type = \"jwt\"", "type = \"oauth\"")
+            .contains("authorizers.users.type: expected \"jwt\" or \"lambda\""));
+        assert!(e(
+            "issuer = \"https://auth.example.com/\"",
+            "issuer = \"auth\""
+        )
+        .contains("authorizers.users.issuer"));
+        assert!(e("ttl = \"5m\"", "identity_source = [\"Authorization\"]")
+            .contains("authorizers.gate.identity_source"));
     }
 }

@@ -46,25 +46,7 @@ pub async fn check(
     if !ASYMMETRIC.contains(&header.alg) {
         return Err(invalid("the token's signing algorithm is not allowed"));
     }
-    let jwk = jwks
-        .key(a, header.kid.as_deref())
-        .await
-        .map_err(|e| match e {
-            KeyError::Unavailable => invalid("the issuer's signing keys could not be fetched"),
-            KeyError::NoKey => invalid("the token's signing key is unknown"),
-        })?;
-    if matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) {
-        return Err(invalid("the token's signing key is unknown"));
-    }
-    if jwk
-        .common
-        .key_algorithm
-        .is_some_and(|k| k.to_string() != format!("{:?}", header.alg))
-    {
-        return Err(invalid("the token's algorithm does not match its key"));
-    }
-    let key =
-        DecodingKey::from_jwk(&jwk).map_err(|_| invalid("the token's signing key is unknown"))?;
+    let key = key_for(jwks, a, &header).await?;
     let mut v = Validation::new(header.alg);
     v.leeway = LEEWAY_S;
     v.validate_nbf = true;
@@ -97,6 +79,33 @@ pub async fn check(
         claims: stringified(claims),
         scopes,
     })
+}
+
+/// The issuer's key for this token's header: by `kid`, never an HMAC (`oct`)
+/// key, and of the token's algorithm when the key names one.
+async fn key_for(
+    jwks: &Jwks,
+    a: &JwtAuthorizer,
+    header: &jsonwebtoken::Header,
+) -> Result<DecodingKey, Refusal> {
+    let jwk = jwks
+        .key(a, header.kid.as_deref())
+        .await
+        .map_err(|e| match e {
+            KeyError::Unavailable => invalid("the issuer's signing keys could not be fetched"),
+            KeyError::NoKey => invalid("the token's signing key is unknown"),
+        })?;
+    if matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) {
+        return Err(invalid("the token's signing key is unknown"));
+    }
+    if jwk
+        .common
+        .key_algorithm
+        .is_some_and(|k| k.to_string() != format!("{:?}", header.alg))
+    {
+        return Err(invalid("the token's algorithm does not match its key"));
+    }
+    DecodingKey::from_jwk(&jwk).map_err(|_| invalid("the token's signing key is unknown"))
 }
 
 /// `Bearer <token>` → `<token>` (the scheme in any case); anything else as is.
