@@ -11,11 +11,13 @@ use crate::config::{environment, FunctionConfig, Limits, RuntimeKind};
 use crate::name::valid_name;
 
 mod auth;
+mod build;
 mod front;
 mod layers;
 mod locate;
 mod stages;
 pub use auth::{Authorizer, JwtAuthorizer, LambdaAuthorizer, RouteAuth, DEFAULT_IDENTITY};
+pub use build::Compile;
 pub use front::{check_host, check_http, parse_route, Invalid};
 pub use layers::{DeployedLayer, LayerDef, LayerUse};
 pub use stages::check_stage_name;
@@ -357,6 +359,11 @@ pub struct FunctionDef {
     /// Layers merged in order at `/opt`: `[layers.NAME]` names or layer version ARNs.
     #[serde(default)]
     pub layers: Vec<String>,
+    /// TypeScript compiled at deploy by the project's own `tsc` or `esbuild`.
+    pub compile: Option<Compile>,
+    /// More paths not shipped (gitignore lines after `.ondolignore`; default none).
+    #[serde(default)]
+    pub exclude: Vec<String>,
 }
 
 /// How a deploy shifts traffic to a new version.
@@ -493,6 +500,10 @@ pub struct DeployedFunction {
     pub rollback: Rollback,
     /// Its layers, in order (resolved to version ARNs by the deploy).
     pub layers: Vec<LayerUse>,
+    /// How its TypeScript is compiled before packaging.
+    pub compile: Option<Compile>,
+    /// Gitignore lines applied after `.ondolignore` when packaging.
+    pub exclude: Vec<String>,
 }
 
 /// What the HTTP front door serves for one app.
@@ -649,6 +660,9 @@ impl Manifest {
                 err(at("runtime"), format!("expected python3.*, nodejs*, provided, provided.al2, provided.al2023 or web, got \"{}\"", f.runtime))
             })?;
             check_function(&f).map_err(|(k, m)| err(at(k), m))?;
+            if let Some(c) = &f.compile {
+                c.check(&f.runtime).map_err(|(k, m)| err(at(&k), m))?;
+            }
             let mut cfg = FunctionConfig::new(name, f.runtime.clone());
             cfg.handler = f.handler.unwrap_or_default();
             cfg.description = f.description.unwrap_or_default();
@@ -724,6 +738,8 @@ impl Manifest {
             let uses = layers::resolve_uses(&f.layers, &layers, &key, file)?;
             functions.push(DeployedFunction {
                 layers: uses,
+                compile: f.compile,
+                exclude: f.exclude,
                 key,
                 config: cfg,
                 code_dir: base.join(&f.code),
@@ -893,6 +909,7 @@ fn resolve_budget(
 /// the manifest's keys (the configuration's messages use the API's names).
 fn check_function(f: &FunctionDef) -> Result<(), (&'static str, String)> {
     environment::check(&f.environment).map_err(|m| ("environment", m))?;
+    build::check_exclude(&f.exclude).map_err(|m| ("exclude", m))?;
     if f.slow_init.is_some_and(|d| d.0.is_zero()) {
         return Err((
             "slow_init",

@@ -36,8 +36,9 @@ const DEFAULT_IGNORES: [&str; 8] = [
 ];
 
 /// The rules for `dir`: the defaults, `node_modules` when ondol builds it, then
-/// `dir/.ondolignore` (which may re-include a default with `!`).
-fn rules(dir: &Path, built_node_modules: bool) -> Result<Gitignore> {
+/// `dir/.ondolignore` (which may re-include a default with `!`), then the
+/// manifest's `exclude` lines (which win, being last).
+fn rules(dir: &Path, built_node_modules: bool, exclude: &[String]) -> Result<Gitignore> {
     let mut b = GitignoreBuilder::new(dir);
     let mut defaults = DEFAULT_IGNORES.to_vec();
     if built_node_modules {
@@ -52,6 +53,10 @@ fn rules(dir: &Path, built_node_modules: bool) -> Result<Gitignore> {
         if let Some(e) = b.add(&file) {
             anyhow::bail!("{}: {e}", file.display());
         }
+    }
+    for line in exclude {
+        b.add_line(None, line)
+            .with_context(|| format!("exclude: {line:?}"))?;
     }
     b.build()
         .with_context(|| format!("reading {}", file.display()))
@@ -101,23 +106,61 @@ pub fn package_under(
     prefix: &str,
     built_node_modules: bool,
 ) -> Result<Package> {
-    let rules = rules(dir, built_node_modules)?;
-    let mut files = Vec::new();
-    walk(dir, &rules, &mut files)?;
+    package_parts(&Parts {
+        dir,
+        compiled: None,
+        deps_zip,
+        prefix,
+        built_node_modules,
+        exclude: &[],
+    })
+}
+
+/// What goes into one package.
+pub struct Parts<'a> {
+    /// The code directory (less the ignore rules).
+    pub dir: &'a Path,
+    /// A compiled tree whose files win over the directory's.
+    pub compiled: Option<&'a Path>,
+    /// Built dependencies, merged under `prefix` where no file has the name.
+    pub deps_zip: Option<&'a Path>,
+    pub prefix: &'a str,
+    /// `node_modules` is built (or bundled): the directory's own is left out.
+    pub built_node_modules: bool,
+    /// The manifest's `exclude` lines.
+    pub exclude: &'a [String],
+}
+
+/// Packages `p`: compiled files first, then the directory's, then dependencies.
+pub fn package_parts(p: &Parts<'_>) -> Result<Package> {
+    let rules = rules(p.dir, p.built_node_modules, p.exclude)?;
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let mut names = std::collections::HashSet::new();
-    for f in files {
-        let rel = f.strip_prefix(dir).expect("walked under dir");
-        let mode = std::fs::metadata(&f)?.permissions().mode();
-        let opts = SimpleFileOptions::default()
-            .unix_permissions(mode & 0o777)
-            .last_modified_time(zip::DateTime::default());
-        let name = rel.to_string_lossy().into_owned();
-        w.start_file(name.as_str(), opts)?;
-        w.write_all(&std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?)?;
-        names.insert(name);
+    let mut trees = Vec::new();
+    if let Some(c) = p.compiled {
+        trees.push((c, Gitignore::empty()));
     }
-    if let Some(deps) = deps_zip {
+    trees.push((p.dir, rules));
+    for (dir, rules) in &trees {
+        let mut files = Vec::new();
+        walk(dir, rules, &mut files)?;
+        for f in files {
+            let rel = f.strip_prefix(dir).expect("walked under dir");
+            let name = rel.to_string_lossy().into_owned();
+            if names.contains(&name) {
+                continue;
+            }
+            let mode = std::fs::metadata(&f)?.permissions().mode();
+            let opts = SimpleFileOptions::default()
+                .unix_permissions(mode & 0o777)
+                .last_modified_time(zip::DateTime::default());
+            w.start_file(name.as_str(), opts)?;
+            w.write_all(&std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?)?;
+            names.insert(name);
+        }
+    }
+    let prefix = p.prefix;
+    if let Some(deps) = p.deps_zip {
         let file =
             std::fs::File::open(deps).with_context(|| format!("reading {}", deps.display()))?;
         let mut z = zip::ZipArchive::new(std::io::BufReader::new(file))

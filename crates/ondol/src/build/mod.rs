@@ -5,6 +5,7 @@
 //! platform. An unchanged redeploy finds them in the cache and installs nothing.
 
 mod cache;
+mod compile;
 mod node;
 mod python;
 mod spec;
@@ -14,10 +15,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use ondol_core::manifest::DeployedFunction;
+use ondol_core::manifest::{Compile, DeployedFunction};
 use ondol_core::runtimes::{self, Family, Interpreter};
 
-use crate::package::{human_size, package_under, package_with, Package};
+use crate::package::{human_size, package_parts, package_under, Package, Parts};
 use crate::progress::Progress;
 pub use spec::Spec;
 
@@ -29,6 +30,11 @@ pub struct Target<'a> {
     pub name: &'a str,
     pub dir: &'a Path,
     pub runtime: &'a str,
+    /// As written (`src/handler.main`), for `compile`.
+    pub handler: &'a str,
+    pub compile: Option<&'a Compile>,
+    /// The manifest's `exclude` lines.
+    pub exclude: &'a [String],
 }
 
 impl<'a> Target<'a> {
@@ -39,6 +45,9 @@ impl<'a> Target<'a> {
             name: &f.config.name,
             dir: &f.code_dir,
             runtime: &f.config.runtime,
+            handler: &f.config.handler,
+            compile: f.compile.as_ref(),
+            exclude: &f.exclude,
         }
     }
 }
@@ -156,9 +165,19 @@ pub struct Built {
 /// Builds and packages one function, with a line saying what was shipped.
 pub fn package_function(t: &Target<'_>, r: &Progress) -> Result<Built> {
     r.step(format!("packaging {}", t.name));
-    let deps = dependencies(t, r)?;
-    let node_built = deps.as_ref().is_some_and(|d| d.node);
-    let pkg = package_with(t.dir, deps.as_ref().map(|d| d.zip.as_path()), node_built)?;
+    let compiled = t.compile.map(|c| compile::run(t, c, r)).transpose()?;
+    // A bundle carries its imports: nothing to install, node_modules not shipped.
+    let bundled = t.compile.is_some_and(Compile::bundles_everything);
+    let deps = if bundled { None } else { dependencies(t, r)? };
+    let node_built = bundled || deps.as_ref().is_some_and(|d| d.node);
+    let pkg = package_parts(&Parts {
+        dir: t.dir,
+        compiled: compiled.as_ref().map(|c| c.dir.as_path()),
+        deps_zip: deps.as_ref().map(|d| d.zip.as_path()),
+        prefix: "",
+        built_node_modules: node_built,
+        exclude: t.exclude,
+    })?;
     let size = human_size(pkg.zip.len() as u64);
     let line = match &deps {
         None => format!("{}: packaged ({size})", t.name),
@@ -213,6 +232,9 @@ pub fn package_layer(
         name: key,
         dir,
         runtime: runtime.as_str(),
+        handler: "",
+        compile: None,
+        exclude: &[],
     };
     let deps = dependencies(&t, r)?;
     package_under(

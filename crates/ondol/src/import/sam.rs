@@ -5,6 +5,7 @@
 //! its ondol equivalent, and every other resource is reported.
 
 mod api;
+mod build;
 mod events;
 mod function;
 mod intrinsics;
@@ -263,12 +264,17 @@ fn resources(
             .get("Properties")
             .and_then(Value::as_object)
             .unwrap_or(&empty);
-        if ty.starts_with("AWS::Serverless::") {
-            attributes(id, r, report);
-        }
+        let compile = if ty.starts_with("AWS::Serverless::") {
+            attributes(id, r, report)
+        } else {
+            None
+        };
         match ty {
             "AWS::Serverless::Function" => {
                 function::map_function(ctx, id, props, globals, out, report);
+                if let (Some(c), Some((_, t))) = (compile, out.functions.last_mut()) {
+                    t["compile"] = value(c);
+                }
             }
             "AWS::Serverless::LayerVersion" => layer(ctx, id, props, out, report),
             "AWS::Serverless::Api" | "AWS::Serverless::HttpApi" => {
@@ -291,9 +297,11 @@ fn resources(
 }
 
 /// A resource's keys beside `Type`, `Properties` and `Condition`: `DependsOn`, the
-/// deletion policies, and `Metadata` (how `sam build` builds it).
-fn attributes(id: &str, r: &Value, report: &mut Report) {
-    let Some(m) = r.as_object() else { return };
+/// deletion policies, and `Metadata` (how `sam build` builds it: its esbuild
+/// step is returned as a `compile` table).
+fn attributes(id: &str, r: &Value, report: &mut Report) -> Option<toml_edit::InlineTable> {
+    let m = r.as_object()?;
+    let mut compile = None;
     for (k, v) in m {
         let key = format!("Resources.{id}.{k}");
         match k.as_str() {
@@ -302,21 +310,11 @@ fn attributes(id: &str, r: &Value, report: &mut Report) {
             "DeletionPolicy" | "UpdateReplacePolicy" => {
                 report.mapped(key, "(ondol keeps versions until `ondol remove`)")
             }
-            "Metadata" => {
-                for (mk, mv) in v.as_object().into_iter().flatten() {
-                    let key = format!("{key}.{mk}");
-                    let method = mv.as_str().unwrap_or_default();
-                    let native = method.starts_with("python") || method.starts_with("nodejs");
-                    match mk.as_str() {
-                        "BuildMethod" if native => report.mapped(key, "ondol's own build: requirements.txt or package.json, installed for the runtime"),
-                        "BuildMethod" => report.unsupported(key, format!("sam build's {method} step is not run: ship what it would build in the code directory")),
-                        _ => report.unsupported(key, "sam build metadata ondol does not use"),
-                    }
-                }
-            }
+            "Metadata" => compile = build::metadata(id, v, report),
             _ => report.unsupported(key, "a resource attribute ondol does not use"),
         }
     }
+    compile
 }
 
 fn resource_reason(ty: &str) -> String {

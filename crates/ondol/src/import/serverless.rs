@@ -11,6 +11,7 @@ use toml_edit::{value, Array, ArrayOfTables, DocumentMut, InlineTable, Item, Tab
 
 use super::{Imported, Report};
 
+mod build;
 mod events;
 mod vars;
 
@@ -76,6 +77,10 @@ struct Out {
     functions: Table,
     routes: ArrayOfTables,
     schedules: ArrayOfTables,
+    /// What the TypeScript plugins make of each Node function's code.
+    compile: Option<InlineTable>,
+    /// The service's `package` patterns as `exclude` lines.
+    exclude: Vec<String>,
 }
 
 /// Function settings `provider` gives every function and a function may override.
@@ -97,6 +102,8 @@ impl Out {
             functions,
             routes: ArrayOfTables::new(),
             schedules: ArrayOfTables::new(),
+            compile: None,
+            exclude: Vec::new(),
         }
     }
 
@@ -124,6 +131,10 @@ impl Out {
         let top = doc.as_mapping().unwrap_or(&empty);
         let provider = top.get("provider").and_then(Value::as_mapping);
         let defaults = self.provider(provider.unwrap_or(&empty));
+        self.compile = build::compile(doc, &mut self.report);
+        if let Some(p) = top.get("package") {
+            self.exclude = self.package("package", p);
+        }
         for (k, v) in top {
             let key = scalar_text(k);
             match key.as_str() {
@@ -131,7 +142,7 @@ impl Out {
                 "functions" => self.functions(v, &defaults),
                 "custom" => self.report.mapped("custom", "read through ${self:custom...}"),
                 "plugins" => self.plugins(v),
-                "package" => self.package("package", v),
+                "package" => {}
                 "frameworkVersion" | "configValidationMode" | "variablesResolutionMode"
                 | "org" | "app" | "console" | "dashboard" | "deprecationNotificationMode" => {
                     self.report.mapped(key, "nothing: a setting of the framework's CLI or dashboard")
@@ -243,20 +254,11 @@ impl Out {
     }
 
     fn plugins(&mut self, v: &Value) {
-        let list = match v {
-            Value::Sequence(s) => s.clone(),
-            Value::Mapping(m) => m
-                .get("modules")
-                .and_then(Value::as_sequence)
-                .cloned()
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
-        for (i, p) in list.iter().enumerate() {
-            let name = scalar_text(p);
+        for (i, name) in build::plugin_names(Some(v)).into_iter().enumerate() {
             let key = format!("plugins[{i}] ({name})");
             match name.as_str() {
                 "serverless-python-requirements" => self.report.mapped(key, "ondol builds requirements.txt (or pyproject + lock) of each function's code itself"),
+                "serverless-esbuild" | "serverless-plugin-typescript" => self.report.mapped(key, "compile of each Node function: the project's own esbuild / tsc runs at deploy"),
                 "serverless-offline" => self.report.mapped(key, "nothing: `ondol dev` serves the app locally"),
                 "serverless-dotenv-plugin" => self.report.unsupported(key, ".env is not read: export the variables before `ondol deploy`"),
                 _ => self.report.unsupported(key, "plugins do not run under ondol"),
@@ -264,19 +266,33 @@ impl Out {
         }
     }
 
-    fn package(&mut self, key: &str, v: &Value) {
-        for (k, _) in v.as_mapping().into_iter().flatten() {
+    /// `package` (of the service or a function): its patterns as `exclude` lines.
+    fn package(&mut self, key: &str, v: &Value) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (k, x) in v.as_mapping().into_iter().flatten() {
             let k = scalar_text(k);
             let sub = join(key, &k);
+            let list = x.as_sequence().into_iter().flatten().map(scalar_text);
             match k.as_str() {
-                "patterns" | "exclude" | "include" => self.report.unsupported(
-                    sub,
-                    "ondol packages the service directory less .ondolignore (gitignore syntax): write the patterns there",
-                ),
-                "excludeDevDependencies" => self.report.mapped(sub, "ondol installs without dev dependencies"),
-                _ => self.report.unsupported(sub, "the package is the service directory, built by ondol"),
+                "patterns" | "exclude" | "include" => {
+                    lines.extend(list.map(|p| build::exclude_line(&k, &p)));
+                    self.report.mapped(
+                        sub,
+                        "exclude (gitignore lines, in order: the last match wins)",
+                    );
+                }
+                "excludeDevDependencies" => self
+                    .report
+                    .mapped(sub, "ondol installs without dev dependencies"),
+                "individually" => self
+                    .report
+                    .mapped(sub, "each function is packaged on its own"),
+                _ => self
+                    .report
+                    .unsupported(sub, "the package is the service directory, built by ondol"),
             }
         }
+        lines
     }
 
     fn functions(&mut self, v: &Value, defaults: &Defaults) {
@@ -296,6 +312,7 @@ impl Out {
         let mut d = defaults.clone();
         let mut handler = String::new();
         let mut extra = Table::new();
+        let mut exclude = self.exclude.clone();
         for (k, v) in f.as_mapping().into_iter().flatten() {
             let k = scalar_text(k);
             let key = join(&base, &k);
@@ -328,7 +345,8 @@ impl Out {
                     continue;
                 }
                 "package" => {
-                    self.package(&key, v);
+                    let own = self.package(&key, v);
+                    exclude.extend(own);
                     continue;
                 }
                 "name" => {
@@ -347,6 +365,16 @@ impl Out {
         let mut t = function_table(name, &handler, &d);
         for (k, v) in extra.iter() {
             t.insert(k, v.clone());
+        }
+        let node = d
+            .runtime
+            .as_deref()
+            .is_some_and(|r| r.starts_with("nodejs"));
+        if let Some(c) = self.compile.as_ref().filter(|_| node) {
+            t["compile"] = value(c.clone());
+        }
+        if !exclude.is_empty() {
+            t["exclude"] = value(Array::from_iter(exclude));
         }
         self.functions.insert(name, Item::Table(t));
     }

@@ -257,10 +257,19 @@ fn web_function(s: &Map<String, Value>, stage: &str, m: &mut String, r: &mut Rep
             "the machine's python3 serves the app (web mode); the events' functions use it",
         );
     }
-    if s.contains_key("exclude") {
-        r.unsupported(
+    if let Some(x) = s.get("exclude") {
+        // Zappa matches each pattern against names at any depth, as gitignore does.
+        let lines: Vec<String> = x
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(toml_str)
+            .collect();
+        let _ = writeln!(m, "exclude = [{}]", lines.join(", "));
+        r.mapped(
             format!("{stage}.exclude"),
-            "write these patterns to .ondolignore (the whole directory is the code)",
+            "functions.app.exclude (gitignore patterns, after .ondolignore)",
         );
     }
     for route in ["ANY /", "ANY /{proxy+}"] {
