@@ -100,7 +100,7 @@ mod tests {
         let t = metadata("Hello", &v, &mut r).unwrap();
         assert_eq!(
             t.to_string(),
-            "{ tool = \"esbuild\", minify = true, target = \"es2020\", sourcemap = true, entry = \"app.ts\" }"
+            "{ tool = \"esbuild\", entry = \"app.ts\", minify = true, sourcemap = true, target = \"es2020\" }"
         );
         assert_eq!(r.unsupported_count(), 1, "{r}");
         let mut r = Report::default();
