@@ -24,10 +24,14 @@ def run(server, *args):
 def test_a_flask_app_with_zappa_settings_deploys_unchanged(server, tmp_path):
     d = tmp_path / "flask"
     shutil.copytree(APP, d)
+    for name in ["backup.gz", "data/old.rar", "data/keep.txt"]:
+        (d / name).parent.mkdir(exist_ok=True)
+        (d / name).write_text("x")
     r = run(server, "deploy", str(d))
     assert not (d / "ondol.toml").exists(), "deploy leaves the project as it was"
-    for key in ["dev.s3_bucket", "dev.vpc_config", "dev.exclude", "dev.aws_region"]:
+    for key in ["dev.s3_bucket", "dev.vpc_config", "dev.aws_region"]:
         assert f"unsupported  {key}" in r.stderr, r.stderr
+    assert "mapped       dev.exclude" in r.stderr, r.stderr
     assert "mapped       dev.app_function" in r.stderr and "mapped       dev.keep_warm" in r.stderr
 
     home = requests.get(f"{server.http}/", timeout=60)
@@ -36,6 +40,10 @@ def test_a_flask_app_with_zappa_settings_deploys_unchanged(server, tmp_path):
     item = requests.post(f"{server.http}/items/7?q=x", data="payload", timeout=30)
     assert item.json() == {"n": 7, "method": "POST", "q": "x", "body": "payload"}
     assert requests.get(f"{server.http}/nothing", timeout=30).status_code == 404, "Flask's own 404"
+    # "exclude": ["*.gz", "*.rar"] matches at any depth, as Zappa's does.
+    for name, shipped in [("backup.gz", False), ("data/old.rar", False), ("data/keep.txt", True)]:
+        got = requests.get(f"{server.http}/shipped/{name}", timeout=30).json()
+        assert got == {"shipped": shipped}, name
 
     cfg = server.client().get_function(FunctionName="zappa-flask-app")["Configuration"]
     assert cfg["MemorySize"] == 256 and cfg["Timeout"] == 30

@@ -14,3 +14,8 @@ def index():
 def item(n):
     return {"n": n, "method": request.method, "q": request.args.get("q"),
             "body": request.get_data(as_text=True)}
+
+
+@app.route("/shipped/<path:name>")
+def shipped(name):
+    return {"shipped": os.path.exists(os.path.join(os.path.dirname(__file__), name))}
