@@ -149,3 +149,39 @@ def test_package_patterns_decide_what_is_shipped(server, tmp_path):
     # Later patterns win; globs are relative to the service root.
     assert got.json() == {"secrets/key.pem": False, "secrets/public.txt": True,
                           "notes.md": False, "docs/notes.md": True, "handler.js": True}
+
+
+def bomb(indent=""):
+    """A "billion laughs": 9^10 strings from ten lines of aliases."""
+    lines = [f'{indent}a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"{indent}a{i}: &a{i} [" + ",".join([f"*a{i-1}"] * 9) + "]" for i in range(1, 10)]
+    return "\n".join(lines + [f"{indent}x: *a9"]) + "\n"
+
+
+@pytest.mark.parametrize("file,text", [
+    ("serverless.yml", "service: bomb\nprovider: {name: aws, runtime: nodejs20.x}\n"
+                       "custom:\n" + bomb("  ") + "functions: {}\n"),
+    ("template.yaml", "Transform: AWS::Serverless-2016-10-31\nMetadata:\n" + bomb("  ")
+                      + "Resources: {}\n"),
+])
+def test_an_alias_bomb_fails_fast_with_a_clear_error(tmp_path, file, text):
+    if not Path("/usr/bin/time").exists():
+        pytest.skip("needs /usr/bin/time to measure the memory used")
+    (tmp_path / file).write_text(text)
+    r = subprocess.run(["/usr/bin/time", "-f", "RSS_KB=%M", BIN, "import", str(tmp_path),
+                        "--dry-run"], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2, r.stderr
+    assert "repetition limit exceeded" in r.stderr, r.stderr
+    rss = int(r.stderr.rsplit("RSS_KB=", 1)[1].split()[0])
+    assert rss < 200_000, f"{rss} KB to refuse it"
+
+
+def test_self_reference_loops_end_and_are_reported(tmp_path):
+    (tmp_path / "serverless.yml").write_text(
+        "service: loop\nprovider: {name: aws, runtime: nodejs20.x}\n"
+        "custom:\n  a: ${self:custom.b}\n  b: ${self:custom.a}\n"
+        "functions:\n  f: {handler: h.h, environment: {X: '${self:custom.a}'}}\n")
+    r = subprocess.run([BIN, "import", str(tmp_path), "--dry-run"], capture_output=True,
+                       text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert "unsupported  functions.f.environment.X: ${self:custom.a}" in r.stderr, r.stderr
