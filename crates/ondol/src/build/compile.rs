@@ -71,33 +71,13 @@ pub fn run(t: &Target<'_>, c: &Compile, r: &Progress) -> Result<Compiled> {
         }
         Compile::Esbuild { .. } => esbuild_args(&mut cmd, t, c, module, &out.dir)?,
     }
-    let node = super::interpreter(t, Family::Node)?;
-    let node_dir = node.path.parent().unwrap_or(Path::new("/"));
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let path = std::env::join_paths(
-        std::iter::once(node_dir.to_path_buf()).chain(std::env::split_paths(&path)),
-    )?;
-    cmd.current_dir(t.dir)
-        .env("PATH", path)
-        .env_remove("NODE_PATH");
+    node_first(&mut cmd, t)?;
     let o = cmd
         .stdin(std::process::Stdio::null())
         .output()
         .with_context(|| format!("{label}: starting {}", exe.display()))?;
     if !o.status.success() {
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let tail = &lines[lines.len().saturating_sub(TAIL)..];
-        let shown: Vec<String> = tail.iter().map(|l| format!("    {l}")).collect();
-        bail!(
-            "{label}: {tool} failed ({}); its output:\n{}",
-            o.status,
-            shown.join("\n")
-        );
+        return Err(failure(&label, tool, &o));
     }
     let js = out.dir.join(format!("{module}.js"));
     if !js.is_file() {
@@ -107,6 +87,38 @@ pub fn run(t: &Target<'_>, c: &Compile, r: &Progress) -> Result<Compiled> {
         );
     }
     Ok(out)
+}
+
+/// Runs the compiler with the runtime's own `node` first on PATH (its `.bin`
+/// scripts start with `#!/usr/bin/env node`).
+fn node_first(cmd: &mut Command, t: &Target<'_>) -> Result<()> {
+    let node = super::interpreter(t, Family::Node)?;
+    let node_dir = node.path.parent().unwrap_or(Path::new("/"));
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let path = std::env::join_paths(
+        std::iter::once(node_dir.to_path_buf()).chain(std::env::split_paths(&path)),
+    )?;
+    cmd.current_dir(t.dir)
+        .env("PATH", path)
+        .env_remove("NODE_PATH");
+    Ok(())
+}
+
+/// A failed compile, with the tail of what the compiler said.
+fn failure(label: &str, tool: &str, o: &std::process::Output) -> anyhow::Error {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = &lines[lines.len().saturating_sub(TAIL)..];
+    let shown: Vec<String> = tail.iter().map(|l| format!("    {l}")).collect();
+    anyhow::anyhow!(
+        "{label}: {tool} failed ({}); its output:\n{}",
+        o.status,
+        shown.join("\n")
+    )
 }
 
 /// esbuild's arguments: the entry, platform node, CommonJS out to the handler's path.
