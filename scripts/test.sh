@@ -22,6 +22,11 @@ if ! command -v pebble >/dev/null || ! command -v curl >/dev/null; then
     # pebble-challtestsrv as its DNS) and fetch over HTTP/2 with curl.
     apt-get update -qq && apt-get install -y -qq --no-install-recommends pebble curl
 fi
+if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb 3.8.0" ]; then
+    # tests/e2e/test_deb.py builds and installs the .deb with it (pinned: its
+    # maintainer-script snippets are part of what we ship).
+    cargo install cargo-deb --version 3.8.0 --locked
+fi
 python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt
 command -v pyenv >/dev/null && pyenv rehash || true
 
