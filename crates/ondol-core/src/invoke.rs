@@ -26,6 +26,35 @@ pub struct FunctionError {
     pub error_type: String,
     /// The JSON body returned to the caller.
     pub body: Bytes,
+    /// What happened, typed, for callers that explain or classify it.
+    pub cause: Cause,
+}
+
+/// Why an invocation failed, as the platform saw it: the front door picks its
+/// status and words from this, never from `error_type`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Cause {
+    /// The function's own error (an exception raised or an error returned).
+    #[default]
+    Handler,
+    /// The runtime reported that its init failed (import error, bad handler).
+    Init,
+    /// Ran past its limit; `init`: while starting.
+    Timeout { limit_ms: u64, init: bool },
+    /// The process ended (`exit status 1`, `signal: killed`); `init`: while starting.
+    Exited { how: String, init: bool },
+    /// A web app never answered its readiness path on the port it was given.
+    NotListening {
+        port: u16,
+        path: String,
+        limit_ms: u64,
+    },
+    /// Killed over its memory limit.
+    OutOfMemory { memory_mb: u32 },
+    /// The response was over the limit; `size` when it was counted.
+    ResponseTooLarge { size: Option<u64>, limit: u64 },
+    /// Anything else the platform produced (a broken upload or stream).
+    Platform,
 }
 
 impl FunctionError {
@@ -35,7 +64,22 @@ impl FunctionError {
         Self {
             error_type: error_type.to_string(),
             body: Bytes::from(body.to_string()),
+            cause: Cause::Platform,
         }
+    }
+
+    /// The same error with its cause named.
+    pub fn because(mut self, cause: Cause) -> Self {
+        self.cause = cause;
+        self
+    }
+
+    /// The body's `errorMessage` (empty when it has none).
+    pub fn message(&self) -> String {
+        serde_json::from_slice::<serde_json::Value>(&self.body)
+            .ok()
+            .and_then(|v| v.get("errorMessage")?.as_str().map(str::to_string))
+            .unwrap_or_default()
     }
 }
 

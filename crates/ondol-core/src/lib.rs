@@ -16,5 +16,5 @@ pub mod status;
 
 pub use arn::{Arn, LayerArn};
 pub use config::{FunctionConfig, LayerRef, Limits, Network, RuntimeKind, WebOptions};
-pub use invoke::{ColdStart, FunctionError, InvokeError, InvokeOutcome, InvokeRequest};
+pub use invoke::{Cause, ColdStart, FunctionError, InvokeError, InvokeOutcome, InvokeRequest};
 pub use log::{LogRecord, LogSink};

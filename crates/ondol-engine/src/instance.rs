@@ -98,7 +98,8 @@ impl Instance {
                 return Err(FunctionError::platform(
                     "Runtime.InvalidEntrypoint",
                     format!("Couldn't start the runtime: {exe}: {e}"),
-                ));
+                )
+                .because(ondol_core::Cause::Init));
             }
         };
         let spawned = process.spawned_at;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ondol_core::{FunctionError, InvokeRequest};
+use ondol_core::{Cause, FunctionError, InvokeRequest};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 
@@ -125,7 +125,11 @@ impl LambdaFront {
                 } else {
                     FunctionError::platform(&error_type, text).body
                 };
-                Err(FunctionError { error_type, body })
+                Err(FunctionError {
+                    error_type,
+                    body,
+                    cause: Cause::Init,
+                })
             }
             None => Err(exited_during_init(process, spec)),
         }
@@ -147,7 +151,10 @@ impl LambdaFront {
         ));
         let msg = format!("Init timed out after {secs:.2} seconds: still in {place}");
         process.capture.platform(msg.clone());
-        FunctionError::platform("Sandbox.Timedout", msg)
+        FunctionError::platform("Sandbox.Timedout", msg).because(Cause::Timeout {
+            limit_ms: spec.init_timeout.as_millis() as u64,
+            init: true,
+        })
     }
 
     async fn run(
@@ -207,10 +214,15 @@ fn exited_during_init(process: &Process, spec: &StartSpec) -> FunctionError {
             "Runtime exited with error: {why} (out of memory: over memory_mb={})",
             spec.memory_mb
         );
-        FunctionError::platform("Runtime.OutOfMemory", msg)
+        FunctionError::platform("Runtime.OutOfMemory", msg).because(Cause::OutOfMemory {
+            memory_mb: spec.memory_mb,
+        })
     } else {
         let msg = format!("Runtime exited with error: {why}");
-        FunctionError::platform("Runtime.ExitError", msg)
+        FunctionError::platform("Runtime.ExitError", msg).because(Cause::Exited {
+            how: why,
+            init: true,
+        })
     }
 }
 
@@ -234,7 +246,12 @@ fn timed_out(process: &Process, request_id: &str, spec: &StartSpec, place: &str)
         spec.timeout_ms as f64 / 1000.0
     );
     (
-        Err(FunctionError::platform("Sandbox.Timedout", msg)),
+        Err(
+            FunctionError::platform("Sandbox.Timedout", msg).because(Cause::Timeout {
+                limit_ms: spec.timeout_ms,
+                init: false,
+            }),
+        ),
         Some(Death::Timeout),
     )
 }
@@ -242,17 +259,25 @@ fn timed_out(process: &Process, request_id: &str, spec: &StartSpec, place: &str)
 fn map_reply(process: &Process, reply: Reply, spec: &StartSpec) -> Result<Bytes, FunctionError> {
     match reply {
         Reply::Response(b) => Ok(b),
-        Reply::Error { error_type, body } => Err(FunctionError { error_type, body }),
-        Reply::TooLarge => {
+        Reply::Error { error_type, body } => Err(FunctionError {
+            error_type,
+            body,
+            cause: Cause::Handler,
+        }),
+        Reply::TooLarge(size) => {
             let msg = format!(
                 "Response payload size exceeded maximum allowed payload size ({} bytes). Raise the function's max_response_bytes to return more.",
                 spec.max_response
             );
             process.capture.platform(msg.clone());
-            Err(FunctionError::platform(
-                "Function.ResponseSizeTooLarge",
-                msg,
-            ))
+            Err(
+                FunctionError::platform("Function.ResponseSizeTooLarge", msg).because(
+                    Cause::ResponseTooLarge {
+                        size: Some(size),
+                        limit: spec.max_response,
+                    },
+                ),
+            )
         }
         Reply::Stream(_) => Err(FunctionError::platform(
             "Runtime.Unknown",
@@ -271,14 +296,22 @@ fn crashed(process: &Process, request_id: &str, spec: &StartSpec) -> Outcome {
         let msg = format!("RequestId: {request_id} Error: Runtime exited with error: {why} (out of memory: the instance exceeded memory_mb={}; raise memory_mb)", spec.memory_mb);
         process.capture.platform(msg.clone());
         (
-            Err(FunctionError::platform("Runtime.OutOfMemory", msg)),
+            Err(
+                FunctionError::platform("Runtime.OutOfMemory", msg).because(Cause::OutOfMemory {
+                    memory_mb: spec.memory_mb,
+                }),
+            ),
             Some(Death::OutOfMemory),
         )
     } else {
         let msg = format!("RequestId: {request_id} Error: Runtime exited with error: {why}");
         process.capture.platform(msg.clone());
+        let cause = Cause::Exited {
+            how: why,
+            init: false,
+        };
         (
-            Err(FunctionError::platform("Runtime.ExitError", msg)),
+            Err(FunctionError::platform("Runtime.ExitError", msg).because(cause)),
             Some(Death::Crash),
         )
     }

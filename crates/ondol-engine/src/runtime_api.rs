@@ -39,8 +39,8 @@ pub(crate) enum Reply {
         error_type: String,
         body: Bytes,
     },
-    /// The response body exceeded the limit (its size so far).
-    TooLarge,
+    /// The response body exceeded the limit (its whole size).
+    TooLarge(u64),
     /// The response upload broke off.
     Truncated,
     /// A streamed response (`Lambda-Runtime-Function-Response-Mode: streaming`):
@@ -289,8 +289,8 @@ impl RuntimeApi {
                 Some(r) => (r, accepted()),
                 None => (Reply::Response(bytes), accepted()),
             },
-            Err(ReadError::TooLarge) => (
-                Reply::TooLarge,
+            Err(ReadError::TooLarge(size)) => (
+                Reply::TooLarge(size),
                 error(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "RequestEntityTooLarge",
@@ -395,7 +395,8 @@ async fn stream_response(inflight: Inflight, req: Request<Incoming>) -> Response
 }
 
 enum ReadError {
-    TooLarge,
+    /// Over the limit: the body's whole size (read and discarded).
+    TooLarge(u64),
     Truncated,
 }
 
@@ -409,10 +410,12 @@ async fn read_limited(
     let mut buf = bytes::BytesMut::new();
     let mut trailers = None;
     let mut too_large = false;
+    let mut size = 0u64;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| ReadError::Truncated)?;
         match frame.into_data() {
             Ok(data) => {
+                size += data.len() as u64;
                 if too_large || (buf.len() + data.len()) as u64 > limit {
                     too_large = true;
                     buf.clear();
@@ -424,7 +427,7 @@ async fn read_limited(
         }
     }
     if too_large {
-        return Err(ReadError::TooLarge);
+        return Err(ReadError::TooLarge(size));
     }
     Ok((buf.freeze(), trailers))
 }

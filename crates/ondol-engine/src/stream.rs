@@ -76,6 +76,7 @@ impl Body for RuntimeStream {
                 Poll::Ready(Some(Err(Box::new(StreamError(FunctionError {
                     error_type,
                     body,
+                    cause: ondol_core::Cause::Handler,
                 })))))
             }
             Poll::Ready(None) => {

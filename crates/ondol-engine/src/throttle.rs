@@ -70,5 +70,6 @@ pub(crate) fn backing_off(
     FunctionError {
         error_type: last.error_type,
         body: body.to_string().into(),
+        cause: last.cause,
     }
 }

@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use ondol_core::FunctionError;
+use ondol_core::{Cause, FunctionError};
 
 use crate::diagnose::Watch;
 use crate::front::{BoxFuture, Front, Opened, ProxyBody};
@@ -123,17 +123,27 @@ impl WebTarget {
                 return Err(FunctionError::platform(
                     "Runtime.ExitError",
                     format!("Web server exited before it was ready: {why}"),
-                ));
+                )
+                .because(Cause::Exited {
+                    how: why,
+                    init: true,
+                }));
             }
             if Instant::now() >= deadline {
                 let place = watch.summary();
                 process.kill();
+                let port = self.port;
                 let msg = format!(
-                    "Init timed out after {:.2} seconds: {path} never answered; still in {place}",
+                    "Init timed out after {:.2} seconds: nothing answered GET {path} on port {port}; the app was given PORT={port} and must listen on it; still in {place}",
                     spec.init_timeout.as_secs_f64()
                 );
                 process.capture.platform(msg.clone());
-                return Err(FunctionError::platform("Sandbox.Timedout", msg));
+                let cause = Cause::NotListening {
+                    port,
+                    path: path.to_string(),
+                    limit_ms: spec.init_timeout.as_millis() as u64,
+                };
+                return Err(FunctionError::platform("Sandbox.Timedout", msg).because(cause));
             }
             if Instant::now() >= watch.due() {
                 watch.tick(process);
