@@ -1,22 +1,10 @@
-//! Function results to HTTP responses, for both payload formats, and the
-//! gateway's own error answers.
+//! Function results to HTTP responses, for both payload formats.
 
 use axum::body::Body;
 use axum::response::Response;
 use base64::Engine as _;
 use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::Value;
-
-/// A JSON answer like API Gateway's: `{"message": ...}`.
-pub fn message(status: StatusCode, msg: &str) -> Response {
-    let mut r = Response::new(Body::from(
-        serde_json::json!({ "message": msg }).to_string(),
-    ));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json"));
-    r
-}
 
 fn add(resp: &mut Response, name: &str, value: &Value) -> Result<(), String> {
     let v = match value {

@@ -66,35 +66,39 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    fn into_response(self) -> Response {
+    /// API Gateway's status and `message` for the refusal.
+    pub fn status(&self) -> (StatusCode, &'static str) {
         match self {
-            Self::Unauthorized(why) => {
-                let mut r = message(StatusCode::UNAUTHORIZED, "Unauthorized");
-                let v = match why {
-                    None => "Bearer".to_string(),
-                    Some(d) => format!(
-                        "Bearer scope=\"\" error=\"invalid_token\" error_description=\"{d}\""
-                    ),
-                };
-                if let Ok(v) = HeaderValue::from_str(&v) {
-                    r.headers_mut().insert("www-authenticate", v);
-                }
-                r
-            }
-            Self::Forbidden(scopes) => {
-                let mut r = message(StatusCode::FORBIDDEN, "Forbidden");
-                if let Some(s) = scopes {
-                    let v = format!(
-                        "Bearer scope=\"{}\" error=\"insufficient_scope\" error_description=\"the token does not have the required scopes\"",
-                        s.join(" ")
-                    );
-                    if let Ok(v) = HeaderValue::from_str(&v) {
-                        r.headers_mut().insert("www-authenticate", v);
-                    }
-                }
-                r
-            }
-            Self::Failed => message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
+            Self::Failed => (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge API Gateway sends with it, if any.
+    pub fn challenge(&self) -> Option<String> {
+        match self {
+            Self::Unauthorized(None) => Some("Bearer".into()),
+            Self::Unauthorized(Some(d)) => Some(format!(
+                "Bearer scope=\"\" error=\"invalid_token\" error_description=\"{d}\""
+            )),
+            Self::Forbidden(Some(s)) => Some(format!(
+                "Bearer scope=\"{}\" error=\"insufficient_scope\" error_description=\"the token does not have the required scopes\"",
+                s.join(" ")
+            )),
+            Self::Forbidden(None) | Self::Failed => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unauthorized(None) => f.write_str("no token: the route's authorizer needs one"),
+            Self::Unauthorized(Some(d)) => write!(f, "the token is refused: {d}"),
+            Self::Forbidden(Some(s)) => write!(f, "the token lacks the route's scopes ({})", s.join(" ")),
+            Self::Forbidden(None) => f.write_str("the authorizer denied the request"),
+            Self::Failed => f.write_str("the authorizer failed"),
         }
     }
 }
@@ -126,14 +130,14 @@ pub struct Asked<'a> {
 }
 
 impl Auth {
-    /// Runs `guard` on a request: what it granted, or the response refusing it.
+    /// Runs `guard` on a request: what it granted, or why it is refused.
     /// A CORS preflight carries no credentials and is never refused.
     pub async fn check(
         &self,
         engine: &Engine,
         guard: &Guard,
         asked: &Asked<'_>,
-    ) -> Result<Option<Granted>, Response> {
+    ) -> Result<Option<Granted>, Refusal> {
         if asked.req.method == http::Method::OPTIONS && is_preflight(&asked.req.headers) {
             return Ok(None);
         }
@@ -147,7 +151,7 @@ impl Auth {
             Ok(g) => Ok(Some(g)),
             Err(refusal) => {
                 tracing::info!(route = %asked.route.key, authorizer = %guard.id, ?refusal, "request refused by its authorizer");
-                Err(refusal.into_response())
+                Err(refusal)
             }
         }
     }

@@ -68,7 +68,10 @@ fn load(dir: &std::path::Path) -> Result<ondol_core::manifest::Deployment> {
 pub async fn run(a: DevArgs) -> Result<ExitCode> {
     let d = load(&a.dir)?;
     serve::init_tracing();
-    let running = serve::start(a.serve).await?;
+    let mut serve = a.serve;
+    // A developer's own server: errors say what happened unless told otherwise.
+    serve.expose_errors.get_or_insert(true);
+    let running = serve::start(serve).await?;
     let api = crate::api::Client::new(&running.api_url);
     let report = match deploy::apply(&api, &d, &deploy::Progress::new()).await {
         Ok(r) => r,

@@ -129,6 +129,11 @@ pub struct Args {
     pub unreserved_min: u32,
     #[command(flatten)]
     pub tls: crate::tls::TlsArgs,
+    /// Front door error bodies name their cause (crash, timeout, size limit) and
+    /// request id; off, they are API Gateway's and only `x-ondol-error` says the
+    /// type. Default: on under `ondol dev` and `ondol up`, off for `serve`.
+    #[arg(long, env = "ONDOL_EXPOSE_ERRORS", num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::FalseyValueParser::new())]
+    pub expose_errors: Option<bool>,
 }
 
 /// A count that must be at least 1 (0 would refuse every connection).
@@ -291,7 +296,7 @@ pub async fn start(a: Args) -> Result<Running> {
     let http_listener = TcpListener::bind(a.http)
         .await
         .with_context(|| format!("binding the HTTP front door on {}", a.http))?;
-    let gateway = ondol_gateway::Gateway::new(engine.clone());
+    let gateway = ondol_gateway::Gateway::new(engine.clone(), a.expose_errors.unwrap_or(false));
     let (hosts_tx, hosts_rx) = tokio::sync::watch::channel(Default::default());
     let front = Arc::new(crate::tls::domains::ClaimedHosts {
         inner: gateway.clone(),

@@ -25,7 +25,10 @@ pub async fn run(a: UpArgs) -> Result<ExitCode> {
     // A bad manifest stops here, before anything starts.
     let d = deploy::load(&a.dir)?;
     serve::init_tracing();
-    let running = serve::start(a.serve).await?;
+    let mut serve = a.serve;
+    // A developer's own server: errors say what happened unless told otherwise.
+    serve.expose_errors.get_or_insert(true);
+    let running = serve::start(serve).await?;
     let c = Client::new(&running.api_url);
     let report = match deploy::apply(&c, &d, &deploy::Progress::new()).await {
         Ok(r) => r,
