@@ -115,10 +115,10 @@ def test_function_error_and_malformed_response_are_502(gw):
     rid = r.headers["apigw-requestid"]
     lines = gw.request_log(rid)
     assert any("RuntimeError" in l or "the handler failed" in l for l in lines), lines
-    assert "function error" in gw.output() and rid in gw.output()
+    assert f"request_id={rid}" in gw.output() and "error=FunctionError" in gw.output()
     assert get(gw, "/items/1?mode=malformed").status_code == 502
     assert get(gw, "/v2/x?mode=malformed").status_code == 502
-    assert "malformed function response" in gw.output()
+    assert "error=BadFunctionResponse" in gw.output()
 
 
 def test_route_timeout_is_504_and_has_no_30s_cap(gw):
