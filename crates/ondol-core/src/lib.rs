@@ -7,6 +7,7 @@ pub mod config;
 pub mod conn;
 pub mod front_stats;
 pub mod invoke;
+pub mod keys;
 pub mod log;
 pub mod manifest;
 pub mod name;

@@ -15,11 +15,14 @@ mod build;
 mod front;
 mod layers;
 mod locate;
+mod plans;
 mod stages;
 pub use auth::{Authorizer, JwtAuthorizer, LambdaAuthorizer, RouteAuth, DEFAULT_IDENTITY};
 pub use build::Compile;
+
 pub use front::{check_host, check_http, parse_route, Invalid};
 pub use layers::{DeployedLayer, LayerDef, LayerUse};
+pub use plans::{Quota, QuotaPeriod, UsagePlan};
 pub use stages::check_stage_name;
 use stages::resolve_stages;
 
@@ -116,6 +119,9 @@ pub struct Manifest {
     /// `[authorizers.NAME]`: what a route's `auth = "NAME"` checks.
     #[serde(default)]
     pub authorizers: BTreeMap<String, auth::AuthorizerDef>,
+    /// `[usage_plans.NAME]`: rate, burst and quota per API key.
+    #[serde(default)]
+    pub usage_plans: BTreeMap<String, plans::UsagePlanDef>,
 }
 
 /// `[budget]`: a monthly budget for the app's AWS-equivalent cost (`ondol cost`).
@@ -448,6 +454,8 @@ pub struct RouteDef {
     /// With a JWT `auth`: scopes the token must all carry.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// Requests need a valid `x-api-key` (default: `[http].api_key_required`).
+    pub api_key_required: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -455,6 +463,9 @@ pub struct RouteDef {
 pub struct HttpDef {
     pub cors: Option<Cors>,
     pub max_request_body: Option<Size>,
+    /// Every route needs a valid `x-api-key` unless it says otherwise (default false).
+    #[serde(default)]
+    pub api_key_required: bool,
 }
 
 /// CORS for every route of the app.
@@ -531,6 +542,9 @@ pub struct AppHttp {
     /// The app's authorizers, by name (routes name them in `auth`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub authorizers: BTreeMap<String, Authorizer>,
+    /// The app's usage plans, by name (API keys name one).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub usage_plans: BTreeMap<String, UsagePlan>,
 }
 
 /// Payload format of the event a route sends.
@@ -564,6 +578,9 @@ pub struct Route {
     /// The authorizer every request must pass, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<RouteAuth>,
+    /// Requests need a valid `x-api-key` (403 without).
+    #[serde(default)]
+    pub api_key_required: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -848,12 +865,14 @@ impl Manifest {
                     authorizer,
                     scopes: r.scopes,
                 }),
+                api_key_required: r.api_key_required.unwrap_or(self.http.api_key_required),
             });
         }
         let schedules = resolve_schedules(self.schedules, &functions, file)?;
         let stages = resolve_stages(self.stages, &functions, file)?;
         let budget =
             resolve_budget(self.budget, &functions).map_err(|(k, m)| err(k.to_string(), m))?;
+        let usage_plans = plans::resolve_plans(self.usage_plans).map_err(|(k, m)| err(k, m))?;
         let http = AppHttp {
             app: self.app.clone(),
             stage: DEFAULT_STAGE.into(),
@@ -868,6 +887,7 @@ impl Manifest {
             schedules,
             budget,
             authorizers,
+            usage_plans,
         };
         check_http(&http).map_err(|e| err(e.key, e.message))?;
         Ok(Deployment {

@@ -198,6 +198,10 @@ pub fn check_http(http: &AppHttp) -> Result<(), Invalid> {
     if let Some(c) = &http.cors {
         check_cors(c)?;
     }
+    for (name, p) in &http.usage_plans {
+        super::plans::check_plan(p)
+            .map_err(|(k, m)| invalid(format!("usage_plans.{name}.{k}"), m))?;
+    }
     if http.max_request_body == 0 {
         return Err(invalid(
             "http.max_request_body",
