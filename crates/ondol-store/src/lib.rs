@@ -4,6 +4,7 @@
 
 mod blobs;
 mod error;
+mod keys;
 mod layer_files;
 mod layers;
 mod queue;
@@ -12,6 +13,7 @@ pub mod unzip;
 
 pub use blobs::{BlobInfo, Blobs};
 pub use error::{Error, Result};
+pub use keys::KeyStore;
 pub use layer_files::{LayerFiles, Staged};
 pub use layers::{LayerStore, LayerVersionRecord};
 pub use queue::{DeadLetter, EventQueue, QueuedEvent, ScheduleRun, ScheduleState};
@@ -201,7 +203,7 @@ impl FunctionRecord {
 }
 
 /// Function state persistence. Implementations must be durable on return.
-pub trait Store: LayerStore + Send + Sync + 'static {
+pub trait Store: LayerStore + KeyStore + Send + Sync + 'static {
     /// Inserts a new function; `Error::Conflict` if the name exists.
     fn create_function(&self, record: &FunctionRecord) -> Result<()>;
     /// Replaces an existing function; `Error::NotFound` if absent.

@@ -58,6 +58,7 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(crate::queue::SCHEMA)?;
         conn.execute_batch(crate::layers::SCHEMA)?;
+        conn.execute_batch(crate::keys::SCHEMA)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
