@@ -9,6 +9,7 @@ mod cors;
 mod dispatch;
 mod error;
 mod events;
+mod keys;
 mod path;
 mod proxy;
 mod response;
@@ -45,6 +46,7 @@ pub struct Gateway {
     unrouted: Arc<RouteStats>,
     /// Whether error bodies name their cause (`--expose-errors`).
     expose: Exposure,
+    keys: Arc<keys::Keys>,
 }
 
 impl Gateway {
@@ -57,7 +59,13 @@ impl Gateway {
             unrouted: stats.route(UNROUTED),
             stats,
             expose: Exposure(expose_errors),
+            keys: Arc::default(),
         })
+    }
+
+    /// The live API keys, for the management API to fill and flush.
+    pub fn keys(&self) -> Arc<dyn ondol_core::keys::KeyRing> {
+        self.keys.clone()
     }
 
     /// Requests by route and status, for the metrics.

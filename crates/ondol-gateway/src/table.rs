@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ondol_core::front_stats::{FrontDoorStats, RouteStats};
-use ondol_core::manifest::{AppHttp, Cors, Route, UrlRoute};
+use ondol_core::manifest::{AppHttp, Cors, Route, UrlRoute, UsagePlan};
 use parking_lot::Mutex;
 
 /// A token bucket: `rps` refill, `burst` capacity.
@@ -23,7 +23,7 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    fn new(rps: f64, burst: u32) -> Self {
+    pub(crate) fn new(rps: f64, burst: u32) -> Self {
         Self {
             tokens: f64::from(burst),
             last: Instant::now(),
@@ -68,6 +68,9 @@ pub struct Target {
     pub billed: bool,
     /// The route's authorizer, if any.
     pub auth: Option<Arc<crate::auth::Guard>>,
+    /// The app it belongs to and its usage plans, for API keys.
+    pub app: Arc<str>,
+    pub plans: Arc<BTreeMap<String, UsagePlan>>,
 }
 
 #[derive(Default)]
@@ -185,6 +188,10 @@ impl Table {
             let cors = app.cors.clone().map(Arc::new);
             let stage: Arc<str> = Arc::from(app.stage.as_str());
             let variables = (!app.variables.is_empty()).then(|| Arc::new(app.variables.clone()));
+            let (name, plans): (Arc<str>, _) = (
+                Arc::from(app.app.as_str()),
+                Arc::new(app.usage_plans.clone()),
+            );
             for (i, r) in app.routes.iter().enumerate() {
                 let idx = t.targets.len();
                 t.targets.push(Target {
@@ -202,6 +209,8 @@ impl Table {
                     stats: Arc::default(),
                     billed: true,
                     auth: crate::auth::guard(app, r)?,
+                    app: name.clone(),
+                    plans: plans.clone(),
                 });
                 let routes = if named {
                     t.stages.entry(app.stage.clone()).or_default()
@@ -236,6 +245,7 @@ impl Table {
                     timeout_ms: None,
                     rate_limit: None,
                     auth: None,
+                    api_key_required: false,
                 },
                 cors: u.cors.clone().map(Arc::new),
                 max_body: 6 * 1024 * 1024,
@@ -248,6 +258,8 @@ impl Table {
                 stats: Arc::default(),
                 billed: false,
                 auth: None,
+                app: Arc::from(""),
+                plans: Arc::default(),
             });
             t.urls.insert(u.url_id.clone(), idx);
         }
