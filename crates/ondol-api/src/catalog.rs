@@ -214,6 +214,7 @@ impl Api {
             }
         }
         self.publish_front().await.map_err(|e| e.to_string())?;
+        self.restore_keys().await.map_err(|e| e.to_string())?;
         self.events.resume();
         self.watch_leases(&all);
         Ok(all.len())

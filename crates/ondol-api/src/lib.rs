@@ -16,6 +16,7 @@ mod eventstream;
 mod functions;
 mod guard;
 mod invoke;
+mod keys;
 mod layer_use;
 mod layers;
 mod lease;
@@ -82,6 +83,8 @@ pub struct Api {
     pub(crate) deploy_counts: prom::DeployCounts,
     /// The node's concurrency limit and unreserved minimum.
     pub(crate) concurrency: NodeLimits,
+    /// The front door's live API keys.
+    pub(crate) keys: Arc<dyn ondol_core::keys::KeyRing>,
 }
 
 /// What the API is built from.
@@ -102,6 +105,8 @@ pub struct Parts {
     /// The front door's requests by route and status, for the metrics.
     pub front_stats: Arc<ondol_core::front_stats::FrontDoorStats>,
     pub concurrency: NodeLimits,
+    /// The front door's API keys, filled from the store and flushed back.
+    pub keys: Arc<dyn ondol_core::keys::KeyRing>,
 }
 
 impl Api {
@@ -127,6 +132,7 @@ impl Api {
             front_stats: p.front_stats,
             deploy_counts: Default::default(),
             concurrency: p.concurrency,
+            keys: p.keys,
         })
     }
 }
@@ -242,6 +248,8 @@ pub fn router_with(api: Arc<Api>, auth: Auth, extra: Vec<(&'static str, Router)>
         .route("/ondol/v1/apps/{app}", put(apps::put).delete(apps::delete))
         .route("/ondol/v1/apps/{app}/check", post(apps::check))
         .route("/ondol/v1/info", get(apps::info))
+        .route("/ondol/v1/keys", get(keys::list).post(keys::create))
+        .route("/ondol/v1/keys/{name}", axum::routing::delete(keys::revoke))
         .route(
             "/ondol/v1/apps/{app}/deploys",
             get(apps::deploys).post(apps::add_deploy),

@@ -29,6 +29,7 @@ impl Api {
     /// Moves the counted usage into the store (blocking: a store read per active
     /// function and one transaction).
     pub fn flush_usage(&self) {
+        self.flush_keys();
         let elapsed_ms = {
             let mut last = self.last_flush.lock();
             let ms = last.elapsed().as_millis() as u64;

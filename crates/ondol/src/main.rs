@@ -48,6 +48,8 @@ enum Command {
     Remove(commands::remove::RemoveArgs),
     /// Invoke a function synchronously and print its result.
     Invoke(commands::invoke::Args),
+    /// API keys for routes with `api_key_required`: create, list, revoke.
+    Keys(commands::keys::Args),
     /// Print a function's logs.
     Logs(commands::logs::Args),
     /// What the traffic would cost on AWS (month to date, projected, budgets), or
@@ -107,6 +109,7 @@ fn main() -> std::process::ExitCode {
             Command::Remove(a) => commands::remove::run(a).await,
             Command::Invoke(a) => commands::invoke::run(a).await,
             Command::Logs(a) => commands::logs::run(a).await,
+            Command::Keys(a) => commands::keys::run(a).await,
             Command::Dlq(a) => commands::dlq::run(a).await,
             Command::Cost(a) => commands::cost::run(a).await,
             Command::Schedules(a) => commands::schedules::run(a).await,

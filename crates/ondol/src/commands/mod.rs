@@ -8,6 +8,7 @@ pub mod dlq;
 pub mod domains;
 pub mod import;
 pub mod invoke;
+pub mod keys;
 pub mod layers;
 pub mod logs;
 pub mod plan;

@@ -350,6 +350,7 @@ pub async fn start(a: Args) -> Result<Running> {
             node_budget_usd: a.budget_usd,
         },
         front_stats: gateway.stats(),
+        keys: gateway.keys(),
     });
     let restored = api
         .restore()
