@@ -20,7 +20,7 @@ use ondol_engine::Run;
 use crate::error::GatewayError;
 use crate::served::{At, Served};
 use crate::table::Target;
-use crate::{auth, events, proxy, response, stream, Gateway};
+use crate::{auth, events, keys, proxy, response, stream, Gateway};
 
 type Result<T, E = GatewayError> = std::result::Result<T, E>;
 
@@ -32,6 +32,10 @@ pub(crate) async fn dispatch(
     req: Request,
     served: &mut Served,
 ) -> Result<Response> {
+    let api_key = match target.route.api_key_required {
+        true => Some(gw.keys.admit(target, req.headers()).map_err(GatewayError::Key)?),
+        false => None,
+    };
     admit(target, &req)?;
     let (parts, body) = req.into_parts();
     let granted = authorize(gw, target, &at, &parts, peer).await?;
@@ -72,6 +76,9 @@ pub(crate) async fn dispatch(
     let mut event = event(gw, target, &at, &parts, &body, &request_id, peer);
     if let Some(g) = &granted {
         auth::attach(&mut event, target.route.payload, g);
+    }
+    if let Some(k) = &api_key {
+        keys::stamp(&mut event, k);
     }
     let invoke = InvokeRequest {
         payload: event.to_string().into(),

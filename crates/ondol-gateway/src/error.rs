@@ -44,6 +44,9 @@ pub enum GatewayError {
     /// The route's authorizer refused the request.
     #[error("{0}")]
     Auth(crate::auth::Refusal),
+    /// The route needs an API key, and this one is missing, unknown or over its plan.
+    #[error("{0}")]
+    Key(crate::keys::Refused),
 }
 
 /// How errors are answered: with their cause (`ondol dev`, `up`) or as API Gateway does.
@@ -87,6 +90,11 @@ impl GatewayError {
                 crate::auth::Refusal::Forbidden(_) => "Forbidden",
                 crate::auth::Refusal::Failed => "AuthorizerFailed",
             },
+            Self::Key(r) => match r {
+                crate::keys::Refused::Forbidden => "ApiKeyRefused",
+                crate::keys::Refused::Throttled(_) => "KeyThrottled",
+                crate::keys::Refused::OverQuota(_) => "QuotaExceeded",
+            },
         }
     }
 
@@ -117,6 +125,10 @@ impl GatewayError {
             Self::Function(_) | Self::BadResponse(_) | Self::StreamFailed(_) | Self::Unreachable(_) => ise,
             Self::Auth(r) => {
                 let (status, message) = r.status();
+                (status, message.into())
+            }
+            Self::Key(r) => {
+                let (status, message, _) = r.status();
                 (status, message.into())
             }
         }
@@ -166,13 +178,14 @@ impl GatewayError {
     fn is_load(&self) -> bool {
         matches!(
             self,
-            Self::Refused { .. } | Self::Timeout { .. } | Self::RateLimited { .. }
+            Self::Refused { .. } | Self::Timeout { .. } | Self::RateLimited { .. } | Self::Key(_)
         ) || matches!(self, Self::Function(e) if matches!(e.cause, Cause::Timeout { .. }))
     }
 
     fn retry_after(&self) -> Option<u64> {
         match self {
             Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::Key(r) => r.status().2,
             Self::Refused {
                 error: InvokeError::Throttled { .. },
                 ..

@@ -48,16 +48,40 @@ pub struct Admitted {
     pub value: String,
 }
 
-fn forbidden() -> Response {
-    message(StatusCode::FORBIDDEN, "Forbidden")
+/// Why a request was refused, with API Gateway's answer for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// No key, an unknown one, or one not valid here: 403 `Forbidden`.
+    Forbidden,
+    /// Over the plan's rate: 429 `Too Many Requests`, retry after this many seconds.
+    Throttled(u64),
+    /// Over the plan's quota: 429 `Limit Exceeded`, until the window ends.
+    OverQuota(u64),
 }
 
-fn too_many(text: &str, retry_after: u64) -> Response {
-    let mut r = message(StatusCode::TOO_MANY_REQUESTS, text);
-    if let Ok(v) = HeaderValue::from_str(&retry_after.max(1).to_string()) {
-        r.headers_mut().insert("retry-after", v);
+impl Refused {
+    /// API Gateway's status, `message` and `Retry-After` for the refusal.
+    pub fn status(&self) -> (StatusCode, &'static str, Option<u64>) {
+        match self {
+            Self::Forbidden => (StatusCode::FORBIDDEN, "Forbidden", None),
+            Self::Throttled(w) => (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests", Some((*w).max(1))),
+            Self::OverQuota(w) => (StatusCode::TOO_MANY_REQUESTS, "Limit Exceeded", Some((*w).max(1))),
+        }
     }
-    r
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Forbidden => f.write_str("no valid x-api-key for this api_key_required route"),
+            Self::Throttled(w) => write!(f, "over the key's usage plan rate; retry after {w} s"),
+            Self::OverQuota(w) => write!(f, "over the key's usage plan quota; it resets in {w} s"),
+        }
+    }
+}
+
+fn forbidden() -> Refused {
+    Refused::Forbidden
 }
 
 fn digest(value: &str) -> [u8; 32] {
@@ -67,7 +91,7 @@ fn digest(value: &str) -> [u8; 32] {
 impl Keys {
     /// Admits a request to a route that needs a key, or answers as API Gateway
     /// does: 403 without a valid key, 429 over the key's plan.
-    pub fn admit(&self, target: &Target, headers: &HeaderMap) -> Result<Admitted, Response> {
+    pub fn admit(&self, target: &Target, headers: &HeaderMap) -> Result<Admitted, Refused> {
         let value = headers
             .get("x-api-key")
             .and_then(|v| v.to_str().ok())
@@ -105,7 +129,7 @@ impl Keys {
 
 impl Usage {
     /// Quota first (a request over it takes no token), then the bucket.
-    fn count(&mut self, plan: &UsagePlan, name: &str) -> Result<(), Response> {
+    fn count(&mut self, plan: &UsagePlan, name: &str) -> Result<(), Refused> {
         let now = chrono::Utc::now();
         if let Some(q) = plan.quota {
             let (start, end) = window::bounds(q.period, now);
@@ -118,7 +142,7 @@ impl Usage {
             }
             if self.quota.used >= q.limit {
                 tracing::info!(key = %name, limit = q.limit, period = q.period.as_str(), "API key over its quota");
-                return Err(too_many("Limit Exceeded", (end - now.timestamp()) as u64));
+                return Err(Refused::OverQuota((end - now.timestamp()) as u64));
             }
         }
         if let Some(rate) = plan.rate {
@@ -126,8 +150,7 @@ impl Usage {
                 self.bucket = Some((rate, Bucket::new(rate.rps, rate.burst)));
             }
             if let Some((_, b)) = &mut self.bucket {
-                b.take()
-                    .map_err(|wait| too_many("Too Many Requests", wait))?;
+                b.take().map_err(Refused::Throttled)?;
             }
         }
         if plan.quota.is_some() {
