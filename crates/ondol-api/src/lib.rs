@@ -5,6 +5,7 @@
 mod account;
 mod aliases;
 mod apps;
+mod backup;
 mod body_cap;
 mod catalog;
 mod concurrency;
@@ -15,6 +16,7 @@ mod event_config;
 mod eventstream;
 mod functions;
 mod guard;
+pub mod health;
 mod invoke;
 mod keys;
 mod layer_use;
@@ -85,6 +87,12 @@ pub struct Api {
     pub(crate) concurrency: NodeLimits,
     /// The front door's live API keys.
     pub(crate) keys: Arc<dyn ondol_core::keys::KeyRing>,
+    /// What has started; behind `/ondol/v1/ready`.
+    pub ready: health::Readiness,
+    /// The store's database file, copied by backups.
+    pub(crate) db_path: std::path::PathBuf,
+    /// Scratch room for backups, on the store's disk.
+    pub(crate) data_dir: std::path::PathBuf,
 }
 
 /// What the API is built from.
@@ -107,6 +115,9 @@ pub struct Parts {
     pub concurrency: NodeLimits,
     /// The front door's API keys, filled from the store and flushed back.
     pub keys: Arc<dyn ondol_core::keys::KeyRing>,
+    /// The data dir and the store's database file in it (for backups).
+    pub data_dir: std::path::PathBuf,
+    pub db_path: std::path::PathBuf,
 }
 
 impl Api {
@@ -133,6 +144,9 @@ impl Api {
             deploy_counts: Default::default(),
             concurrency: p.concurrency,
             keys: p.keys,
+            ready: Default::default(),
+            db_path: p.db_path,
+            data_dir: p.data_dir,
         })
     }
 }
@@ -266,7 +280,8 @@ pub fn router_with(api: Arc<Api>, auth: Auth, extra: Vec<(&'static str, Router)>
         .route("/ondol/v1/cost", get(cost::cost))
         .route("/ondol/v1/status", get(status::status))
         .route("/ondol/v1/runtimes", get(ondol::runtimes))
-        .route("/ondol/v1/code/{sha}", get(ondol::code));
+        .route("/ondol/v1/code/{sha}", get(ondol::code))
+        .route("/ondol/v1/backup", post(backup::backup));
     let routes = extra
         .into_iter()
         .fold(routes, |r, (path, svc)| r.route_service(path, svc));
@@ -286,6 +301,13 @@ pub fn router_with(api: Arc<Api>, auth: Auth, extra: Vec<(&'static str, Router)>
         ))
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(auth, guard::browsers))
+        // Load balancers do not sign; these two reveal nothing but the state.
+        .route(health::HEALTH_PATH, get(health::health))
+        .route(health::READY_PATH, get(health::ready))
+        .layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            health::hold_until_restored,
+        ))
         .layer(axum::middleware::map_response(request_id))
         .with_state(api)
 }

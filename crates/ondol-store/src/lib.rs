@@ -2,12 +2,14 @@
 //! mode by default), content-addressed code blobs and layer versions unpacked
 //! safely, once, read-only.
 
+pub mod backup;
 mod blobs;
 mod error;
 mod keys;
 mod layer_files;
 mod layers;
 mod queue;
+pub mod restore;
 mod sqlite;
 pub mod unzip;
 

@@ -7,6 +7,7 @@ mod datadir;
 mod import;
 mod listener;
 mod names;
+mod notify;
 mod package;
 mod progress;
 mod rollout;
@@ -57,6 +58,11 @@ enum Command {
     Cost(commands::cost::Args),
     /// Inspect and re-drive async events that ran out of retries.
     Dlq(commands::dlq::Args),
+    /// Copy a running server's functions, apps, schedules, queued events and code
+    /// to one archive.
+    Backup(commands::backup::BackupArgs),
+    /// Restore an `ondol backup` archive into an empty data dir.
+    Restore(commands::backup::RestoreArgs),
     /// List schedules with their next firing and recent runs.
     Schedules(commands::schedules::Args),
     /// Apps, routes, functions, instances, and the last 5 minutes and hour of each.
@@ -111,6 +117,8 @@ fn main() -> std::process::ExitCode {
             Command::Logs(a) => commands::logs::run(a).await,
             Command::Keys(a) => commands::keys::run(a).await,
             Command::Dlq(a) => commands::dlq::run(a).await,
+            Command::Backup(a) => commands::backup::backup(a).await,
+            Command::Restore(a) => commands::backup::restore(a).await,
             Command::Cost(a) => commands::cost::run(a).await,
             Command::Schedules(a) => commands::schedules::run(a).await,
             Command::Runtimes(a) => commands::runtimes::run(a).await,

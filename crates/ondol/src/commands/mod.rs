@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod backup;
 pub mod build;
 pub mod cost;
 pub mod deploy;

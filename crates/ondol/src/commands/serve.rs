@@ -173,6 +173,8 @@ pub struct Running {
     engine: Engine,
     api: Arc<ondol_api::Api>,
     stop_tx: tokio::sync::watch::Sender<bool>,
+    /// Stops the management API, last: `/ondol/v1/ready` answers 503 while draining.
+    api_stop_tx: tokio::sync::watch::Sender<bool>,
     servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     grace: Duration,
     logs: Arc<LogStore>,
@@ -224,6 +226,8 @@ impl Running {
     /// Stops accepting, lets in-flight work finish within the grace period, stops
     /// every instance.
     pub async fn drain(self) {
+        self.api.ready.draining();
+        crate::notify::notify("STOPPING=1");
         let _ = self.stop_tx.send(true);
         self.engine.shutdown(self.grace).await;
         // Every accepted invocation has settled: its usage is kept.
@@ -232,6 +236,7 @@ impl Running {
         // The last invocations' END and REPORT lines are still in the writer's batch.
         let logs = self.logs.clone();
         let _ = tokio::task::spawn_blocking(move || logs.flush(Duration::from_secs(5))).await;
+        let _ = self.api_stop_tx.send(true);
         for server in self.servers {
             let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
         }
@@ -260,7 +265,8 @@ pub async fn start(a: Args) -> Result<Running> {
         .with_context(|| format!("resolving the data dir {}", a.data_dir.display()))?;
     let lock = datadir::lock(&a.data_dir)?;
     let limits = conn_limits(&a);
-    let store = SqliteStore::open(&a.data_dir.join("ondol.db")).context("opening the store")?;
+    let db_path = a.data_dir.join(ondol_store::backup::DB_MEMBER);
+    let store = SqliteStore::open(&db_path).context("opening the store")?;
     let blobs = Blobs::open(&a.data_dir, UnzipLimits::default()).context("opening code storage")?;
     let logs = LogStore::open(
         &a.data_dir.join("logs.db"),
@@ -351,32 +357,22 @@ pub async fn start(a: Args) -> Result<Running> {
         },
         front_stats: gateway.stats(),
         keys: gateway.keys(),
+        data_dir: a.data_dir.clone(),
+        db_path,
     });
-    let restored = api
-        .restore()
-        .await
-        .map_err(anyhow::Error::msg)
-        .context("restoring functions")?;
+    api.ready.store_open();
+    // The API answers health and readiness during the restore; other requests
+    // wait for it (`health::hold_until_restored`).
+    let (api_stop_tx, api_stop_rx) = tokio::sync::watch::channel(false);
+    let api_addr = api_listener.local_addr()?;
     let signed = if credentials.is_some() {
         "required"
     } else {
         "optional (loopback)"
     };
-    let (api_addr, http_addr) = (api_listener.local_addr()?, http_listener.local_addr()?);
-    tracing::info!(
-        signatures = signed,
-        "management API listening on http://{api_addr}"
-    );
-    tracing::info!("HTTP front door listening on http://{http_addr}");
-    tracing::info!(functions = restored, data_dir = %a.data_dir.display(), "ready");
-
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(api.clone().run_meter(stop_rx.clone()));
-    let api_handle = api.clone();
-    let metrics_api = api.clone();
     let domains = crate::tls::domains::router(https.domains.clone());
     let api_router = ondol_api::router_with(
-        api,
+        api.clone(),
         ondol_api::Auth::new(credentials),
         vec![("/ondol/v1/domains", domains)],
     );
@@ -390,9 +386,25 @@ pub async fn start(a: Args) -> Result<Running> {
         api_router,
         api_limits,
         api_stats,
-        stop_rx.clone(),
+        api_stop_rx,
         None,
     ));
+    tracing::info!(
+        signatures = signed,
+        "management API listening on http://{api_addr}"
+    );
+    let restored = api
+        .restore()
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("restoring functions")?;
+    api.ready.restored();
+    let http_addr = http_listener.local_addr()?;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(api.clone().run_meter(stop_rx.clone()));
+    let api_handle = api.clone();
+    let metrics_api = api.clone();
     let mut servers = vec![api_server];
     if let Some(addr) = a.metrics {
         let l = TcpListener::bind(addr)
@@ -433,12 +445,17 @@ pub async fn start(a: Args) -> Result<Running> {
         stop_rx,
         None,
     )));
+    api_handle.ready.listeners_up();
+    tracing::info!("HTTP front door listening on http://{http_addr}");
+    tracing::info!(functions = restored, data_dir = %a.data_dir.display(), "ready");
+    crate::notify::notify("READY=1");
 
     Ok(Running {
         api_url: format!("http://{api_addr}"),
         engine,
         api: api_handle,
         stop_tx,
+        api_stop_tx,
         servers,
         grace: a.shutdown_grace,
         logs: logs.clone(),
