@@ -35,7 +35,7 @@ handler = "app.handler"
 code = "web"
 
 [[routes]]
-path = "/hello"
+route = "GET /hello"
 function = "web"
 
 [[schedules]]
@@ -125,7 +125,7 @@ def listing(s):
                          for v in c.list_versions_by_function(FunctionName=f)["Versions"]] for f in fns},
         "aliases": {f: [(a["Name"], a["FunctionVersion"]) for a in c.list_aliases(FunctionName=f)["Aliases"]]
                     for f in fns},
-        "apps": requests.get(f"{s.api}/ondol/v1/apps", timeout=10).json(),
+        "apps": requests.get(f"{s.api}/ondol/v1/apps", timeout=10).json()["apps"],
         "dlq": json.loads(s.cli("dlq", "list", "fails", "--json").stdout),
     }
 
@@ -133,6 +133,7 @@ def listing(s):
 def test_backup_under_write_load_then_restore(make_server, tmp_path):
     a = make_server(args=["--async-retry-base", "200ms"])
     setup_state(a, tmp_path)
+    before = listing(a)
     load = Load(a, tmp_path)
     threads = [threading.Thread(target=f) for f in (load.creates, load.publishes, load.sends)]
     for t in threads:
@@ -150,7 +151,6 @@ def test_backup_under_write_load_then_restore(make_server, tmp_path):
     a.proc.send_signal(signal.SIGKILL)
     a.proc.wait()
     assert "backed up" in r.stdout, r.stdout
-    schedules_before = a.output()  # the old server's log, for failure messages only
 
     target = tmp_path / "restored"
     from conftest import BIN
@@ -174,7 +174,8 @@ def test_backup_under_write_load_then_restore(make_server, tmp_path):
     for v in versions[-3:]:
         assert c.invoke(FunctionName="pub", Qualifier=v)["StatusCode"] == 200
     assert json.loads(c.invoke(FunctionName="layered")["Payload"].read()) == "from the layer"
-    assert any(x["app"] == "shop" for x in got["apps"]), got["apps"]
+    assert got["apps"] == before["apps"] and any(x["app"] == "shop" for x in got["apps"]), got["apps"]
+    assert got["dlq"] == before["dlq"]
     assert requests.get(f"{b.http}/hello", timeout=30).text == "hi"
     assert "shop-nightly" in b.cli("schedules").stdout or "nightly" in b.cli("schedules").stdout
     assert len(got["dlq"]) == 1 and got["dlq"][0]["attempts"] == 1

@@ -54,7 +54,10 @@ pub async fn backup(State(api): State<Arc<Api>>) -> Response {
     (
         [
             ("content-type", "application/x-tar"),
-            ("content-disposition", "attachment; filename=\"ondol-backup.tar\""),
+            (
+                "content-disposition",
+                "attachment; filename=\"ondol-backup.tar\"",
+            ),
         ],
         Body::from_stream(stream),
     )

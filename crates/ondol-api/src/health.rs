@@ -95,7 +95,11 @@ pub async fn ready(State(api): State<Arc<Api>>) -> Response {
 
 /// Holds every other request until functions are restored, as the listen
 /// backlog did before the API answered early: no client sees an empty engine.
-pub async fn hold_until_restored(State(api): State<Arc<Api>>, req: Request, next: Next) -> Response {
+pub async fn hold_until_restored(
+    State(api): State<Arc<Api>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path();
     if path != HEALTH_PATH && path != READY_PATH {
         api.ready.wait_restored().await;

@@ -52,7 +52,13 @@ pub fn snapshot_db(src: &Path, dest: &Path) -> Result<()> {
     {
         let b = rusqlite::backup::Backup::new(&from, &mut to)?;
         // All pages in one step: one read transaction, hence one consistent state.
-        b.run_to_completion(-1, std::time::Duration::ZERO, None)?;
+        match b.step(-1)? {
+            rusqlite::backup::StepResult::Done => {}
+            other => {
+                let msg = format!("the store was busy during the copy ({other:?}): try again");
+                return Err(Error::BadArchive(msg));
+            }
+        }
     }
     to.pragma_update(None, "journal_mode", "DELETE")?;
     Ok(())
@@ -90,7 +96,12 @@ pub fn layer_member(name: &str, version: u32) -> String {
 
 /// Writes a backup of the store at `db` (with `blobs`' files) to `out`; `scratch`
 /// is a directory on the same disk for the copied database.
-pub fn write_archive(db: &Path, blobs: &Blobs, scratch: &Path, out: impl Write) -> Result<Manifest> {
+pub fn write_archive(
+    db: &Path,
+    blobs: &Blobs,
+    scratch: &Path,
+    out: impl Write,
+) -> Result<Manifest> {
     let copy = Scratch(scratch.join(format!(".backup-{}-{}.db", std::process::id(), nanos())));
     snapshot_db(db, &copy.0)?;
     let (functions, members) = referenced(&copy.0)?;
@@ -108,7 +119,11 @@ pub fn write_archive(db: &Path, blobs: &Blobs, scratch: &Path, out: impl Write) 
     };
     for (path, src) in &files {
         let (size, sha256) = hash_file(src)?;
-        manifest.members.push(Member { path: path.clone(), size, sha256 });
+        manifest.members.push(Member {
+            path: path.clone(),
+            size,
+            sha256,
+        });
     }
     let mut tar = tar::Builder::new(out);
     let json = serde_json::to_vec_pretty(&manifest)?;
@@ -124,10 +139,15 @@ pub fn write_archive(db: &Path, blobs: &Blobs, scratch: &Path, out: impl Write) 
 
 /// Where an archive member's bytes are in the data dir.
 fn source_of(blobs: &Blobs, member: &str) -> Result<PathBuf> {
-    if let Some(sha) = member.strip_prefix("blobs/").and_then(|m| m.strip_suffix(".zip")) {
+    if let Some(sha) = member
+        .strip_prefix("blobs/")
+        .and_then(|m| m.strip_suffix(".zip"))
+    {
         return Ok(blobs.zip_path(sha));
     }
-    let rest = member.strip_prefix("layers/v/").and_then(|m| m.strip_suffix(".zip"));
+    let rest = member
+        .strip_prefix("layers/v/")
+        .and_then(|m| m.strip_suffix(".zip"));
     let (name, v) = rest.and_then(|r| r.rsplit_once('/')).unwrap_or_default();
     let v: u32 = v
         .parse()
@@ -135,7 +155,12 @@ fn source_of(blobs: &Blobs, member: &str) -> Result<PathBuf> {
     Ok(blobs.layers.zip_path(name, v))
 }
 
-fn append<W: Write>(tar: &mut tar::Builder<W>, path: &str, size: u64, data: impl Read) -> Result<()> {
+fn append<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &str,
+    size: u64,
+    data: impl Read,
+) -> Result<()> {
     let mut h = tar::Header::new_ustar();
     h.set_size(size);
     h.set_mode(0o600);

@@ -61,10 +61,16 @@ fn allowed(path: &str) -> bool {
     if path == DB_MEMBER {
         return true;
     }
-    if let Some(sha) = path.strip_prefix("blobs/").and_then(|p| p.strip_suffix(".zip")) {
+    if let Some(sha) = path
+        .strip_prefix("blobs/")
+        .and_then(|p| p.strip_suffix(".zip"))
+    {
         return hex64(sha);
     }
-    let Some(rest) = path.strip_prefix("layers/v/").and_then(|p| p.strip_suffix(".zip")) else {
+    let Some(rest) = path
+        .strip_prefix("layers/v/")
+        .and_then(|p| p.strip_suffix(".zip"))
+    else {
         return false;
     };
     let Some((name, v)) = rest.split_once('/') else {
@@ -72,7 +78,9 @@ fn allowed(path: &str) -> bool {
     };
     let name_ok = !name.is_empty()
         && name.len() <= 140
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     name_ok && !v.is_empty() && v.len() <= 9 && v.bytes().all(|b| b.is_ascii_digit())
 }
 
@@ -103,22 +111,30 @@ fn unpack(input: impl Read, staging: Option<&Path>) -> Result<Restored> {
     let mut ar = tar::Archive::new(input);
     let mut entries = ar.entries().map_err(Error::io("the archive"))?;
     let manifest = read_manifest(entries.next())?;
-    let expected: BTreeMap<&str, &backup::Member> =
-        manifest.members.iter().map(|m| (m.path.as_str(), m)).collect();
+    let expected: BTreeMap<&str, &backup::Member> = manifest
+        .members
+        .iter()
+        .map(|m| (m.path.as_str(), m))
+        .collect();
     let mut seen = BTreeMap::new();
     let mut bytes = 0;
     for entry in entries {
         let mut e = entry.map_err(|e| bad(format!("unreadable archive: {e}")))?;
         let path = member_path(&e)?;
         let Some(m) = expected.get(path.as_str()) else {
-            return Err(bad(format!("member {path:?} is not listed in the manifest")));
+            return Err(bad(format!(
+                "member {path:?} is not listed in the manifest"
+            )));
         };
         if seen.insert(path.clone(), ()).is_some() {
             return Err(bad(format!("member {path:?} appears twice")));
         }
         let size = e.header().size().map_err(|e| bad(e.to_string()))?;
         if size != m.size {
-            return Err(bad(format!("member {path:?} is {size} bytes, the manifest says {}", m.size)));
+            return Err(bad(format!(
+                "member {path:?} is {size} bytes, the manifest says {}",
+                m.size
+            )));
         }
         let mut out = match staging {
             Some(s) => Some(create(&s.join(&path), s)?),
@@ -127,15 +143,24 @@ fn unpack(input: impl Read, staging: Option<&Path>) -> Result<Restored> {
         let mut hash = Sha256::new();
         let n = copy_bounded(&mut (&mut e).take(m.size), out.as_mut(), &mut hash, &path)?;
         if n != m.size || hex::encode(hash.finalize()) != m.sha256 {
-            return Err(bad(format!("member {path:?} does not match its sha256 in the manifest")));
+            return Err(bad(format!(
+                "member {path:?} does not match its sha256 in the manifest"
+            )));
         }
         if let Some(f) = out {
             f.sync_all().map_err(Error::io(&path))?;
         }
         bytes += n;
     }
-    if let Some(m) = manifest.members.iter().find(|m| !seen.contains_key(&m.path)) {
-        return Err(bad(format!("member {:?} is in the manifest but not in the archive", m.path)));
+    if let Some(m) = manifest
+        .members
+        .iter()
+        .find(|m| !seen.contains_key(&m.path))
+    {
+        return Err(bad(format!(
+            "member {:?} is in the manifest but not in the archive",
+            m.path
+        )));
     }
     Ok(Restored { manifest, bytes })
 }
@@ -145,15 +170,23 @@ fn read_manifest<R: Read>(first: Option<std::io::Result<tar::Entry<'_, R>>>) -> 
         .ok_or_else(|| bad("empty archive"))?
         .map_err(|e| bad(format!("unreadable archive: {e}")))?;
     if member_path(&e).ok().as_deref() != Some(MANIFEST_MEMBER) {
-        return Err(bad("not an ondol backup: manifest.json is not its first member"));
+        return Err(bad(
+            "not an ondol backup: manifest.json is not its first member",
+        ));
     }
     let size = e.header().size().map_err(|e| bad(e.to_string()))?;
     if size > MAX_MANIFEST {
-        return Err(bad(format!("manifest.json is {size} bytes, over {MAX_MANIFEST}")));
+        return Err(bad(format!(
+            "manifest.json is {size} bytes, over {MAX_MANIFEST}"
+        )));
     }
     let mut buf = Vec::new();
-    (&mut e).take(size).read_to_end(&mut buf).map_err(Error::io("manifest.json"))?;
-    let m: Manifest = serde_json::from_slice(&buf).map_err(|e| bad(format!("manifest.json: {e}")))?;
+    (&mut e)
+        .take(size)
+        .read_to_end(&mut buf)
+        .map_err(Error::io("manifest.json"))?;
+    let m: Manifest =
+        serde_json::from_slice(&buf).map_err(|e| bad(format!("manifest.json: {e}")))?;
     if m.format > FORMAT || m.schema_version > SCHEMA_VERSION {
         return Err(bad(format!(
             "the backup was made by ondol {} (format {}, schema {}), newer than this one (format {FORMAT}, schema {SCHEMA_VERSION}): restore it with that version or newer",
@@ -161,12 +194,22 @@ fn read_manifest<R: Read>(first: Option<std::io::Result<tar::Entry<'_, R>>>) -> 
         )));
     }
     for member in &m.members {
-        let cap = if member.path == DB_MEMBER { MAX_DB } else { MAX_ZIP };
+        let cap = if member.path == DB_MEMBER {
+            MAX_DB
+        } else {
+            MAX_ZIP
+        };
         if !allowed(&member.path) {
-            return Err(bad(format!("member {:?} is not a path a backup writes", member.path)));
+            return Err(bad(format!(
+                "member {:?} is not a path a backup writes",
+                member.path
+            )));
         }
         if member.size > cap {
-            return Err(bad(format!("member {:?} is {} bytes, over the limit of {cap}", member.path, member.size)));
+            return Err(bad(format!(
+                "member {:?} is {} bytes, over the limit of {cap}",
+                member.path, member.size
+            )));
         }
     }
     Ok(m)
@@ -176,7 +219,9 @@ fn read_manifest<R: Read>(first: Option<std::io::Result<tar::Entry<'_, R>>>) -> 
 fn member_path<R: Read>(e: &tar::Entry<'_, R>) -> Result<String> {
     let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
     if e.header().entry_type() != tar::EntryType::Regular {
-        return Err(bad(format!("member {raw:?} is not a regular file (links and devices are refused)")));
+        return Err(bad(format!(
+            "member {raw:?} is not a regular file (links and devices are refused)"
+        )));
     }
     if raw != MANIFEST_MEMBER && !allowed(&raw) {
         return Err(bad(format!("member {raw:?} is not a path a backup writes")));
@@ -195,11 +240,18 @@ fn create(dest: &Path, staging: &Path) -> Result<File> {
         .map_err(Error::io(dest))
 }
 
-fn copy_bounded(r: &mut impl Read, mut out: Option<&mut File>, hash: &mut Sha256, path: &str) -> Result<u64> {
+fn copy_bounded(
+    r: &mut impl Read,
+    mut out: Option<&mut File>,
+    hash: &mut Sha256,
+    path: &str,
+) -> Result<u64> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut n = 0u64;
     loop {
-        let k = r.read(&mut buf).map_err(|e| bad(format!("truncated archive: {e}")))?;
+        let k = r
+            .read(&mut buf)
+            .map_err(|e| bad(format!("truncated archive: {e}")))?;
         if k == 0 {
             return Ok(n);
         }
@@ -217,7 +269,9 @@ fn install(staging: &Path, dir: &Path, r: Restored) -> Result<Restored> {
     let db = staging.join(DB_MEMBER);
     let (_, wanted) = backup::referenced(&db)?;
     if let Some(missing) = wanted.iter().find(|m| !staging.join(m).exists()) {
-        return Err(bad(format!("the store references {missing}, which the archive lacks")));
+        return Err(bad(format!(
+            "the store references {missing}, which the archive lacks"
+        )));
     }
     let blobs = dir.join("blobs");
     fs::create_dir_all(&blobs).map_err(Error::io(&blobs))?;
@@ -255,8 +309,17 @@ mod tests {
         assert!(allowed("ondol.db"));
         assert!(allowed(&format!("blobs/{}.zip", "a".repeat(64))));
         assert!(allowed("layers/v/my-layer_1/3.zip"));
-        for p in ["../x", "/etc/passwd", "blobs/../../x.zip", "blobs/abc.zip", "layers/v/../1.zip",
-            "layers/v/a/b/1.zip", "layers/v/a/1x.zip", "ondol.db/x", "./ondol.db"] {
+        for p in [
+            "../x",
+            "/etc/passwd",
+            "blobs/../../x.zip",
+            "blobs/abc.zip",
+            "layers/v/../1.zip",
+            "layers/v/a/b/1.zip",
+            "layers/v/a/1x.zip",
+            "ondol.db/x",
+            "./ondol.db",
+        ] {
             assert!(!allowed(p), "{p}");
         }
     }

@@ -55,7 +55,8 @@ pub async fn backup(a: BackupArgs) -> Result<ExitCode> {
 }
 
 pub async fn restore(a: RestoreArgs) -> Result<ExitCode> {
-    let f = std::fs::File::open(&a.file).with_context(|| format!("opening {}", a.file.display()))?;
+    let f =
+        std::fs::File::open(&a.file).with_context(|| format!("opening {}", a.file.display()))?;
     let dir = a.data_dir.clone();
     let r = tokio::task::spawn_blocking(move || {
         ondol_store::restore::restore(std::io::BufReader::new(f), &dir)
