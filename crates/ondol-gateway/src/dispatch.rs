@@ -33,7 +33,11 @@ pub(crate) async fn dispatch(
     served: &mut Served,
 ) -> Result<Response> {
     let api_key = match target.route.api_key_required {
-        true => Some(gw.keys.admit(target, req.headers()).map_err(GatewayError::Key)?),
+        true => Some(
+            gw.keys
+                .admit(target, req.headers())
+                .map_err(GatewayError::Key)?,
+        ),
         false => None,
     };
     admit(target, &req)?;
@@ -170,10 +174,7 @@ fn event(
         source_ip: peer.ip().to_string(),
         now: chrono::Utc::now(),
         account: &gw.engine.arn().account,
-        protocol: match parts.version {
-            http::Version::HTTP_2 => "HTTP/2.0",
-            _ => "HTTP/1.1",
-        },
+        protocol: events::protocol(parts.version),
     };
     match target.route.payload {
         PayloadFormat::V2 => events::v2(&info),

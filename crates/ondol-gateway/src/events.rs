@@ -289,3 +289,11 @@ mod tests {
         assert_eq!(canonical_case("content-type"), "Content-Type");
     }
 }
+
+/// `requestContext.protocol` for the request's HTTP version.
+pub fn protocol(v: http::Version) -> &'static str {
+    match v {
+        http::Version::HTTP_2 => "HTTP/2.0",
+        _ => "HTTP/1.1",
+    }
+}

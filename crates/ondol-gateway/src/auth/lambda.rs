@@ -119,6 +119,7 @@ fn event(engine: &Engine, asked: &Asked<'_>, values: &[String]) -> Value {
         source_ip: asked.peer.ip().to_string(),
         now: chrono::Utc::now(),
         account: &engine.arn().account,
+        protocol: events::protocol(asked.req.version),
     };
     let mut ev = events::v2(&info);
     if let Some(o) = ev.as_object_mut() {

@@ -9,13 +9,10 @@ mod lambda;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::response::Response;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, StatusCode};
 use ondol_core::manifest::{AppHttp, Authorizer, PayloadFormat, Route};
 use ondol_engine::Engine;
 use serde_json::{json, Map, Value};
-
-use crate::response::message;
 
 /// A route's authorizer, compiled with the route table.
 pub struct Guard {
@@ -96,7 +93,9 @@ impl std::fmt::Display for Refusal {
         match self {
             Self::Unauthorized(None) => f.write_str("no token: the route's authorizer needs one"),
             Self::Unauthorized(Some(d)) => write!(f, "the token is refused: {d}"),
-            Self::Forbidden(Some(s)) => write!(f, "the token lacks the route's scopes ({})", s.join(" ")),
+            Self::Forbidden(Some(s)) => {
+                write!(f, "the token lacks the route's scopes ({})", s.join(" "))
+            }
             Self::Forbidden(None) => f.write_str("the authorizer denied the request"),
             Self::Failed => f.write_str("the authorizer failed"),
         }

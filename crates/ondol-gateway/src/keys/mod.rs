@@ -8,15 +8,13 @@ mod window;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::response::Response;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, StatusCode};
 use ondol_core::keys::{ApiKey, KeyRing, QuotaUse};
 use ondol_core::manifest::{RateLimit, UsagePlan};
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::response::message;
 use crate::table::{Bucket, Target};
 
 /// Longer values are refused before hashing: keys ondol makes are 40 characters.
@@ -64,8 +62,16 @@ impl Refused {
     pub fn status(&self) -> (StatusCode, &'static str, Option<u64>) {
         match self {
             Self::Forbidden => (StatusCode::FORBIDDEN, "Forbidden", None),
-            Self::Throttled(w) => (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests", Some((*w).max(1))),
-            Self::OverQuota(w) => (StatusCode::TOO_MANY_REQUESTS, "Limit Exceeded", Some((*w).max(1))),
+            Self::Throttled(w) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too Many Requests",
+                Some((*w).max(1)),
+            ),
+            Self::OverQuota(w) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Limit Exceeded",
+                Some((*w).max(1)),
+            ),
         }
     }
 }

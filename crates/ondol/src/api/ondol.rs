@@ -23,6 +23,22 @@ impl Ondol<'_> {
             .unwrap_or_default())
     }
 
+    /// Makes an API key; the answer holds its value, shown this once.
+    pub async fn create_key(&self, k: &NewKey<'_>) -> Result<KeyInfo> {
+        self.0.send(Method::POST, "/ondol/v1/keys", Some(k)).await
+    }
+
+    /// Every API key, with its use of its quota (never a value).
+    pub async fn keys(&self) -> Result<Vec<KeyInfo>> {
+        Ok(self.0.get::<KeyList>("/ondol/v1/keys").await?.keys)
+    }
+
+    /// Revokes the key `name`; false if there is none.
+    pub async fn revoke_key(&self, name: &str) -> Result<bool> {
+        let path = format!("/ondol/v1/keys/{}", encode_segment(name));
+        self.0.send_unit(Method::DELETE, &path, None::<&()>).await
+    }
+
     /// Each claimed host's DNS and certificate, as the server sees them.
     pub async fn domains(&self) -> Result<Domains> {
         self.0.get("/ondol/v1/domains").await

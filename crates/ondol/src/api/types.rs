@@ -398,3 +398,36 @@ pub struct Domains {
     #[serde(rename = "Domains")]
     pub domains: Vec<crate::tls::domains::Report>,
 }
+
+/// `POST /ondol/v1/keys`.
+#[derive(Serialize)]
+pub struct NewKey<'a> {
+    pub name: &'a str,
+    pub app: Option<&'a str>,
+    pub plan: Option<&'a str>,
+}
+
+/// An API key as the server shows it; `value` only in the answer to its creation.
+#[derive(Serialize, Deserialize)]
+pub struct KeyInfo {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub app: Option<String>,
+    pub plan: Option<String>,
+    pub created: String,
+    #[serde(default)]
+    pub quota: Option<ondol_core::manifest::Quota>,
+    #[serde(default)]
+    pub rate: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// `GET /ondol/v1/keys`.
+#[derive(Deserialize)]
+pub struct KeyList {
+    pub keys: Vec<KeyInfo>,
+}

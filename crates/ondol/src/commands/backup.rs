@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use http::Method;
 
-use crate::client::{self, DEFAULT_ENDPOINT};
+use crate::api::{ApiError, Client, DEFAULT_ENDPOINT};
 
 #[derive(clap::Args)]
 pub struct BackupArgs {
@@ -31,10 +31,11 @@ pub struct RestoreArgs {
 
 pub async fn backup(a: BackupArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
-    let url = format!("{}/ondol/v1/backup", a.endpoint.trim_end_matches('/'));
-    let r = client::call(Method::POST, &url, &[], Bytes::new()).await?;
+    let r = Client::new(&a.endpoint)
+        .raw(Method::POST, "/ondol/v1/backup", &[], Bytes::new())
+        .await?;
     if !r.status.is_success() {
-        bail!("backup refused: {}", client::error_message(&r));
+        bail!("backup refused: {}", ApiError::of(&r, None));
     }
     // Checked before it is kept: a cut-off archive must not pass for a backup.
     let m = ondol_store::restore::verify(&r.body[..])

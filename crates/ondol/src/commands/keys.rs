@@ -4,11 +4,9 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use bytes::Bytes;
-use http::Method;
-use serde_json::{json, Value};
 
-use crate::client::{self, DEFAULT_ENDPOINT};
+use crate::api::types::{KeyInfo, NewKey};
+use crate::api::{Client, DEFAULT_ENDPOINT};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -44,21 +42,9 @@ enum Action {
     Revoke { name: String },
 }
 
-async fn call(endpoint: &str, method: Method, path: &str, body: Bytes) -> Result<Value> {
-    let url = format!("{}{path}", endpoint.trim_end_matches('/'));
-    let headers = [("content-type", "application/json".to_string())];
-    let r = client::call(method, &url, &headers, body).await?;
-    if !r.status.is_success() {
-        bail!("{}", client::error_message(&r));
-    }
-    if r.body.is_empty() {
-        return Ok(Value::Null);
-    }
-    Ok(serde_json::from_slice(&r.body)?)
-}
-
 pub async fn run(a: Args) -> Result<ExitCode> {
-    let e = &a.endpoint;
+    let c = Client::new(&a.endpoint);
+    let api = c.ondol();
     match a.action {
         Action::Create {
             name,
@@ -66,56 +52,56 @@ pub async fn run(a: Args) -> Result<ExitCode> {
             app,
             json,
         } => {
-            let body = json!({ "name": name, "app": app, "plan": plan }).to_string();
-            let k = call(e, Method::POST, "/ondol/v1/keys", body.into()).await?;
+            let new = NewKey {
+                name: &name,
+                app: app.as_deref(),
+                plan: plan.as_deref(),
+            };
+            let k = api.create_key(&new).await?;
             if json {
-                println!("{k}");
+                println!("{}", serde_json::to_string(&k)?);
                 return Ok(ExitCode::SUCCESS);
             }
-            let scope = match (k["app"].as_str(), k["plan"].as_str()) {
+            let scope = match (&k.app, &k.plan) {
                 (Some(a), Some(p)) => format!("app {a}, usage plan {p}"),
                 (Some(a), None) => format!("app {a}, no usage plan"),
                 _ => "every app, no usage plan".into(),
             };
-            println!(
-                "Created API key {name} (id {}) for {scope}.",
-                text(&k["id"])
-            );
+            println!("Created API key {name} (id {}) for {scope}.", k.id);
             println!("Its value is shown only this once; send it as the x-api-key header:\n");
-            println!("  {}\n", text(&k["value"]));
+            println!("  {}\n", k.value.as_deref().unwrap_or("-"));
         }
         Action::List { json } => {
-            let v = call(e, Method::GET, "/ondol/v1/keys", Bytes::new()).await?;
-            let keys = v["keys"].as_array().cloned().unwrap_or_default();
+            let keys = api.keys().await?;
             if json {
-                println!("{}", Value::Array(keys));
+                println!("{}", serde_json::to_string(&keys)?);
             } else {
                 print_list(&keys);
             }
         }
         Action::Revoke { name } => {
-            let path = format!("/ondol/v1/keys/{}", client::encode_segment(&name));
-            call(e, Method::DELETE, &path, Bytes::new()).await?;
+            if !api.revoke_key(&name).await? {
+                bail!("API key not found: {name}");
+            }
             println!("Revoked API key {name}: the front door refuses it from now on.");
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn text(v: &Value) -> &str {
-    v.as_str().unwrap_or("-")
-}
-
 /// `3/1000 per day`, `3 (no quota)`.
-fn usage(k: &Value) -> String {
-    let used = k["used"].as_u64().unwrap_or(0);
-    match k["quota"].as_object() {
-        Some(q) => format!("{used}/{} per {}", q["limit"], text(&q["period"])),
+fn usage(k: &KeyInfo) -> String {
+    let used = k.used.unwrap_or(0);
+    match &k.quota {
+        Some(q) => {
+            let period = serde_json::to_value(q.period).unwrap_or_default();
+            format!("{used}/{} per {}", q.limit, period.as_str().unwrap_or("-"))
+        }
         None => format!("{used} (no quota)"),
     }
 }
 
-fn print_list(keys: &[Value]) {
+fn print_list(keys: &[KeyInfo]) {
     if keys.is_empty() {
         println!("no API keys (create one with: ondol keys create NAME --app APP --plan PLAN)");
         return;
@@ -125,15 +111,15 @@ fn print_list(keys: &[Value]) {
         "NAME", "ID", "PREFIX", "APP", "PLAN", "CREATED"
     );
     for k in keys {
-        let prefix = format!("{}…", text(&k["prefix"]));
+        let prefix = format!("{}…", k.prefix);
         println!(
             "{:<20} {:<10} {:<11} {:<16} {:<12} {:<20} {}",
-            text(&k["name"]),
-            text(&k["id"]),
+            k.name,
+            k.id,
             prefix,
-            k["app"].as_str().unwrap_or("(all)"),
-            text(&k["plan"]),
-            text(&k["created"]),
+            k.app.as_deref().unwrap_or("(all)"),
+            k.plan.as_deref().unwrap_or("-"),
+            k.created,
             usage(k)
         );
     }
