@@ -78,6 +78,14 @@ const isError = (value) => util.types.isNativeError(value) || value instanceof E
 const looksLikeError = (v) => v && typeof v.name === 'string' && typeof v.message === 'string' &&
   typeof v.stack === 'string' && v.name && v.message && v.stack;
 
+// The function's files as Lambda shows them, under /var/task, and this runtime's under
+// /var/runtime: without the sandbox both run from directories of ondol's data dir.
+const TASK_ROOT = (env.LAMBDA_TASK_ROOT || '').replace(/\/+$/, '');
+const taskPaths = (text) => {
+  if (TASK_ROOT && TASK_ROOT !== '/var/task') text = text.replaceAll(`${TASK_ROOT}/`, '/var/task/');
+  return __dirname === '/var/runtime' ? text : text.replaceAll(`${__dirname}/`, '/var/runtime/');
+};
+
 // What goes to /error: AWS's toRapidResponse (src/Errors.js).
 function describe(err) {
   try {
@@ -85,7 +93,7 @@ function describe(err) {
       return {
         errorType: err.name?.replaceAll('\x7F', '%7F'),
         errorMessage: err.message?.replaceAll('\x7F', '%7F'),
-        trace: err.stack.replaceAll('\x7F', '%7F').split('\n'),
+        trace: taskPaths(err.stack.replaceAll('\x7F', '%7F')).split('\n'),
       };
     }
     return { errorType: typeof err, errorMessage: err.toString(), trace: [] };
@@ -184,7 +192,7 @@ LEVELS.forEach((level, rank) => {
       const line = LOG_JSON
         ? jsonRecord(level, params)
         : `${new Date().toISOString()}\t${requestId}\t${level}\t${util.format(...params)}`;
-      process.stdout.write(line.replace(/\n/g, '\r') + '\n');
+      process.stdout.write(taskPaths(line).replace(/\n/g, '\r') + '\n');
     };
   }
 });

@@ -221,11 +221,20 @@ class _RuntimeAPI:
 
 # --- errors -----------------------------------------------------------------
 
+def _task_path(filename):
+    """A file of the function's code as Lambda shows it, under /var/task: without the
+    sandbox the code runs from a content-hash directory of ondol's data dir."""
+    root = os.environ.get('LAMBDA_TASK_ROOT', '').rstrip('/')
+    if root and root != '/var/task' and filename.startswith(root + '/'):
+        return '/var/task' + filename[len(root):]
+    return filename
+
+
 def _user_frames(tb):
     """awslambdaric's stackTrace (bootstrap.py: build_fault_result): the frames from
     the first one outside a `/bootstrap.py`, formatted from plain tuples (no carets)."""
     import traceback
-    frames = [(f.filename, f.lineno, f.name, f.line) for f in traceback.extract_tb(tb)]
+    frames = [(_task_path(f.filename), f.lineno, f.name, f.line) for f in traceback.extract_tb(tb)]
     for i, frame in enumerate(frames):
         if '/bootstrap.py' not in frame[0]:
             frames = frames[i:]

@@ -60,7 +60,7 @@ pub async fn run(a: Args) -> Result<ExitCode> {
             let when = chrono::DateTime::from_timestamp_millis(e.ts_ms)
                 .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
                 .unwrap_or_default();
-            println!("{when} {}", e.line);
+            print_record(&format!("{when} "), &e.line);
             after = Some(e.seq);
         }
         if !a.follow {
@@ -70,6 +70,21 @@ pub async fn run(a: Args) -> Result<ExitCode> {
             after = Some(0);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Prints one log record. Runtimes join a multi-line message (a Python traceback,
+/// a Node stack) with `\r` so it stays one record, as CloudWatch keeps it one
+/// event: each part gets its own line here, the continuations indented (and the
+/// no-break spaces Python's bootstrap indents them with made plain).
+pub fn print_record(prefix: &str, line: &str) {
+    let mut parts = line.trim_end_matches('\r').split('\r');
+    println!("{prefix}{}", parts.next().unwrap_or_default());
+    for part in parts {
+        let text = part.trim_start_matches('\u{a0}');
+        let indent = part.len() - text.len();
+        // A no-break space is two bytes in UTF-8.
+        println!("    {:w$}{text}", "", w = indent / '\u{a0}'.len_utf8());
     }
 }
 

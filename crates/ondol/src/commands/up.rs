@@ -49,13 +49,13 @@ pub async fn run(a: UpArgs) -> Result<ExitCode> {
 }
 
 /// Prints every function's new log lines as they arrive.
-async fn follow(c: &Client) {
+pub async fn follow(c: &Client) {
     let mut after = 0i64;
     loop {
         let q = [format!("after_seq={after}"), "limit=1000".into()];
         if let Ok(page) = c.ondol().logs(&q).await {
             for e in page.entries {
-                println!("[{}] {}", e.function, e.line);
+                super::logs::print_record(&format!("[{}] ", e.function), &e.line);
                 after = e.seq;
             }
         }
