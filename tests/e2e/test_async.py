@@ -83,7 +83,7 @@ def test_retries_then_dead_letter_same_request_id(make_server, tmp_path):
     assert "replayed 1" in replay
     wait_until(lambda: len(lines(out)) == 6, timeout=20, what="the replay's attempts")
     wait_until(lambda: json.loads(server.cli("dlq", "list", "flaky", "--json").stdout), timeout=10)
-    assert "purged 1" in server.cli("dlq", "purge", "flaky").stdout
+    assert "purged 1" in server.cli("dlq", "purge", "flaky", "--yes").stdout
     assert json.loads(server.cli("dlq", "list", "flaky", "--json").stdout) == []
 
 

@@ -101,7 +101,7 @@ def test_dlq_by_key(server, tmp_path):
     assert r.returncode == 0 and rid in r.stdout, r.stderr
     r = ondol(server, "dlq", "show", "boom", str(letters[0]["id"]), cwd=app)
     assert r.returncode == 0 and rid in r.stdout, r.stderr
-    r = ondol(server, "dlq", "purge", "boom", cwd=app)
+    r = ondol(server, "dlq", "purge", "boom", "--yes", cwd=app)
     assert r.returncode == 0 and "purged 1" in r.stdout, r.stderr
 
 

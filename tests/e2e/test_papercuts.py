@@ -76,3 +76,109 @@ def test_node_stack_shows_task_paths_on_several_lines(server, tmp_path):
     assert str(server.data_dir) not in out and "\r" not in out, out
     at = [l for l in out.splitlines() if l.strip().startswith("at ")]
     assert len(at) >= 2 and all(l.startswith("    ") for l in at), out
+
+
+# --- dlq -------------------------------------------------------------------
+
+def test_dlq_takes_ids_positionally_and_purge_asks(server, tmp_path):
+    app = write_app(tmp_path, "dq", '[functions.boom]\nruntime = "python3.11"\n'
+                    'handler = "app.handler"\ncode = "fn"\nasync = { maximum_retry_attempts = 0 }\n',
+                    {"fn/app.py": "def handler(event, context):\n    raise ValueError('no')\n"})
+    server.cli("deploy", str(app))
+    c = server.client()
+    for _ in range(3):
+        c.invoke(FunctionName="dq-boom", InvocationType="Event", Payload=b"{}")
+    dlq = lambda: json.loads(server.cli("dlq", "list", "boom", "--json", "--dir", str(app)).stdout)
+    letters = wait_until(lambda: (lambda d: d if len(d) == 3 else None)(dlq()), timeout=20, what="3 dead letters")
+    ids = [str(l["id"]) for l in letters]
+    d = ["--dir", str(app)]
+
+    # One way for every subcommand: a positional ID; --id still works for scripts.
+    assert letters[0]["request_id"] in server.cli("dlq", "show", "boom", ids[0], *d).stdout
+    assert letters[0]["request_id"] in server.cli("dlq", "show", "boom", "--id", ids[0], *d).stdout
+    assert "replayed 1" in server.cli("dlq", "replay", "boom", ids[0], *d).stdout
+    wait_until(lambda: len(dlq()) == 3, timeout=20, what="the replayed event back in the dead letters")
+    ids = [str(l["id"]) for l in dlq()]
+    assert "replayed 1" in server.cli("dlq", "replay", "boom", "--id", ids[0], *d).stdout
+    wait_until(lambda: len(dlq()) == 3, timeout=20, what="the replayed event back again")
+    assert server.cli("dlq", "replay", "boom", ids[0], "--all", *d, check=False).returncode == 2
+
+    # Purge: without a terminal it refuses unless --yes, and says how many would go.
+    r = server.cli("dlq", "purge", "boom", "--all", *d, check=False)
+    assert r.returncode != 0 and "3 dead letter" in r.stderr and "--yes" in r.stderr, r
+    assert len(dlq()) == 3
+    ids = [str(l["id"]) for l in dlq()]
+    assert "purged 1" in server.cli("dlq", "purge", "boom", ids[0], "--yes", *d).stdout
+    # On a terminal it asks; "n" keeps them.
+    out = on_terminal([BIN, "dlq", "purge", "boom", "--endpoint", server.api, *d], b"n\n")
+    assert "delete 2 dead letter(s) of dq-boom" in out and "nothing purged" in out, out
+    assert len(dlq()) == 2
+    out = on_terminal([BIN, "dlq", "purge", "boom", "--endpoint", server.api, *d], b"y\n")
+    assert "purged 2" in out, out
+    assert dlq() == []
+
+
+def on_terminal(argv, answer):
+    """Runs argv with a pseudo-terminal as stdin and stdout; types `answer` once asked."""
+    import pty
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(argv[0], argv)
+    out = b""
+    deadline = time.time() + 30
+    sent = False
+    while time.time() < deadline:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+        if not sent and b"[y/N]" in out:
+            os.write(fd, answer)
+            sent = True
+    os.waitpid(pid, 0)
+    return out.decode(errors="replace")
+
+
+# --- help texts ----------------------------------------------------------------
+
+def help_sections(path):
+    text = subprocess.run([BIN, *path, "--help"], capture_output=True, text=True, timeout=30).stdout
+    out, cur = {}, None
+    for line in text.splitlines():
+        m = re.match(r"^(\w[\w ]*):$", line)
+        if m:
+            cur = out.setdefault(m.group(1), [])
+        elif cur is not None and line.strip():
+            cur.append(line)
+    return out
+
+
+ARG = re.compile(r"^ {2,6}((?:-\w, )?--?[\w-]+(?:[ =][<\[]\S+)?|[<\[]\S+)\s*(\S.*)?$")
+
+
+def undocumented(path):
+    """Every argument of `ondol PATH... --help` (and its subcommands) with no help text."""
+    s = help_sections(path)
+    bad = []
+    for lines in (s.get("Arguments", []), s.get("Options", [])):
+        for i, line in enumerate(lines):
+            m = ARG.match(line)
+            if not m:
+                continue
+            # Long help goes on the next line, indented; a bare `[default: x]` is not help.
+            nxt = lines[i + 1] if i + 1 < len(lines) else ""
+            if not m.group(2) and not re.match(r"^ {10,}[^\s\[]", nxt):
+                bad.append(f"ondol {' '.join(path)}: {m.group(1)}")
+    for line in s.get("Commands", []):
+        name = line.split()[0]
+        if name != "help":
+            bad += undocumented([*path, name])
+    return bad
+
+
+def test_every_argument_of_every_subcommand_has_help_text():
+    assert "dlq" in str(help_sections([]).get("Commands")), "the walk must reach the subcommands"
+    assert undocumented([]) == []

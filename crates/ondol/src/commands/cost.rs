@@ -70,11 +70,13 @@ struct EstimateArgs {
     /// Stages with the same traffic (dev, test, prod: 3).
     #[arg(long, default_value_t = 1)]
     stages: u32,
+    /// The AWS region whose prices apply.
     #[arg(long, default_value = "us-east-1")]
     region: String,
     /// Subtract the monthly free tier.
     #[arg(long)]
     free_tier: bool,
+    /// Print the estimate as JSON.
     #[arg(long)]
     json: bool,
 }

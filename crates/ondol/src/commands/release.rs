@@ -26,6 +26,7 @@ pub struct HistoryArgs {
     /// The app directory (its ondol.toml names the app).
     #[arg(default_value = ".")]
     dir: PathBuf,
+    /// The app, by name (default: the app of the ondol.toml in DIR).
     #[arg(long)]
     app: Option<String>,
     /// Only this stage's deploys.
@@ -60,6 +61,7 @@ pub struct RollbackArgs {
     /// The app directory (its ondol.toml names the app).
     #[arg(default_value = ".")]
     dir: PathBuf,
+    /// The app, by name (default: the app of the ondol.toml in DIR).
     #[arg(long)]
     app: Option<String>,
     /// The stage to roll back.

@@ -19,6 +19,7 @@ pub struct RemoveArgs {
     /// The app directory (its ondol.toml names the app).
     #[arg(default_value = ".")]
     dir: PathBuf,
+    /// The app, by name (default: the app of the ondol.toml in DIR).
     #[arg(long)]
     app: Option<String>,
     /// The stage to remove.
