@@ -182,3 +182,28 @@ def undocumented(path):
 def test_every_argument_of_every_subcommand_has_help_text():
     assert "dlq" in str(help_sections([]).get("Commands")), "the walk must reach the subcommands"
     assert undocumented([]) == []
+
+
+# --- routes ----------------------------------------------------------------
+
+DEFAULT_ROUTE = '''
+[functions.web]
+runtime = "python3.11"
+handler = "app.handler"
+code = "fn"
+
+[[routes]]
+route = "$default"
+function = "web"
+'''
+HELLO = {"fn/app.py": "def handler(event, context):\n    return {'statusCode': 200, 'body': 'hi'}\n"}
+
+
+def test_a_default_route_clash_names_the_other_app_and_the_way_out(server, tmp_path):
+    server.cli("deploy", str(write_app(tmp_path, "first", DEFAULT_ROUTE, HELLO)))
+    r = server.cli("deploy", str(write_app(tmp_path, "second", DEFAULT_ROUTE, HELLO)), check=False)
+    assert r.returncode != 0
+    err = " ".join(r.stderr.split())
+    assert "defined twice" not in err, err
+    assert "app first (stage $default)" in err and "routes[0].route is also $default" in err, err
+    assert "named stage" in err and "`host`" in err and "remove" in err, err

@@ -135,27 +135,54 @@ fn to_matchit(path: &str) -> String {
         .join("/")
 }
 
+/// Two `$default` routes for the same requests: names the other one's app,
+/// stage and route, and the ways out.
+fn default_clash(r: &Route, me: &Owner<'_>, other: &Owner<'_>) -> String {
+    let (app, i) = (me.app, me.i);
+    let on = r
+        .host
+        .as_deref()
+        .map(|h| format!(" of host {h}"))
+        .unwrap_or_default();
+    if other.app == app {
+        return format!("routes[{i}].route: app {app}: $default{on} is defined twice");
+    }
+    format!(
+        "routes[{i}].route: app {app}: $default{on} clashes with app {} (stage {}), \
+         whose routes[{}].route is also $default{on}: only one app can take the \
+         requests no route matches; deploy one of them to a named stage (a path \
+         prefix), give one a `host`, or remove one of the $default routes",
+        other.app, other.stage, other.i
+    )
+}
+
 fn decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s)
         .decode_utf8_lossy()
         .into_owned()
 }
 
+/// Where a route was written: its app, the app's stage and its place in the
+/// app's `routes` (as in the manifest), by target index.
+struct Owner<'a> {
+    app: &'a str,
+    stage: &'a str,
+    i: usize,
+}
+
 /// Adds one route to a stage's routes; an error names the clash, keyed by the
 /// route's place in its app (`routes[i].route`, as in the manifest).
-fn insert(routes: &mut Routes, r: &Route, idx: usize, at: (&str, usize)) -> Result<(), String> {
-    let (app, i) = at;
+fn insert(routes: &mut Routes, r: &Route, idx: usize, owners: &[Owner<'_>]) -> Result<(), String> {
+    let Owner { app, i, .. } = owners[idx];
     let host = match &r.host {
         Some(h) => routes.hosts.entry(h.clone()).or_default(),
         None => &mut routes.all,
     };
     let Some(path) = &r.path else {
-        if host.default.replace(idx).is_some() {
-            return Err(format!(
-                "routes[{i}].route: app {app}: $default is defined twice"
-            ));
-        }
-        return Ok(());
+        return match host.default.replace(idx) {
+            Some(prev) => Err(default_clash(r, &owners[idx], &owners[prev])),
+            None => Ok(()),
+        };
     };
     let router = match &r.method {
         Some(m) => host.by_method.entry(m.clone()).or_default(),
@@ -173,6 +200,7 @@ impl Table {
     /// Compiles every app's routes and the Function URLs; an error names the clash.
     pub fn build(apps: &[AppHttp], urls: &[UrlRoute]) -> Result<Self, String> {
         let mut t = Table::default();
+        let mut owners = Vec::new();
         for app in apps {
             let named = app.stage != ondol_core::manifest::DEFAULT_STAGE;
             for h in &app.hosts {
@@ -194,6 +222,11 @@ impl Table {
             );
             for (i, r) in app.routes.iter().enumerate() {
                 let idx = t.targets.len();
+                owners.push(Owner {
+                    app: &app.app,
+                    stage: &app.stage,
+                    i,
+                });
                 t.targets.push(Target {
                     route: r.clone(),
                     cors: cors.clone(),
@@ -217,16 +250,11 @@ impl Table {
                 } else {
                     &mut t.root
                 };
-                insert(routes, r, idx, (&app.app, i))?;
+                insert(routes, r, idx, &owners)?;
                 // A stage's own hosts serve only the apps that claim them.
                 if r.host.is_none() {
                     for h in &app.hosts {
-                        insert(
-                            t.host_routes.entry(h.clone()).or_default(),
-                            r,
-                            idx,
-                            (&app.app, i),
-                        )?;
+                        insert(t.host_routes.entry(h.clone()).or_default(), r, idx, &owners)?;
                     }
                 }
             }
