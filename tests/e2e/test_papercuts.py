@@ -207,3 +207,27 @@ def test_a_default_route_clash_names_the_other_app_and_the_way_out(server, tmp_p
     assert "defined twice" not in err, err
     assert "app first (stage $default)" in err and "routes[0].route is also $default" in err, err
     assert "named stage" in err and "`host`" in err and "remove" in err, err
+
+
+def test_deploy_summary_prints_a_routes_host(server, tmp_path):
+    toml = '''
+[functions.web]
+runtime = "python3.11"
+handler = "app.handler"
+code = "fn"
+
+[[routes]]
+route = "GET /hi"
+function = "web"
+host = "api.example.test"
+
+[[routes]]
+route = "GET /plain"
+function = "web"
+'''
+    out = server.cli("deploy", str(write_app(tmp_path, "hosted", toml, HELLO))).stdout
+    port = server.http.rsplit(":", 1)[1]
+    assert f"GET     http://api.example.test:{port}/hi" in out, out
+    assert f"GET     {server.http}/plain" in out, out
+    r = requests.get(f"{server.http}/hi", headers={"host": "api.example.test"}, timeout=10)
+    assert r.status_code == 200 and r.text == "hi", "the printed host is where the route answers"

@@ -330,9 +330,32 @@ pub fn stage_base(d: &Deployment, http: &str) -> String {
     }
 }
 
+/// `base` (`http://127.0.0.1:9000/prod`) with its host replaced by a route's
+/// `host`, keeping the port: where that route answers.
+fn on_host(base: &str, host: &str) -> String {
+    let (scheme, rest) = base.split_once("://").unwrap_or(("http", base));
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let port = authority
+        .rsplit_once(':')
+        .map(|(_, p)| p)
+        .filter(|p| p.bytes().all(|b| b.is_ascii_digit()));
+    match port {
+        Some(p) => format!("{scheme}://{host}:{p}{path}"),
+        None => format!("{scheme}://{host}{path}"),
+    }
+}
+
+/// Where a route answers: its stage's base, on the route's own host if it has one.
+fn route_base(d: &Deployment, http: &str, r: &ondol_core::manifest::Route) -> String {
+    let base = stage_base(d, http);
+    match &r.host {
+        Some(h) => on_host(&base, h),
+        None => base,
+    }
+}
+
 /// The URL lines of a deployed app.
 pub fn urls(d: &Deployment, http: &str) -> Vec<String> {
-    let base = stage_base(d, http);
     let mut lines: Vec<String> = d
         .http
         .routes
@@ -340,6 +363,7 @@ pub fn urls(d: &Deployment, http: &str) -> Vec<String> {
         .map(|r| {
             let method = r.method.as_deref().unwrap_or("ANY");
             let path = r.path.as_deref().unwrap_or("/*");
+            let base = route_base(d, http, r);
             format!("  {method:<7} {base}{path}  →  {}", r.function)
         })
         .collect();
@@ -370,7 +394,7 @@ pub async fn run(a: Args) -> Result<ExitCode> {
             .map(|r| {
                 json!({
                     "route": r.key,
-                    "url": format!("{}{}", stage_base(&d, &report.http), r.path.as_deref().unwrap_or("/")),
+                    "url": format!("{}{}", route_base(&d, &report.http, r), r.path.as_deref().unwrap_or("/")),
                     "function": r.function,
                 })
             })
