@@ -231,3 +231,33 @@ function = "web"
     assert f"GET     {server.http}/plain" in out, out
     r = requests.get(f"{server.http}/hi", headers={"host": "api.example.test"}, timeout=10)
     assert r.status_code == 200 and r.text == "hi", "the printed host is where the route answers"
+
+
+# --- ondol dev ----------------------------------------------------------------
+
+@pytest.mark.host_files
+def test_dev_shows_the_functions_output(tmp_path):
+    toml = DEFAULT_ROUTE.replace("$default", "GET /say")
+    app = write_app(tmp_path, "devout", toml, {
+        "fn/app.py": "def handler(event, context):\n    print('said by the function')\n"
+                     "    return {'statusCode': 200, 'body': 'ok'}\n"})
+    log = tmp_path / "dev.log"
+    with open(log, "w") as f:
+        proc = subprocess.Popen([BIN, "dev", str(app), "--data-dir", str(tmp_path / "data"),
+                                 "--api", "127.0.0.1:0", "--http", "127.0.0.1:0", "--sandbox", "off"],
+                                stdout=f, stderr=subprocess.STDOUT)
+    try:
+        http = wait_until(lambda: (lambda m: m.group(1) if m else None)(
+            re.search(r"HTTP front door listening on (http://\S+)", log.read_text())),
+            timeout=60, what="the front door")
+        wait_until(lambda: "watching" in log.read_text(), timeout=60, what="the first deploy")
+        assert requests.get(f"{http}/say", timeout=30).text == "ok"
+        wait_until(lambda: "[devout-web] said by the function" in log.read_text(), timeout=15,
+                   what="the function's output in ondol dev's output")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

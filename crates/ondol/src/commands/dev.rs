@@ -2,7 +2,8 @@
 //! directories) and redeploy on every change, debounced. Deploys warm the new
 //! version before switching, so the next request after a save is never cold and
 //! never meets a half-written change; a change that fails (bad manifest, failed
-//! init) is reported and the last good version keeps serving.
+//! init) is reported and the last good version keeps serving. Function logs
+//! follow as in `ondol up`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 
-use crate::commands::{deploy, serve};
+use crate::commands::{deploy, serve, up};
 
 #[derive(clap::Args)]
 pub struct DevArgs {
@@ -88,6 +89,11 @@ pub async fn run(a: DevArgs) -> Result<ExitCode> {
     for line in deploy::urls(&d, &report.http) {
         println!("{line}");
     }
+    println!("\nfunction logs follow (Ctrl-C stops):\n");
+    let logs = {
+        let c = api.clone();
+        tokio::spawn(async move { up::follow(&c).await })
+    };
     let dir = a.dir.clone();
     let watch = async move {
         let mut last = fingerprint(&dir);
@@ -124,8 +130,10 @@ pub async fn run(a: DevArgs) -> Result<ExitCode> {
             }
         }
     };
-    tokio::select! {
+    let res = tokio::select! {
         res = running.wait_for_signal() => res.map(|_| ExitCode::SUCCESS),
         _ = watch => Ok(ExitCode::SUCCESS),
-    }
+    };
+    logs.abort();
+    res
 }
