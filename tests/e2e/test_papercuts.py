@@ -261,3 +261,38 @@ def test_dev_shows_the_functions_output(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# --- canary progress -----------------------------------------------------------
+
+def test_a_canary_shows_its_progress_and_the_new_versions_numbers_while_it_holds(server, tmp_path):
+    import shutil
+    import threading
+    from conftest import ROOT
+    from test_safe_deploy import with_strategy
+    app = tmp_path / "shop"
+    shutil.copytree(ROOT / "examples" / "shop", app)
+    server.cli("deploy", str(app))
+    with_strategy(app, "canary 50% 12s")
+    hello = app / "hello" / "app.py"
+    hello.write_text(hello.read_text().replace("!", " (v2)!"))
+    stop = threading.Event()
+
+    def load():
+        with requests.Session() as s:
+            while not stop.is_set():
+                s.get(server.http + "/hello/load", timeout=10)
+
+    t = threading.Thread(target=load)
+    t.start()
+    try:
+        out = server.cli("deploy", str(app), timeout=120).stdout
+    finally:
+        stop.set()
+        t.join()
+    status = [l for l in out.splitlines() if "step 1/1, 50% on version 2" in l and "s left" in l]
+    assert len(status) >= 2, out
+    left = [int(re.search(r"(\d+)s left", l).group(1)) for l in status]
+    assert left == sorted(left, reverse=True) and left[0] <= 12, left
+    assert re.search(r"version 2: \d+ of \d+ failed \(0\.0%\), threshold \d+%", status[-1]), status[-1]
+    assert re.search(r"p99 \d+–\d+ ms, threshold", status[-1]), status[-1]

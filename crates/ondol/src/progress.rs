@@ -50,6 +50,16 @@ impl Progress {
         }
     }
 
+    /// How a long step is going: the step's line updated in place on a terminal,
+    /// a plain line otherwise.
+    pub fn status(&self, msg: String) {
+        match &self.bar {
+            Some(b) => b.set_message(msg),
+            None if !self.quiet => println!("{msg}"),
+            None => {}
+        }
+    }
+
     /// A result line, kept on screen, with the time since the previous one.
     pub fn done(&self, msg: String) {
         let ms = self.lap();

@@ -63,6 +63,32 @@ impl Counts {
         None
     }
 
+    /// How the new version is doing against the thresholds, for the progress
+    /// shown while a step holds.
+    pub fn summary(&self, r: &Rollback) -> String {
+        let rate = match self.invocations {
+            0 => "no invocations yet".to_string(),
+            n => format!(
+                "{} of {n} failed ({:.1}%)",
+                self.errors,
+                self.errors as f64 * 100.0 / n as f64
+            ),
+        };
+        let p99 = match self.p99() {
+            Some((lower, upper)) => format!("p99 {lower:.0}–{upper:.0} ms"),
+            None => "p99 -".to_string(),
+        };
+        let limit = r
+            .p99_ms
+            .map(|ms| format!("{ms} ms"))
+            .unwrap_or_else(|| "none".into());
+        format!(
+            "{rate}, threshold {:.0}% (from {} invocations); {p99}, threshold {limit}",
+            r.error_rate * 100.0,
+            r.min_invocations
+        )
+    }
+
     /// Why this window of the new version crosses the thresholds, if it does.
     pub fn breach(&self, r: &Rollback) -> Option<String> {
         if self.invocations < r.min_invocations {
@@ -132,6 +158,10 @@ mod tests {
         assert!(
             counts(100, 0, &[(105.0, 100)]).breach(&r).is_none(),
             "a bucket straddling the limit is not sure"
+        );
+        assert_eq!(
+            counts(40, 2, &[(1.0, 40)]).summary(&r),
+            "2 of 40 failed (5.0%), threshold 5% (from 20 invocations); p99 1–1 ms, threshold 100 ms"
         );
         let base = counts(10, 5, &[(1.0, 10)]);
         let w = counts(40, 5, &[(1.0, 40)]).since(&base);

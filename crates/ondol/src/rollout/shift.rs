@@ -89,8 +89,10 @@ pub async fn shift(
         thresholds,
         lease: &lease,
         renewed: Instant::now(),
+        progress,
     };
-    for (share, hold) in steps {
+    let n = steps.len();
+    for (i, (share, hold)) in steps.into_iter().enumerate() {
         progress.step(format!(
             "{}: {:.0}% on version {} for {:?}",
             s.function,
@@ -99,7 +101,14 @@ pub async fn shift(
             hold
         ));
         alias::put(c, &s.function, &s.alias, old, Some((&s.new, share))).await?;
-        if let Err(e) = watch.hold(hold, &mut stop).await {
+        let label = format!(
+            "{}: step {}/{n}, {:.0}% on version {}",
+            s.function,
+            i + 1,
+            share * 100.0,
+            s.new
+        );
+        if let Err(e) = watch.hold(hold, &label, &mut stop).await {
             progress.finish();
             return Err(e);
         }
@@ -125,14 +134,21 @@ struct Watch<'a> {
     thresholds: Rollback,
     lease: &'a Lease<'a>,
     renewed: Instant,
+    progress: &'a Progress,
 }
 
+/// How often a holding step shows its progress and the new version's numbers.
+const STATUS_EVERY: Duration = Duration::from_secs(5);
+
 impl Watch<'_> {
-    /// Holds a step for `hold`, renewing the lease; a stop or a breach puts the
-    /// old version back whole (no half-shifted alias is left behind) and fails.
-    async fn hold(&mut self, hold: Duration, stop: &mut Stop) -> Result<()> {
+    /// Holds a step for `hold`, renewing the lease and showing `label`, the time
+    /// left and the new version's numbers every few seconds; a stop or a breach
+    /// puts the old version back whole (no half-shifted alias is left behind) and
+    /// fails.
+    async fn hold(&mut self, hold: Duration, label: &str, stop: &mut Stop) -> Result<()> {
         let (c, s, old) = (self.c, self.s, self.old);
         let until = Instant::now() + hold;
+        let mut shown = Instant::now();
         while Instant::now() < until {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -153,6 +169,15 @@ impl Watch<'_> {
             }
             let m = c.ondol().metrics().await?;
             let window = version_counts(&m, &s.function, &s.new).since(&self.base);
+            if shown.elapsed() >= STATUS_EVERY {
+                shown = Instant::now();
+                let left = until.saturating_duration_since(shown).as_secs();
+                self.progress.status(format!(
+                    "{label}, {left}s left; version {}: {}",
+                    s.new,
+                    window.summary(&self.thresholds)
+                ));
+            }
             if let Some(why) = window.breach(&self.thresholds) {
                 self.back().await?;
                 bail!(
