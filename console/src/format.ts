@@ -38,3 +38,8 @@ export function ago(tsMs: number): string {
 }
 
 export const pct = (n: number) => `${n.toFixed(1)} %`;
+
+/** A log record as text: runtimes join a multi-line message (a Python traceback, a
+ *  Node stack) with `\r` to keep it one record, which a `<pre>` would show as spaces;
+ *  each part goes on its own line, the continuations indented. */
+export const logText = (line: string) => line.replace(/\r+$/, '').split('\r').join('\n    ');

@@ -3,7 +3,7 @@
 // lives in the hash, so `#/logs?request_id=X` opens filtered.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { get, qs } from '../api';
-import { time } from '../format';
+import { logText, time } from '../format';
 import { setHashQuery, usePoll } from '../hooks';
 import type { LogEntry, Status } from '../types';
 import { ErrorBox } from '../components/ui';
@@ -68,7 +68,7 @@ function LogTable({ entries }: { entries: LogEntry[] }) {
             <td class="nowrap">
               {e.request_id && <a href={`#/logs?request_id=${encodeURIComponent(e.request_id)}`}><code>{e.request_id.slice(0, 8)}</code></a>}
             </td>
-            <td><pre>{e.line}</pre></td>
+            <td><pre>{logText(e.line)}</pre></td>
           </tr>
         ))}
       </tbody>
