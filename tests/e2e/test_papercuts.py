@@ -296,3 +296,20 @@ def test_a_canary_shows_its_progress_and_the_new_versions_numbers_while_it_holds
     assert left == sorted(left, reverse=True) and left[0] <= 12, left
     assert re.search(r"version 2: \d+ of \d+ failed \(0\.0%\), threshold \d+%", status[-1]), status[-1]
     assert re.search(r"p99 \d+–\d+ ms, threshold", status[-1]), status[-1]
+
+    # On a terminal the same numbers update one line in place: none stays on screen.
+    hello.write_text(hello.read_text().replace("(v2)", "(v3)"))
+    toml = app / "ondol.toml"
+    toml.write_text(toml.read_text().replace("canary 50% 12s", "canary 50% 7s"))
+    stop.clear()
+    t = threading.Thread(target=load)
+    t.start()
+    try:
+        tty = on_terminal([BIN, "deploy", str(app), "--endpoint", server.api], b"")
+    finally:
+        stop.set()
+        t.join()
+    assert "step 1/1, 50% on version 3" in tty and "s left; version 3:" in tty, tty
+    kept = [re.split(r"\r|\x1b\[2K", seg)[-1] for seg in tty.split("\r\n")]
+    assert any("version 3 serves" in k for k in kept), kept
+    assert not [k for k in kept if "s left" in k], kept
