@@ -269,6 +269,14 @@ pub fn v1(info: &RequestInfo<'_>) -> Value {
     })
 }
 
+/// `requestContext.protocol` for the request's HTTP version.
+pub fn protocol(v: http::Version) -> &'static str {
+    match v {
+        http::Version::HTTP_2 => "HTTP/2.0",
+        _ => "HTTP/1.1",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,13 +295,5 @@ mod tests {
     fn canonical_header_case() {
         assert_eq!(canonical_case("x-custom-header"), "X-Custom-Header");
         assert_eq!(canonical_case("content-type"), "Content-Type");
-    }
-}
-
-/// `requestContext.protocol` for the request's HTTP version.
-pub fn protocol(v: http::Version) -> &'static str {
-    match v {
-        http::Version::HTTP_2 => "HTTP/2.0",
-        _ => "HTTP/1.1",
     }
 }

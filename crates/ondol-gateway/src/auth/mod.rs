@@ -234,13 +234,17 @@ mod tests {
 
     #[test]
     fn refusals_answer_as_api_gateway() {
-        let r = Refusal::Unauthorized(Some("the token has expired".into())).into_response();
+        let r = crate::error::GatewayError::Auth(Refusal::Unauthorized(Some(
+            "the token has expired".into(),
+        )))
+        .respond(crate::error::Exposure(false), "r", None);
         assert_eq!(r.status(), 401);
         assert_eq!(
             r.headers()["www-authenticate"],
             "Bearer scope=\"\" error=\"invalid_token\" error_description=\"the token has expired\""
         );
-        let r = Refusal::Forbidden(Some(vec!["read".into()])).into_response();
+        let r = crate::error::GatewayError::Auth(Refusal::Forbidden(Some(vec!["read".into()])))
+            .respond(crate::error::Exposure(false), "r", None);
         assert_eq!(r.status(), 403);
         assert!(r.headers()["www-authenticate"]
             .to_str()

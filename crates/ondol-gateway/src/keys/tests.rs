@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::table::Table;
+use http::HeaderValue;
 use ondol_core::manifest::Manifest;
 
 const VALUE: &str = "k3yk3yk3yk3yk3yk3yk3yk3yk3yk3yk3yk3yk3yk";
