@@ -122,7 +122,8 @@ def listing(s):
     return {
         "functions": fns,
         "versions": {f: [(v["Version"], v["CodeSha256"], v.get("Description"))
-                         for v in c.list_versions_by_function(FunctionName=f)["Versions"]] for f in fns},
+                         for page in c.get_paginator("list_versions_by_function").paginate(FunctionName=f)
+                         for v in page["Versions"]] for f in fns},
         "aliases": {f: [(a["Name"], a["FunctionVersion"]) for a in c.list_aliases(FunctionName=f)["Aliases"]]
                     for f in fns},
         "apps": requests.get(f"{s.api}/ondol/v1/apps", timeout=10).json()["apps"],

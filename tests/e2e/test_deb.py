@@ -1,10 +1,11 @@
 """The Debian package, as an operator installs it: built with cargo-deb from the
 binary under test, its contents and maintainer scripts checked, installed for real
 with dpkg, its systemd unit verified with `systemd-analyze verify`, the unit's
-ExecStart run as the `ondol` user to deploy and invoke a function, then purged.
+ExecStart run (with the unit's environment) to deploy and invoke a function that
+must find itself sandboxed, then purged.
 
-systemd is not PID 1 on the test machines, so the unit's command line is run with
-`runuser -u ondol --` under systemd's default PATH instead of `systemctl start`.
+systemd is not PID 1 on the test machines, so the unit's command line is run under
+systemd's default PATH and the unit's Environment= lines instead of `systemctl start`.
 Needs root, dpkg and cargo-deb (scripts/test.sh installs it); skipped otherwise.
 """
 import json
@@ -103,12 +104,13 @@ def test_install_creates_the_user_the_data_dir_and_a_unit_that_verifies(installe
     assert user.pw_uid < 1000, "a system user"
     assert user.pw_dir == str(DATA) and user.pw_shell.endswith("nologin")
     st = DATA.stat()
-    assert (st.st_uid, st.st_mode & 0o7777) == (user.pw_uid, 0o750)
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, user.pw_gid, 0o750)
     conf = Path("/etc/ondol").stat()
     assert (conf.st_uid, conf.st_gid, conf.st_mode & 0o7777) == (0, user.pw_gid, 0o750)
     assert os.access("/usr/bin/ondol", os.X_OK)
     unit = UNIT.read_text()
-    for line in ("User=ondol", "ExecStart=/usr/bin/ondol serve --data-dir /var/lib/ondol",
+    assert not re.search(r"^User=", unit, re.M), "root: the sandbox needs it"
+    for line in ("Environment=ONDOL_SANDBOX=require", "Type=notify", "Delegate=yes", "ExecStart=/usr/bin/ondol serve --data-dir /var/lib/ondol",
                  "ProtectSystem=strict", "ReadWritePaths=/var/lib/ondol", "ProtectHome=true",
                  "PrivateTmp=true", "NoNewPrivileges=true", "Restart=on-failure",
                  "LimitNOFILE=65536"):
@@ -132,11 +134,25 @@ def exec_start():
     return shlex.split(line)
 
 
-def test_the_units_command_as_the_ondol_user_serves_a_function(installed, tmp_path):
+WHOAMI = """import os
+
+def handler(event, context):
+    try:
+        open("/var/lib/ondol/ondol.db", "rb").close()
+        store = "readable"
+    except OSError as e:
+        store = type(e).__name__
+    return {"event": event, "uid": os.getuid(), "store": store}
+"""
+
+
+def test_the_units_command_serves_functions_sandboxed_never_as_the_server(installed, tmp_path):
     log_path = tmp_path / "serve.log"
+    env = ["env", "-i", f"PATH={SYSTEMD_PATH}"] + [
+        line.split("=", 1)[1] for line in UNIT.read_text().splitlines()
+        if line.startswith("Environment=")]
     # Ephemeral ports: other suites may hold 9000/8080 on this machine.
-    argv = ["runuser", "-u", "ondol", "--", "env", "-i", f"PATH={SYSTEMD_PATH}",
-            *exec_start(), "--api", "127.0.0.1:0", "--http", "127.0.0.1:0"]
+    argv = [*env, *exec_start(), "--api", "127.0.0.1:0", "--http", "127.0.0.1:0"]
     with open(log_path, "w") as log:
         # From / as systemd does: the data dir is the unit's, not the cwd's.
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd="/")
@@ -146,25 +162,25 @@ def test_the_units_command_as_the_ondol_user_serves_a_function(installed, tmp_pa
                          aws_access_key_id="test", aws_secret_access_key="test",
                          config=botocore.config.Config(retries={"total_max_attempts": 1},
                                                        read_timeout=60))
-        c.create_function(FunctionName="deb-hello", Runtime="python3.11",
+        fn = tmp_path / "whoami"
+        fn.mkdir()
+        (fn / "app.py").write_text(WHOAMI)
+        c.create_function(FunctionName="deb-whoami", Runtime="python3.11",
                           Role="arn:aws:iam::000000000000:role/r", Handler="app.handler",
-                          Code={"ZipFile": zip_dir(FUNCTIONS / "py_hello")})
-        r = c.invoke(FunctionName="deb-hello", Payload=b'{"from": "deb"}')
+                          Code={"ZipFile": zip_dir(fn)})
+        r = c.invoke(FunctionName="deb-whoami", Payload=b'{"from": "deb"}')
         assert r["StatusCode"] == 200 and "FunctionError" not in r, log_path.read_text()
         body = json.loads(r["Payload"].read())
         assert body["event"] == {"from": "deb"}
-        # Not root, so no sandbox: the function runs as ondol too (docs/operations.md).
-        uid = pwd.getpwnam("ondol").pw_uid
-        status = Path(f"/proc/{body['pid']}/status").read_text()
-        assert re.search(rf"^Uid:\s+{uid}\s", status, re.M), status
-        # Its state is in the unit's data dir, owned by ondol, nothing in the cwd.
-        assert (DATA / "ondol.db").stat().st_uid == uid
+        # The sandbox's own uid: not root (the server), not the ondol group's user,
+        # and the server's store is out of its sight.
+        assert body["uid"] not in (0, pwd.getpwnam("ondol").pw_uid), body
+        assert body["store"] != "readable", body
+        # Its state is in the unit's data dir (0750 root:ondol), written by root.
+        assert (DATA / "ondol.db").stat().st_uid == 0
         assert not Path("/.ondol").exists()
     finally:
-        # To the server itself, as systemd would: runuser answers SIGTERM by
-        # killing its session.
-        for pid in children(proc.pid):
-            os.kill(pid, signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(40)
         except subprocess.TimeoutExpired:

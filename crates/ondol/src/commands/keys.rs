@@ -21,6 +21,7 @@ pub struct Args {
 enum Action {
     /// Make a key and print its value (shown only this once).
     Create {
+        /// The key's name (letters, digits, - and _), used to list and revoke it.
         name: String,
         /// A usage plan of the app (`[usage_plans.NAME]` in its ondol.toml).
         #[arg(long, requires = "app")]
@@ -39,7 +40,10 @@ enum Action {
         json: bool,
     },
     /// Refuse a key from now on.
-    Revoke { name: String },
+    Revoke {
+        /// The name the key was created with.
+        name: String,
+    },
 }
 
 pub async fn run(a: Args) -> Result<ExitCode> {
