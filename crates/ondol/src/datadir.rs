@@ -1,13 +1,62 @@
 //! The server's hold on its host: one server per data dir (an exclusive `flock` on
 //! `<data dir>/lock`, holding the owner's pid), the file-descriptor limit raised to
-//! what the host allows, and credentials that can actually authenticate.
+//! what the host allows, credentials that can actually authenticate, and where
+//! `serve` keeps its data when not told.
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+
+/// `serve`'s data dir when neither a flag, the environment nor a config file
+/// names one, and why it is that one.
+pub struct DefaultDir {
+    pub path: PathBuf,
+    pub why: &'static str,
+}
+
+/// Absolute, so `serve` finds the same store wherever it starts: `/var/lib/ondol`
+/// for root (when it exists or `/var/lib` is writable), else the user's
+/// `$XDG_DATA_HOME/ondol`, else `~/.local/share/ondol`.
+pub fn default_dir() -> DefaultDir {
+    let system = Path::new("/var/lib/ondol");
+    // SAFETY: geteuid has no arguments and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root && (system.is_dir() || writable(Path::new("/var/lib"))) {
+        return DefaultDir {
+            path: system.into(),
+            why: "root: /var/lib/ondol",
+        };
+    }
+    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").and_then(absolute) {
+        return DefaultDir {
+            path: xdg.join("ondol"),
+            why: "$XDG_DATA_HOME/ondol",
+        };
+    }
+    if let Some(home) = std::env::var_os("HOME").and_then(absolute) {
+        return DefaultDir {
+            path: home.join(".local/share/ondol"),
+            why: "~/.local/share/ondol",
+        };
+    }
+    DefaultDir {
+        path: ".ondol".into(),
+        why: "no HOME: ./.ondol",
+    }
+}
+
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: access reads the NUL-terminated path we own.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
 
 /// The held lock; the data dir is ours while this lives (the kernel drops the lock
 /// when the process dies, however it dies).

@@ -1,8 +1,10 @@
 //! `ondol`: the server and its command-line client. One file per subcommand.
 
 mod api;
+mod bind;
 mod build;
 mod commands;
+mod config;
 mod datadir;
 mod import;
 mod listener;
@@ -14,9 +16,9 @@ mod rollout;
 mod stall;
 mod tls;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Subcommand};
 
-#[derive(Parser)]
+#[derive(clap::Parser)]
 #[command(
     name = "ondol",
     version,
@@ -92,7 +94,26 @@ fn worker_threads() -> usize {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let parsed = match config::parse(Cli::command()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let cli = Cli::from_arg_matches(&parsed.matches).unwrap_or_else(|e| e.exit());
+    if let (Some(src), Command::Serve(a)) = (&parsed.serve, &cli.command) {
+        if parsed
+            .matches
+            .subcommand_matches("serve")
+            .is_some_and(|m| m.get_flag("print_config"))
+        {
+            print!("{}", src.print(&parsed.matches));
+            return std::process::ExitCode::SUCCESS;
+        }
+        commands::serve::init_tracing();
+        src.announce(&parsed.matches, &a.data_dir);
+    }
     // The reaper is a plain blocking loop: no runtime, no threads.
     if let Command::Reap { data_dir } = &cli.command {
         return ondol_engine::run_reaper(data_dir);

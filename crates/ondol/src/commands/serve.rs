@@ -14,14 +14,15 @@ use ondol_engine::{Engine, EngineConfig, SandboxMode};
 use ondol_store::{Blobs, SqliteStore, UnzipLimits};
 use ondol_telemetry::{LogStore, LogStoreConfig};
 
+use crate::bind::bind;
 use crate::datadir::{self, DataDirLock};
 use crate::listener::{self, ConnLimits};
-use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(clap::Args, Clone)]
 pub struct Args {
-    /// Where functions, code and logs are kept.
+    /// Where functions, code and logs are kept. `serve`: /var/lib/ondol as root,
+    /// else ~/.local/share/ondol; `up` and `dev`: the project's ./.ondol.
     #[arg(long, env = "ONDOL_DATA_DIR", default_value = ".ondol")]
     pub data_dir: PathBuf,
     /// Management API address (Lambda-compatible). Loopback unless credentials are set.
@@ -296,12 +297,8 @@ pub async fn start(a: Args) -> Result<Running> {
     // This binary, re-run as the reaper: instances never outlive this server.
     cfg.reaper_exe = Some(std::env::current_exe().context("locating the ondol binary")?);
     let engine = Engine::start(cfg).context("starting the engine")?;
-    let api_listener = TcpListener::bind(a.api)
-        .await
-        .with_context(|| format!("binding the management API on {}", a.api))?;
-    let http_listener = TcpListener::bind(a.http)
-        .await
-        .with_context(|| format!("binding the HTTP front door on {}", a.http))?;
+    let api_listener = bind(a.api, "management API", "--api", "ONDOL_API").await?;
+    let http_listener = bind(a.http, "HTTP front door", "--http", "ONDOL_HTTP").await?;
     let gateway = ondol_gateway::Gateway::new(engine.clone(), a.expose_errors.unwrap_or(false));
     let (hosts_tx, hosts_rx) = tokio::sync::watch::channel(Default::default());
     let front = Arc::new(crate::tls::domains::ClaimedHosts {
@@ -407,9 +404,7 @@ pub async fn start(a: Args) -> Result<Running> {
     let metrics_api = api.clone();
     let mut servers = vec![api_server];
     if let Some(addr) = a.metrics {
-        let l = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding the metrics listener (--metrics) on {addr}"))?;
+        let l = bind(addr, "metrics listener", "--metrics", "ONDOL_METRICS").await?;
         tracing::info!(
             token = a.metrics_token.is_some(),
             "Prometheus metrics listening on http://{}/metrics",
