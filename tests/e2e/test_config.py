@@ -3,9 +3,12 @@ env; `--print-config`; a bad file's errors; the default data dir; a taken addres
 
 import os
 import re
+import shutil
+import tempfile
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import boto3
 import botocore.config
@@ -291,3 +294,58 @@ def test_the_packaged_example_is_valid_with_every_line_uncommented(tmp_path):
         key = l.split()[0]
         printed = next(p for p in out.stdout.splitlines() if p.startswith(key + " "))
         assert f"# config {cfg}" in printed, printed
+
+
+def test_serve_started_from_two_directories_finds_the_same_functions(tmp_path):
+    """The default data dir is absolute: a second start elsewhere sees the first's function.
+    Run as an unprivileged user with its own HOME, so the host's /var/lib/ondol is left alone."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the server as another user")
+    # pytest's tmp dirs are root's alone (0700): the other user works in its own.
+    base = Path(tempfile.mkdtemp(prefix="ondol-cfg-"))
+    os.chmod(base, 0o755)
+    try:
+        two_starts(tmp_path, base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def two_starts(tmp_path, base):
+    home = base / "home"
+    for d in (home, base / "a", base / "b"):
+        d.mkdir()
+        os.chown(d, 65534, 65534)
+    env = {"HOME": str(home), "PATH": os.environ["PATH"]}
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+    def serve(cwd, log):
+        log_path = tmp_path / log
+        out = open(log_path, "w")
+        proc = subprocess.Popen([*as_nobody, BIN, "serve", "--api", "127.0.0.1:0", "--http", "127.0.0.1:0",
+                                 "--sandbox", "off"], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            text = log_path.read_text()
+            m = re.search(r"management API listening on (http://\S+)", text)
+            if m and re.search(r"\bready\b", text):
+                return proc, m.group(1), text
+            assert proc.poll() is None, text
+            time.sleep(0.05)
+        proc.kill()
+        raise AssertionError(log_path.read_text())
+
+    proc, api, log = serve(base / "a", "a.log")
+    try:
+        assert f"data_dir={home}/.local/share/ondol" in log, log
+        lam(api, "test", "test").create_function(
+            FunctionName="kept", Runtime="python3.11", Handler="app.handler",
+            Role="arn:aws:iam::000000000000:role/x", Code={"ZipFile": zip_dir(None, {"app.py": b"def handler(e, c):\n    return 1\n"})})
+    finally:
+        stop(proc)
+    proc, api, log = serve(base / "b", "b.log")
+    try:
+        names = [f["FunctionName"] for f in lam(api, "test", "test").list_functions()["Functions"]]
+        assert names == ["kept"], names
+        assert not (base / "a" / ".ondol").exists() and not (base / "b" / ".ondol").exists()
+    finally:
+        stop(proc)

@@ -145,14 +145,15 @@ def test_code_is_read_only_and_unpacked_once(server):
     assert zip_dir(FUNCTIONS / "py_hello")
 
 
-def test_relative_data_dir_as_in_the_readme(tmp_path):
-    """`ondol serve` from a project directory keeps its state in ./.ondol."""
+def test_relative_data_dir_is_resolved_in_the_working_directory(tmp_path):
+    """`ondol serve --data-dir .ondol` keeps its state in ./.ondol of where it starts
+    (without the flag, `serve` uses an absolute default: test_config.py)."""
     import json
     import re
     import subprocess
     from conftest import BIN
     log = tmp_path / "serve.log"
-    proc = subprocess.Popen([BIN, "serve", "--api", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+    proc = subprocess.Popen([BIN, "serve", "--data-dir", ".ondol", "--api", "127.0.0.1:0", "--http", "127.0.0.1:0"],
                             cwd=tmp_path, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     try:
         api = wait_until(lambda: re.search(r"management API listening on (http://\S+)", log.read_text()), timeout=20).group(1)

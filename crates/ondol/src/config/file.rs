@@ -377,8 +377,8 @@ mod tests {
             got,
             [
                 ("memory_budget_mb", "5".into()),
-                ("runtimes", "a=b|c=d".into()),
-                ("no_cgroups", "true".into())
+                ("no_cgroups", "true".into()),
+                ("runtimes", "a=b|c=d".into())
             ]
         );
     }
@@ -386,20 +386,25 @@ mod tests {
     #[test]
     fn errors_name_the_key_and_what_was_expected() {
         let e = load_text("memory_budgt_mb = 5\n", 0o600)
-            .unwrap_err()
+            .err()
+            .expect("refused")
             .to_string();
         assert!(
             e.contains("unknown key memory_budgt_mb; did you mean memory_budget_mb?"),
             "{e}"
         );
         let e = load_text("memory_budget_mb = 'x'\n", 0o600)
-            .unwrap_err()
+            .err()
+            .expect("refused")
             .to_string();
         assert!(
             e.contains("memory_budget_mb: expected an integer, got \"x\""),
             "{e}"
         );
-        let e = load_text("secret = 'x'\n", 0o640).unwrap_err().to_string();
+        let e = load_text("secret = 'x'\n", 0o640)
+            .err()
+            .expect("refused")
+            .to_string();
         assert!(
             e.contains("holds the secret secret") && e.contains("mode 640"),
             "{e}"
