@@ -209,6 +209,8 @@ def test_print_config_masks_secrets_and_names_sources(tmp_path):
     ("header_timeout = 5\n", ["header_timeout", "expected a duration"]),
     ("api = ['127.0.0.1:1']\n", ["api", "got an array"]),
     ("no_cgroups = 'yes'\n", ["no_cgroups", "expected a boolean"]),
+    ("region = 5\n", ["region", "expected a string, got an integer"]),
+    ("sandbox = 'x'\n", ["sandbox", "a value for --sandbox", "expected auto, require or off"]),
     ("runtime = 'python3.12=python3.11'\nruntimes = []\n", ["sets --runtime a second time"]),
 ])
 def test_a_bad_file_names_the_file_the_key_and_what_was_expected(tmp_path, text, words):

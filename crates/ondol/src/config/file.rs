@@ -193,6 +193,9 @@ fn values(path: &Path, key: &str, arg: &Arg, value: &Value) -> Result<Vec<String
             here(),
             expected(arg)
         ),
+        (_, v) if is_text(arg) && !v.is_str() => {
+            bail!("{}: expected a string, got {}", here(), kind(v))
+        }
         (_, v) => vec![scalar(v).expect("tables are flattened, arrays handled")],
     };
     for v in &raw {
@@ -280,13 +283,21 @@ fn expected(arg: &Arg) -> String {
             .get_value_names()
             .and_then(|n| n.first())
             .map(|n| n.to_string());
-        return format!(
-            "{} for --{}",
-            name.unwrap_or_else(|| "a value".into()),
-            arg.get_long().unwrap_or_default()
-        );
+        let long = arg.get_long().unwrap_or_default();
+        return match name {
+            Some(name) => format!("a value for --{long} ({name})"),
+            None => format!("a value for --{long}"),
+        };
     };
     what.to_string()
+}
+
+/// Whether the flag takes free text or a path: then the file must give a string
+/// (`region = 5` is a mistake, not "5").
+fn is_text(arg: &Arg) -> bool {
+    use std::any::TypeId;
+    let t = arg.get_value_parser().type_id();
+    t == TypeId::of::<String>() || t == TypeId::of::<PathBuf>()
 }
 
 /// A secret in `<key>_file`: the file's first line, refused when others can read it.
