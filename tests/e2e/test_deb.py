@@ -80,12 +80,17 @@ def test_package_holds_the_binary_the_unit_and_the_maintainer_scripts(deb):
     assert files["./usr/bin/ondol"] == "-rwxr-xr-x"
     assert files["./usr/lib/systemd/system/ondol.service"] == "-rw-r--r--"
     assert "./usr/share/doc/ondol/operations.md" in files
+    # The commented config file: the operator's (a conffile), readable by root only.
+    assert files["./etc/ondol/ondol.toml"] == "-rw-------"
     info = subprocess.run(["dpkg-deb", "-I", str(deb)], capture_output=True, text=True,
                           check=True).stdout
     assert re.search(r"^ Package: ondol$", info, re.M)
     assert re.search(r"^ Depends: .*libc6", info, re.M)
     for script in ("postinst", "postrm"):
         assert re.search(rf"\d+ bytes,\s+\d+ lines\s+\*\s+{script}\s", info), info
+    conffiles = subprocess.run(["dpkg-deb", "-I", str(deb), "conffiles"], capture_output=True,
+                               text=True, check=True).stdout
+    assert "/etc/ondol/ondol.toml" in conffiles.split()
     control = subprocess.run(["dpkg-deb", "-I", str(deb), "postinst"], capture_output=True,
                              text=True, check=True).stdout
     assert "useradd --system" in control and "deb-systemd-helper enable ondol.service" in control
