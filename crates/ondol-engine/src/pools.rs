@@ -74,6 +74,19 @@ impl Pools {
         out
     }
 
+    /// (function, version, `min_warm`, ready instances) of every version.
+    pub fn warmth(&self) -> Vec<(String, String, u32, u32)> {
+        let all = self.0.read();
+        let mut out = Vec::new();
+        for (name, versions) in all.iter() {
+            for (v, p) in versions {
+                let (floor, ready) = p.warmth();
+                out.push((name.clone(), v.clone(), floor, ready));
+            }
+        }
+        out
+    }
+
     /// Each version of `name` with its pool's view, by version.
     pub fn stats(&self, name: &str) -> Vec<(String, PoolView)> {
         let all = self.0.read();

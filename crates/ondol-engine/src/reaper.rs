@@ -28,7 +28,9 @@ pub const COMMAND: &str = "reap";
 const RECORD: &str = "instances.pids";
 /// Held by a data dir's reaper for its whole life.
 const LOCK: &str = "reaper.lock";
-/// How long a new reaper waits for the previous one to finish its cleanup.
+/// Reapers that may run at once on a data dir (a server and its successors).
+const SLOTS: usize = 4;
+/// How long a new reaper waits for a previous one to finish its cleanup.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// Instance cgroup directories lie under this.
 const CGROUP_FS: &str = "/sys/fs/cgroup";
@@ -128,24 +130,23 @@ type Groups = HashMap<u32, Entry>;
 /// Runs the reaper until the server's end of stdin closes; the process exit code.
 pub fn run(data_dir: &Path) -> ExitCode {
     ignore_signals();
-    let Some(_lock) = lock(&data_dir.join(LOCK)) else {
+    let Some((_lock, record)) = take_slot(data_dir) else {
         eprintln!(
             "ondol reaper: another ondol server is using {}",
             data_dir.display()
         );
         return ExitCode::FAILURE;
     };
-    let record = data_dir.join(RECORD);
-    let left = std::fs::read_to_string(&record)
-        .map(|s| parse_record(&s))
-        .unwrap_or_default();
-    if !left.is_empty() {
-        eprintln!(
-            "ondol reaper: killing {} instance group(s) a previous run left behind",
-            left.len()
-        );
-        let killed = kill_all(&left);
-        eprintln!("ondol reaper: {killed} of them still had processes, now killed");
+    kill_leftovers(&record);
+    // Runs whose reaper is gone (a successor's that crashed, say): theirs too.
+    for n in 0..SLOTS {
+        let (lock_path, other) = slot(data_dir, n);
+        if other != record {
+            if let Some(_held) = try_lock(&lock_path) {
+                kill_leftovers(&other);
+                let _ = std::fs::remove_file(&other);
+            }
+        }
     }
     let mut live = Groups::new();
     save(&record, &live);
@@ -188,24 +189,62 @@ fn ignore_signals() {
     }
 }
 
-/// Takes the data dir's reaper lock, waiting for a previous reaper to finish.
-fn lock(path: &Path) -> Option<File> {
+/// Slot `n`'s lock and record. A successor (`serve --takeover`) runs beside the
+/// server it replaces for a moment, each with its own reaper: slot 0 is the
+/// usual one, the others are for the overlap.
+fn slot(data_dir: &Path, n: usize) -> (PathBuf, PathBuf) {
+    match n {
+        0 => (data_dir.join(LOCK), data_dir.join(RECORD)),
+        n => (
+            data_dir.join(format!("reaper.{n}.lock")),
+            data_dir.join(format!("instances.{n}.pids")),
+        ),
+    }
+}
+
+/// Takes a free slot (its lock, its record), waiting a little for a previous
+/// reaper to finish when all are held.
+fn take_slot(data_dir: &Path) -> Option<(File, PathBuf)> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        for n in 0..SLOTS {
+            let (lock_path, record) = slot(data_dir, n);
+            if let Some(f) = try_lock(&lock_path) {
+                return Some((f, record));
+            }
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The lock at `path`, if no live reaper holds it.
+fn try_lock(path: &Path) -> Option<File> {
     let file = File::options()
         .create(true)
         .truncate(false)
         .write(true)
         .open(path)
         .ok()?;
-    let deadline = Instant::now() + LOCK_WAIT;
-    loop {
-        // SAFETY: flock on an fd this function owns.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Some(file);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    // SAFETY: flock on an fd this function owns.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    (rc == 0).then_some(file)
+}
+
+/// Kills the groups a record lists (a run that ended without its reaper's cleanup).
+fn kill_leftovers(record: &Path) {
+    let left = std::fs::read_to_string(record)
+        .map(|s| parse_record(&s))
+        .unwrap_or_default();
+    if !left.is_empty() {
+        eprintln!(
+            "ondol reaper: killing {} instance group(s) a previous run left behind",
+            left.len()
+        );
+        let killed = kill_all(&left);
+        eprintln!("ondol reaper: {killed} of them still had processes, now killed");
     }
 }
 

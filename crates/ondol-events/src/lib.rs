@@ -63,6 +63,9 @@ pub struct Events {
     wake: Notify,
     /// Set once the functions are loaded: no event is judged before that.
     ready: tokio::sync::watch::Sender<bool>,
+    /// While set, nothing is delivered or fired: another process owns the queue
+    /// (a takeover: the old server hands over, the new one waits for it).
+    held: tokio::sync::watch::Sender<bool>,
     /// Events being delivered now (never dispatched twice at once).
     inflight: Mutex<HashSet<i64>>,
     /// Deliveries in flight per function.
@@ -100,6 +103,7 @@ impl Events {
             cfg,
             wake: Notify::new(),
             ready: tokio::sync::watch::channel(false).0,
+            held: tokio::sync::watch::channel(false).0,
             inflight: Mutex::new(HashSet::new()),
             per_function: Mutex::new(HashMap::new()),
             counters: EventCounters::default(),
@@ -112,6 +116,34 @@ impl Events {
     pub fn resume(&self) {
         self.ready.send_replace(true);
         self.wake.notify_one();
+    }
+
+    /// Stops starting deliveries and firing schedules (those under way finish):
+    /// the queue stays in the store for whoever releases it.
+    pub fn hold(&self) {
+        self.held.send_replace(true);
+    }
+
+    /// Lets deliveries and schedules run again (this process now owns the queue).
+    pub fn release(&self) {
+        self.held.send_replace(false);
+        self.wake.notify_one();
+    }
+
+    pub fn is_held(&self) -> bool {
+        *self.held.borrow()
+    }
+
+    /// Waits until no delivery is in flight, at most `limit`; true if none is.
+    pub async fn quiesce(&self, limit: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !self.inflight.lock().is_empty() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
     }
 
     /// Looks for due events now (after a replay, say).
@@ -167,11 +199,13 @@ impl Events {
 
     async fn run(self: Arc<Self>) {
         let _ = self.ready.subscribe().wait_for(|r| *r).await;
+        let mut held = self.held.subscribe();
         loop {
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(self.cfg.poll) => {}
             }
+            let _ = held.wait_for(|h| !*h).await;
             let queue = self.queue.clone();
             let due = match tokio::task::spawn_blocking(move || queue.due(now_ms(), 512)).await {
                 Ok(Ok(d)) => d,

@@ -134,9 +134,13 @@ impl Scheduler {
     async fn run(self: Arc<Self>) {
         loop {
             let me = self.clone();
-            let wait = tokio::task::spawn_blocking(move || me.tick())
-                .await
-                .unwrap_or(Duration::from_secs(1));
+            let wait = if self.events.is_held() {
+                Duration::from_millis(100)
+            } else {
+                tokio::task::spawn_blocking(move || me.tick())
+                    .await
+                    .unwrap_or(Duration::from_secs(1))
+            };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.changed.notified() => {}

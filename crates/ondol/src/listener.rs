@@ -59,6 +59,9 @@ struct Activity {
     head_started: AtomicU64,
     /// Since when the client has not taken any response bytes we had (0: it has).
     write_blocked: AtomicU64,
+    /// Whether a request head has begun: a drain lets a connection that has sent
+    /// nothing yet send its first request (it was accepted to be served).
+    spoke: std::sync::atomic::AtomicBool,
 }
 
 enum Verdict {
@@ -121,6 +124,7 @@ struct Busy(Arc<Activity>);
 impl Busy {
     fn new(a: &Arc<Activity>) -> Self {
         a.busy.fetch_add(1, Relaxed);
+        a.spoke.store(true, Relaxed);
         a.head_started.store(0, Relaxed);
         Self(a.clone())
     }
@@ -179,6 +183,7 @@ impl AsyncRead for Watched {
             && a.head_started.load(Relaxed) == 0
         {
             a.head_started.store(now_ms(), Relaxed);
+            a.spoke.store(true, Relaxed);
         }
         r
     }
@@ -418,6 +423,9 @@ async fn drive<C: GracefulConnection>(
     let stopping = stopped(stop);
     tokio::pin!(stopping);
     let mut draining = false;
+    // A connection accepted just before the drain whose request has not arrived:
+    // hyper would close it unanswered, so its shutdown waits for the first head.
+    let mut first_head_by: Option<Instant> = None;
     let mut wait = limits
         .header_timeout
         .min(limits.idle_timeout)
@@ -427,16 +435,26 @@ async fn drive<C: GracefulConnection>(
             _ = conn.as_mut() => return,
             _ = &mut stopping, if !draining => {
                 draining = true;
-                conn.as_mut().graceful_shutdown();
+                if activity.spoke.load(Relaxed) {
+                    conn.as_mut().graceful_shutdown();
+                } else {
+                    first_head_by = Some(Instant::now() + DRAIN_HEAD_GRACE);
+                }
                 // hyper closes idle connections but waits for a half-sent head as long
                 // as the client likes: give it a moment, then stop waiting.
                 limits.header_timeout = limits.header_timeout.min(DRAIN_HEAD_GRACE);
                 wait = Duration::from_millis(10);
             }
-            _ = tokio::time::sleep(wait) => match count_verdict(activity.judge(&limits), stats, peer) {
-                Some(d) => wait = d,
-                None => return,
-            },
+            _ = tokio::time::sleep(wait) => {
+                if first_head_by.is_some_and(|t| activity.spoke.load(Relaxed) || Instant::now() >= t) {
+                    first_head_by = None;
+                    conn.as_mut().graceful_shutdown();
+                }
+                match count_verdict(activity.judge(&limits), stats, peer) {
+                    Some(d) => wait = if first_head_by.is_some() { Duration::from_millis(10) } else { d },
+                    None => return,
+                }
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ mod package;
 mod progress;
 mod rollout;
 mod stall;
+mod takeover;
 mod tls;
 
 use clap::{CommandFactory, FromArgMatches, Subcommand};

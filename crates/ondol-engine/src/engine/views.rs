@@ -86,6 +86,11 @@ impl Engine {
         self.inner.pools.kept_warm()
     }
 
+    /// (function, version, `min_warm`, ready instances) of every version.
+    pub fn warmth(&self) -> Vec<(String, String, u32, u32)> {
+        self.inner.pools.warmth()
+    }
+
     /// Idle/running/waiting counts per version of `name`.
     pub fn pool_stats(&self, name: &str) -> Vec<(String, PoolStats)> {
         self.inner.pools.stats(name)

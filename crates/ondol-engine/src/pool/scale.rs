@@ -51,6 +51,12 @@ impl Pool {
         out
     }
 
+    /// (`min_warm`, ready instances): what a successor warms before taking over.
+    pub fn warmth(&self) -> (u32, u32) {
+        let st = self.state.lock();
+        (st.min_warm, st.running.saturating_sub(st.starting))
+    }
+
     /// Ready instances `min_warm` keeps (what provisioned concurrency bills).
     pub fn kept_warm(&self) -> u32 {
         let st = self.state.lock();

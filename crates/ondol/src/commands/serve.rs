@@ -14,9 +14,11 @@ use ondol_engine::{Engine, EngineConfig, SandboxMode};
 use ondol_store::{Blobs, SqliteStore, UnzipLimits};
 use ondol_telemetry::{LogStore, LogStoreConfig};
 
-use crate::bind::bind;
 use crate::datadir::{self, DataDirLock};
 use crate::listener::{self, ConnLimits};
+use crate::takeover::{self, Inherited};
+use std::os::fd::{AsFd, OwnedFd};
+use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(clap::Args, Clone)]
@@ -135,6 +137,12 @@ pub struct Args {
     /// type. Default: on under `ondol dev` and `ondol up`, off for `serve`.
     #[arg(long, env = "ONDOL_EXPOSE_ERRORS", num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::FalseyValueParser::new())]
     pub expose_errors: Option<bool>,
+    /// Take over from the server running on this data dir without dropping a
+    /// request (an upgrade or restart): receive its listening sockets, restore and
+    /// warm, then let it finish its in-flight work and exit. SIGHUP to a server
+    /// starts this from the same binary path.
+    #[arg(long)]
+    pub takeover: bool,
 }
 
 /// A count that must be at least 1 (0 would refuse every connection).
@@ -168,6 +176,13 @@ pub fn init_tracing() {
     }
 }
 
+/// What ends a wait for a signal.
+enum Wake {
+    Stop(&'static str),
+    Hangup,
+    Handover(takeover::Handover),
+}
+
 /// A running server: its addresses, and what stopping it takes.
 pub struct Running {
     pub api_url: String,
@@ -179,6 +194,11 @@ pub struct Running {
     servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     grace: Duration,
     logs: Arc<LogStore>,
+    events: Arc<ondol_events::Events>,
+    /// The listening sockets by name, for a successor (`ondol serve --takeover`).
+    listener_fds: Vec<(String, OwnedFd)>,
+    control: Option<takeover::Control>,
+    data_dir: PathBuf,
     /// Released when the server is dropped (or its process dies).
     _lock: DataDirLock,
 }
@@ -205,19 +225,55 @@ fn conn_limits(a: &Args) -> ConnLimits {
 
 pub async fn run(a: Args) -> Result<ExitCode> {
     init_tracing();
-    let running = start(a).await?;
+    let mut running = start(a).await?;
+    let fds = std::mem::take(&mut running.listener_fds);
+    let control = takeover::Control::listen(&running.data_dir, fds, running.engine.clone())?;
+    running.control = Some(control);
     running.wait_for_signal().await?;
     Ok(ExitCode::SUCCESS)
 }
 
 impl Running {
-    /// Serves until SIGTERM or SIGINT, then drains.
-    pub async fn wait_for_signal(self) -> Result<()> {
+    /// Serves until SIGTERM or SIGINT, then drains; or until a successor takes
+    /// over (SIGHUP starts one, when the control socket listens).
+    pub async fn wait_for_signal(mut self) -> Result<()> {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
-        let which = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
+        let mut hup = match self.control {
+            Some(_) => Some(signal(SignalKind::hangup())?),
+            None => None,
+        };
+        let which = loop {
+            let handover = async {
+                match self.control.as_mut() {
+                    Some(c) => c.next().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let hangup = async {
+                match hup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let woke = tokio::select! {
+                _ = term.recv() => Wake::Stop("SIGTERM"),
+                _ = int.recv() => Wake::Stop("SIGINT"),
+                _ = hangup => Wake::Hangup,
+                Some(h) = handover => Wake::Handover(h),
+            };
+            match woke {
+                Wake::Stop(which) => break which,
+                Wake::Hangup => {
+                    if let Err(e) = takeover::reexec() {
+                        tracing::error!(error = %format!("{e:#}"), "SIGHUP: could not start a new process; this one keeps serving");
+                    }
+                }
+                Wake::Handover(h) => {
+                    self.hand_over(h).await;
+                    return Ok(());
+                }
+            }
         };
         tracing::info!(signal = which, grace = ?self.grace, "draining: no new work, finishing in-flight invocations");
         self.drain().await;
@@ -230,6 +286,32 @@ impl Running {
         self.api.ready.draining();
         crate::notify::notify("STOPPING=1");
         let _ = self.stop_tx.send(true);
+        self.finish().await;
+    }
+
+    /// Lets a successor accept: this process stops accepting and stops delivering
+    /// events (queued ones stay in the store), then finishes as [`Running::drain`]
+    /// does. The service manager hears RELOADING=1, not STOPPING=1: the service
+    /// goes on in the successor.
+    async fn hand_over(self, h: takeover::Handover) {
+        tracing::info!(pid = h.pid, grace = ?self.grace, "handing over to the new process: no new work here, finishing in-flight work");
+        self.api.ready.draining();
+        crate::notify::notify("RELOADING=1");
+        self.events.hold();
+        let _ = self.stop_tx.send(true);
+        let _ = self.api_stop_tx.send(true);
+        let _ = tokio::task::spawn_blocking(move || h.stopped()).await;
+        if !self.events.quiesce(self.grace).await {
+            tracing::warn!(
+                "async deliveries still running after the grace: they will be delivered again"
+            );
+        }
+        self.finish().await;
+    }
+
+    /// Waits for in-flight invocations (within the grace), stops every instance,
+    /// flushes usage and logs, and stops the management API last.
+    async fn finish(self) {
         self.engine.shutdown(self.grace).await;
         // Every accepted invocation has settled: its usage is kept.
         let api = self.api.clone();
@@ -264,7 +346,15 @@ pub async fn start(a: Args) -> Result<Running> {
     let mut a = a;
     a.data_dir = std::fs::canonicalize(&a.data_dir)
         .with_context(|| format!("resolving the data dir {}", a.data_dir.display()))?;
-    let lock = datadir::lock(&a.data_dir)?;
+    // A successor takes the sockets now and the lock once the old server lets go.
+    let mut inherited = match a.takeover {
+        true => Some(Inherited::connect(&a.data_dir)?),
+        false => None,
+    };
+    let lock = match inherited {
+        Some(_) => None,
+        None => Some(datadir::lock(&a.data_dir)?),
+    };
     let limits = conn_limits(&a);
     let db_path = a.data_dir.join(ondol_store::backup::DB_MEMBER);
     let store = SqliteStore::open(&db_path).context("opening the store")?;
@@ -297,15 +387,19 @@ pub async fn start(a: Args) -> Result<Running> {
     // This binary, re-run as the reaper: instances never outlive this server.
     cfg.reaper_exe = Some(std::env::current_exe().context("locating the ondol binary")?);
     let engine = Engine::start(cfg).context("starting the engine")?;
-    let api_listener = bind(a.api, "management API", "--api", "ONDOL_API").await?;
-    let http_listener = bind(a.http, "HTTP front door", "--http", "ONDOL_HTTP").await?;
+    let api_listener = bind(&mut inherited, "api", a.api, "management API").await?;
+    let http_listener = bind(&mut inherited, "http", a.http, "HTTP front door").await?;
+    let https_bound = match (a.tls.https, &mut inherited) {
+        (Some(addr), Some(i)) => Some(i.tcp("https", addr, "HTTPS front door").await?),
+        _ => None,
+    };
     let gateway = ondol_gateway::Gateway::new(engine.clone(), a.expose_errors.unwrap_or(false));
     let (hosts_tx, hosts_rx) = tokio::sync::watch::channel(Default::default());
     let front = Arc::new(crate::tls::domains::ClaimedHosts {
         inner: gateway.clone(),
         tx: hosts_tx,
     });
-    let mut https = crate::tls::Https::setup(&a.tls, &a.data_dir, hosts_rx).await?;
+    let mut https = crate::tls::Https::setup(&a.tls, &a.data_dir, hosts_rx, https_bound).await?;
     let (api_stats, http_stats, https_stats): (Arc<ConnStats>, Arc<ConnStats>, Arc<ConnStats>) =
         Default::default();
     let mut listeners = vec![("api", api_stats.clone()), ("http", http_stats.clone())];
@@ -324,6 +418,10 @@ pub async fn start(a: Args) -> Result<Running> {
             ..Default::default()
         },
     );
+    if inherited.is_some() {
+        // The old server delivers until it hands over and lets go of the data dir.
+        events.hold();
+    }
     let scheduler = ondol_events::Scheduler::start(events.clone(), store.clone());
     anyhow::ensure!(
         a.unreserved_min <= a.concurrency_limit,
@@ -342,7 +440,7 @@ pub async fn start(a: Args) -> Result<Running> {
         logs: logs.clone(),
         http: http_listener.local_addr()?,
         front,
-        events,
+        events: events.clone(),
         queue: store,
         scheduler,
         listeners,
@@ -377,15 +475,21 @@ pub async fn start(a: Args) -> Result<Running> {
         refuse_uids: engine.sandbox_uids(),
         ..limits
     };
-    let api_server = tokio::spawn(listener::serve(
-        api_listener,
-        "api",
-        api_router,
-        api_limits,
-        api_stats,
-        api_stop_rx,
-        None,
-    ));
+    // A successor accepts nothing before the handover: its API would say not ready.
+    let (go_tx, go_rx) = tokio::sync::watch::channel(inherited.is_none());
+    let mut listener_fds = vec![("api".to_string(), dup(&api_listener)?)];
+    let api_server = gated(
+        go_rx.clone(),
+        listener::serve(
+            api_listener,
+            "api",
+            api_router,
+            api_limits,
+            api_stats,
+            api_stop_rx,
+            None,
+        ),
+    );
     tracing::info!(
         signatures = signed,
         "management API listening on http://{api_addr}"
@@ -404,7 +508,14 @@ pub async fn start(a: Args) -> Result<Running> {
     let metrics_api = api.clone();
     let mut servers = vec![api_server];
     if let Some(addr) = a.metrics {
-        let l = bind(addr, "metrics listener", "--metrics", "ONDOL_METRICS").await?;
+        let l = bind(
+            &mut inherited,
+            "metrics",
+            addr,
+            "metrics listener (--metrics)",
+        )
+        .await?;
+        listener_fds.push(("metrics".to_string(), dup(&l)?));
         tracing::info!(
             token = a.metrics_token.is_some(),
             "Prometheus metrics listening on http://{}/metrics",
@@ -412,34 +523,40 @@ pub async fn start(a: Args) -> Result<Running> {
         );
         let router = ondol_api::metrics_router(metrics_api, a.metrics_token.clone());
         let (stats, stop) = (Arc::new(ConnStats::default()), stop_rx.clone());
-        servers.push(tokio::spawn(listener::serve(
-            l, "metrics", router, api_limits, stats, stop, None,
-        )));
+        servers.push(gated(
+            go_rx.clone(),
+            listener::serve(l, "metrics", router, api_limits, stats, stop, None),
+        ));
     }
     if let Some((l, acceptor)) = https.listener.take() {
         tracing::info!("HTTPS front door listening on https://{}", l.local_addr()?);
         let router = crate::tls::front::secure(gateway.router(), &https.front);
         let (stats, stop) = (https_stats, stop_rx.clone());
-        servers.push(tokio::spawn(listener::serve(
-            l,
-            "https",
-            router,
-            limits,
-            stats,
-            stop,
-            Some(acceptor),
-        )));
+        listener_fds.push(("https".to_string(), dup(&l)?));
+        servers.push(gated(
+            go_rx.clone(),
+            listener::serve(l, "https", router, limits, stats, stop, Some(acceptor)),
+        ));
         https.start_acme(stop_rx.clone());
     }
-    servers.push(tokio::spawn(listener::serve(
-        http_listener,
-        "http",
-        crate::tls::front::plain(gateway.router(), https.front.clone()),
-        limits,
-        http_stats,
-        stop_rx,
-        None,
-    )));
+    listener_fds.push(("http".to_string(), dup(&http_listener)?));
+    servers.push(gated(
+        go_rx,
+        listener::serve(
+            http_listener,
+            "http",
+            crate::tls::front::plain(gateway.router(), https.front.clone()),
+            limits,
+            http_stats,
+            stop_rx,
+            None,
+        ),
+    ));
+    let lock = match (lock, inherited) {
+        (Some(lock), _) => lock,
+        (None, Some(inh)) => take_over(inh, &api_handle, &go_tx, &events, &a).await?,
+        (None, None) => unreachable!("a server without a lock takes over"),
+    };
     api_handle.ready.listeners_up();
     tracing::info!("HTTP front door listening on http://{http_addr}");
     tracing::info!(functions = restored, data_dir = %a.data_dir.display(), "ready");
@@ -454,9 +571,76 @@ pub async fn start(a: Args) -> Result<Running> {
         servers,
         grace: a.shutdown_grace,
         logs: logs.clone(),
+        events,
+        listener_fds,
+        control: None,
+        data_dir: a.data_dir.clone(),
         _lock: lock,
     })
 }
+
+/// The listener `name`: inherited in a takeover, else bound on `addr`.
+async fn bind(
+    inherited: &mut Option<Inherited>,
+    name: &str,
+    addr: SocketAddr,
+    what: &str,
+) -> Result<TcpListener> {
+    match inherited {
+        Some(i) => i.tcp(name, addr, what).await,
+        None => TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the {what} on {addr}")),
+    }
+}
+
+/// A second descriptor of a listener, kept for a successor.
+fn dup(l: &TcpListener) -> Result<OwnedFd> {
+    Ok(l.as_fd().try_clone_to_owned()?)
+}
+
+/// Runs `serve` once `go` turns true; never if it is dropped first (a takeover
+/// that failed: the old server keeps these sockets).
+fn gated(
+    mut go: tokio::sync::watch::Receiver<bool>,
+    serve: impl std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        if go.wait_for(|g| *g).await.is_err() {
+            return Ok(());
+        }
+        serve.await
+    })
+}
+
+/// The successor's last steps: warm, have the old server stop accepting, accept,
+/// tell systemd this is the main process now, and take the lock (the old server
+/// lets go once its in-flight work is done) before delivering events.
+async fn take_over(
+    inh: Inherited,
+    api: &ondol_api::Api,
+    go: &tokio::sync::watch::Sender<bool>,
+    events: &ondol_events::Events,
+    a: &Args,
+) -> Result<DataDirLock> {
+    takeover::warm(&api.engine, inh.warm_list(), WARM_LIMIT).await;
+    let old = inh.hand_over().await?;
+    let _ = go.send(true);
+    api.ready.listeners_up();
+    crate::notify::notify(&format!("MAINPID={}", std::process::id()));
+    tracing::info!(
+        old_pid = old,
+        "took over the listeners; waiting for the old server to finish"
+    );
+    let lock = takeover::wait_for_lock(&a.data_dir, old, a.shutdown_grace + LOCK_SLACK).await?;
+    events.release();
+    Ok(lock)
+}
+
+/// How long a successor warms before taking over anyway.
+const WARM_LIMIT: Duration = Duration::from_secs(60);
+/// Beyond the old server's grace: its flushes and exit.
+const LOCK_SLACK: Duration = Duration::from_secs(30);
 
 /// A metrics listener off loopback must have a token: Prometheus does not sign.
 fn check_metrics_flags(a: &Args) -> Result<()> {

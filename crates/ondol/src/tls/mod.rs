@@ -67,11 +67,13 @@ pub struct Https {
 }
 
 impl Https {
-    /// Loads `--certificate` files and binds `--https`.
+    /// Loads `--certificate` files and binds `--https` (or uses `bound`, the
+    /// listener a takeover inherited).
     pub async fn setup(
         a: &TlsArgs,
         data_dir: &Path,
         hosts: tokio::sync::watch::Receiver<BTreeSet<String>>,
+        bound: Option<tokio::net::TcpListener>,
     ) -> anyhow::Result<Self> {
         let certs = Arc::new(CertStore::default());
         let mut files = HashSet::new();
@@ -81,14 +83,15 @@ impl Https {
             certs.install(host, c);
             files.insert(host.clone());
         }
-        let listener = match a.https {
-            Some(addr) => Some((
+        let listener = match (a.https, bound) {
+            (Some(_), Some(l)) => Some((l, acceptor(certs.clone())?)),
+            (Some(addr), None) => Some((
                 tokio::net::TcpListener::bind(addr)
                     .await
                     .with_context(|| format!("binding the HTTPS front door on {addr}"))?,
                 acceptor(certs.clone())?,
             )),
-            None => None,
+            (None, _) => None,
         };
         let https_port = match &listener {
             Some((l, _)) => l.local_addr()?.port(),
