@@ -217,3 +217,12 @@ def test_a_failed_takeover_leaves_the_old_server_serving(make_server, tmp_path):
                             "--api", "127.0.0.1:0", "--http", "127.0.0.1:0"],
                            capture_output=True, text=True, timeout=60)
     assert other.returncode != 0 and "no running server answers" in other.stderr, other.stderr
+    # The failures left nothing stuck: a good takeover still goes through.
+    new = subprocess.Popen(base, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert server.proc.wait(60) == 0
+        assert wait_until(lambda: lock_pid(server) == new.pid, what="the new server's lock")
+        assert requests.get(f"{server.http}/hi", timeout=10).status_code == 200
+    finally:
+        new.send_signal(signal.SIGTERM)
+        new.wait(40)
