@@ -130,6 +130,9 @@ def check_after(server, load, sink, old_pid, handed_over):
         return got >= set(load.sent) and got
     wait_until(delivered, timeout=60, what="every async event delivered")
     assert init_reports_since(server, handed_over) == [], "no cold start after the handover"
+    times = sorted(t for t, _ in load.results)
+    gap = max(b - a for a, b in zip(times, times[1:]))
+    print(f"takeover: {len(times)} requests, {len(load.sent)} events, longest gap {gap * 1000:.0f} ms")
     return new_pid
 
 

@@ -293,7 +293,7 @@ impl Running {
     /// events (queued ones stay in the store), then finishes as [`Running::drain`]
     /// does. The service manager hears RELOADING=1, not STOPPING=1: the service
     /// goes on in the successor.
-    async fn hand_over(self, h: takeover::Handover) {
+    async fn hand_over(mut self, h: takeover::Handover) {
         tracing::info!(pid = h.pid, grace = ?self.grace, "handing over to the new process: no new work here, finishing in-flight work");
         self.api.ready.draining();
         crate::notify::notify("RELOADING=1");
@@ -301,6 +301,15 @@ impl Running {
         let _ = self.stop_tx.send(true);
         let _ = self.api_stop_tx.send(true);
         let _ = tokio::task::spawn_blocking(move || h.stopped()).await;
+        // Requests on connections accepted before the stop reach the engine
+        // before it refuses new invocations.
+        let servers = std::mem::take(&mut self.servers);
+        let all = async {
+            for s in servers {
+                let _ = s.await;
+            }
+        };
+        let _ = tokio::time::timeout(self.grace, all).await;
         if !self.events.quiesce(self.grace).await {
             tracing::warn!(
                 "async deliveries still running after the grace: they will be delivered again"
