@@ -26,7 +26,7 @@ app = "up"
 runtime = "python3.11"
 handler = "app.handler"
 code = "web"
-min_warm = 1
+min_warm = 4
 
 [functions.sink]
 runtime = "python3.11"
@@ -58,8 +58,9 @@ def deploy(server, tmp_path):
 
 
 class Load:
-    """Front door GETs from several threads (a new connection each) and async
-    invokes through the API, until stopped; every outcome kept."""
+    """Front door GETs from several threads (as many as the web function's
+    min_warm: more concurrency could rightly need a new instance), each on a new
+    connection, and async invokes through the API, until stopped; every outcome kept."""
 
     def __init__(self, server, threads=4):
         self.http, self.api = server.http, server.api
