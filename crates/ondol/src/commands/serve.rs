@@ -17,8 +17,7 @@ use ondol_telemetry::{LogStore, LogStoreConfig};
 use crate::datadir::{self, DataDirLock};
 use crate::listener::{self, ConnLimits};
 use crate::takeover::{self, Inherited};
-use std::os::fd::{AsFd, OwnedFd};
-use tokio::net::TcpListener;
+use std::os::fd::OwnedFd;
 use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(clap::Args, Clone)]
@@ -396,8 +395,8 @@ pub async fn start(a: Args) -> Result<Running> {
     // This binary, re-run as the reaper: instances never outlive this server.
     cfg.reaper_exe = Some(std::env::current_exe().context("locating the ondol binary")?);
     let engine = Engine::start(cfg).context("starting the engine")?;
-    let api_listener = bind(&mut inherited, "api", a.api, "management API").await?;
-    let http_listener = bind(&mut inherited, "http", a.http, "HTTP front door").await?;
+    let api_listener = takeover::bind(&mut inherited, "api", a.api, "management API").await?;
+    let http_listener = takeover::bind(&mut inherited, "http", a.http, "HTTP front door").await?;
     let https_bound = match (a.tls.https, &mut inherited) {
         (Some(addr), Some(i)) => Some(i.tcp("https", addr, "HTTPS front door").await?),
         _ => None,
@@ -486,8 +485,8 @@ pub async fn start(a: Args) -> Result<Running> {
     };
     // A successor accepts nothing before the handover: its API would say not ready.
     let (go_tx, go_rx) = tokio::sync::watch::channel(inherited.is_none());
-    let mut listener_fds = vec![("api".to_string(), dup(&api_listener)?)];
-    let api_server = gated(
+    let mut listener_fds = vec![("api".to_string(), takeover::dup(&api_listener)?)];
+    let api_server = takeover::gated(
         go_rx.clone(),
         listener::serve(
             api_listener,
@@ -517,14 +516,14 @@ pub async fn start(a: Args) -> Result<Running> {
     let metrics_api = api.clone();
     let mut servers = vec![api_server];
     if let Some(addr) = a.metrics {
-        let l = bind(
+        let l = takeover::bind(
             &mut inherited,
             "metrics",
             addr,
             "metrics listener (--metrics)",
         )
         .await?;
-        listener_fds.push(("metrics".to_string(), dup(&l)?));
+        listener_fds.push(("metrics".to_string(), takeover::dup(&l)?));
         tracing::info!(
             token = a.metrics_token.is_some(),
             "Prometheus metrics listening on http://{}/metrics",
@@ -532,7 +531,7 @@ pub async fn start(a: Args) -> Result<Running> {
         );
         let router = ondol_api::metrics_router(metrics_api, a.metrics_token.clone());
         let (stats, stop) = (Arc::new(ConnStats::default()), stop_rx.clone());
-        servers.push(gated(
+        servers.push(takeover::gated(
             go_rx.clone(),
             listener::serve(l, "metrics", router, api_limits, stats, stop, None),
         ));
@@ -541,15 +540,15 @@ pub async fn start(a: Args) -> Result<Running> {
         tracing::info!("HTTPS front door listening on https://{}", l.local_addr()?);
         let router = crate::tls::front::secure(gateway.router(), &https.front);
         let (stats, stop) = (https_stats, stop_rx.clone());
-        listener_fds.push(("https".to_string(), dup(&l)?));
-        servers.push(gated(
+        listener_fds.push(("https".to_string(), takeover::dup(&l)?));
+        servers.push(takeover::gated(
             go_rx.clone(),
             listener::serve(l, "https", router, limits, stats, stop, Some(acceptor)),
         ));
         https.start_acme(stop_rx.clone());
     }
-    listener_fds.push(("http".to_string(), dup(&http_listener)?));
-    servers.push(gated(
+    listener_fds.push(("http".to_string(), takeover::dup(&http_listener)?));
+    servers.push(takeover::gated(
         go_rx,
         listener::serve(
             http_listener,
@@ -563,7 +562,17 @@ pub async fn start(a: Args) -> Result<Running> {
     ));
     let lock = match (lock, inherited) {
         (Some(lock), _) => lock,
-        (None, Some(inh)) => take_over(inh, &api_handle, &go_tx, &events, &a).await?,
+        (None, Some(inh)) => {
+            takeover::take_over(
+                inh,
+                &api_handle,
+                &go_tx,
+                &events,
+                &a.data_dir,
+                a.shutdown_grace,
+            )
+            .await?
+        }
         (None, None) => unreachable!("a server without a lock takes over"),
     };
     api_handle.ready.listeners_up();
@@ -587,69 +596,6 @@ pub async fn start(a: Args) -> Result<Running> {
         _lock: lock,
     })
 }
-
-/// The listener `name`: inherited in a takeover, else bound on `addr`.
-async fn bind(
-    inherited: &mut Option<Inherited>,
-    name: &str,
-    addr: SocketAddr,
-    what: &str,
-) -> Result<TcpListener> {
-    match inherited {
-        Some(i) => i.tcp(name, addr, what).await,
-        None => TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding the {what} on {addr}")),
-    }
-}
-
-/// A second descriptor of a listener, kept for a successor.
-fn dup(l: &TcpListener) -> Result<OwnedFd> {
-    Ok(l.as_fd().try_clone_to_owned()?)
-}
-
-/// Runs `serve` once `go` turns true; never if it is dropped first (a takeover
-/// that failed: the old server keeps these sockets).
-fn gated(
-    mut go: tokio::sync::watch::Receiver<bool>,
-    serve: impl std::future::Future<Output = std::io::Result<()>> + Send + 'static,
-) -> tokio::task::JoinHandle<std::io::Result<()>> {
-    tokio::spawn(async move {
-        if go.wait_for(|g| *g).await.is_err() {
-            return Ok(());
-        }
-        serve.await
-    })
-}
-
-/// The successor's last steps: warm, have the old server stop accepting, accept,
-/// tell systemd this is the main process now, and take the lock (the old server
-/// lets go once its in-flight work is done) before delivering events.
-async fn take_over(
-    inh: Inherited,
-    api: &ondol_api::Api,
-    go: &tokio::sync::watch::Sender<bool>,
-    events: &ondol_events::Events,
-    a: &Args,
-) -> Result<DataDirLock> {
-    takeover::warm(&api.engine, inh.warm_list(), WARM_LIMIT).await;
-    let old = inh.hand_over().await?;
-    let _ = go.send(true);
-    api.ready.listeners_up();
-    crate::notify::notify(&format!("MAINPID={}", std::process::id()));
-    tracing::info!(
-        old_pid = old,
-        "took over the listeners; waiting for the old server to finish"
-    );
-    let lock = takeover::wait_for_lock(&a.data_dir, old, a.shutdown_grace + LOCK_SLACK).await?;
-    events.release();
-    Ok(lock)
-}
-
-/// How long a successor warms before taking over anyway.
-const WARM_LIMIT: Duration = Duration::from_secs(60);
-/// Beyond the old server's grace: its flushes and exit.
-const LOCK_SLACK: Duration = Duration::from_secs(30);
 
 /// A metrics listener off loopback must have a token: Prometheus does not sign.
 fn check_metrics_flags(a: &Args) -> Result<()> {

@@ -10,11 +10,13 @@
 //! the sockets' kernel backlog, which both processes share.
 
 pub mod fds;
+mod hooks;
 mod new;
 mod old;
 
 use serde::{Deserialize, Serialize};
 
+pub use hooks::{bind, dup, gated, take_over};
 pub use new::{wait_for_lock, warm, Inherited};
 pub use old::{reexec, Control, Handover};
 
