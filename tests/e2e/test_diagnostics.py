@@ -190,7 +190,8 @@ def test_web_app_stuck_before_listening_is_seen_connecting(server, dead_db, tmp_
     r = server.cli("deploy", str(app), timeout=120, check=False)
     assert r.returncode != 0, r.stdout
     err = r.stderr
-    assert re.search(rf"Init timed out after 3\.00 seconds: / never answered; still in connecting to "
+    assert re.search(rf"Init timed out after 3\.00 seconds: nothing answered GET / on port (\d+); "
+                     rf"the app was given PORT=\1 and must listen on it; still in connecting to "
                      rf"127\.0\.0\.1:{dead_db} for 2\.\d s", err), err
     assert re.search(rf"ONDOL_SLOW_INIT Init still running after 1\.\d\d s; its processes:\n"
                      rf" +pid \d+ python3\S*: sleeping in connect.*connecting to 127\.0\.0\.1:{dead_db}", err), err

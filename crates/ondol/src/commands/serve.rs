@@ -395,8 +395,20 @@ pub async fn start(a: Args) -> Result<Running> {
     // This binary, re-run as the reaper: instances never outlive this server.
     cfg.reaper_exe = Some(std::env::current_exe().context("locating the ondol binary")?);
     let engine = Engine::start(cfg).context("starting the engine")?;
-    let api_listener = takeover::bind(&mut inherited, "api", a.api, "management API").await?;
-    let http_listener = takeover::bind(&mut inherited, "http", a.http, "HTTP front door").await?;
+    let api_listener = takeover::bind(
+        &mut inherited,
+        ("api", a.api),
+        "management API",
+        ("--api", "ONDOL_API"),
+    )
+    .await?;
+    let http_listener = takeover::bind(
+        &mut inherited,
+        ("http", a.http),
+        "HTTP front door",
+        ("--http", "ONDOL_HTTP"),
+    )
+    .await?;
     let https_bound = match (a.tls.https, &mut inherited) {
         (Some(addr), Some(i)) => Some(i.tcp("https", addr, "HTTPS front door").await?),
         _ => None,
@@ -518,9 +530,9 @@ pub async fn start(a: Args) -> Result<Running> {
     if let Some(addr) = a.metrics {
         let l = takeover::bind(
             &mut inherited,
-            "metrics",
-            addr,
-            "metrics listener (--metrics)",
+            ("metrics", addr),
+            "metrics listener",
+            ("--metrics", "ONDOL_METRICS"),
         )
         .await?;
         listener_fds.push(("metrics".to_string(), takeover::dup(&l)?));

@@ -6,24 +6,23 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tokio::net::TcpListener;
 
 use super::{wait_for_lock, warm, Inherited};
 use crate::datadir::DataDirLock;
 
-/// The listener `name`: inherited in a takeover, else bound on `addr`.
+/// The listener `name`: inherited in a takeover, else bound on `addr` (set by
+/// `flag` / `env`, named in the error when the address is taken).
 pub async fn bind(
     inherited: &mut Option<Inherited>,
-    name: &str,
-    addr: SocketAddr,
+    (name, addr): (&str, SocketAddr),
     what: &str,
+    (flag, env): (&str, &str),
 ) -> Result<TcpListener> {
     match inherited {
         Some(i) => i.tcp(name, addr, what).await,
-        None => TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding the {what} on {addr}")),
+        None => crate::bind::bind(addr, what, flag, env).await,
     }
 }
 
