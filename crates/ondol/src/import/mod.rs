@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+mod auth;
 pub mod report;
 mod sam;
 mod serverless;

@@ -3,14 +3,17 @@
 //! service, `provider` defaults, `functions` and their `httpApi`, `http` and
 //! `schedule` events are mapped, and every other key is reported.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use serde_norway::{Mapping, Value};
 use toml_edit::{value, Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table};
 
+use super::auth::{Auths, Def};
 use super::{Imported, Report};
 
+mod auth;
 mod build;
 mod events;
 mod vars;
@@ -64,6 +67,12 @@ pub fn from_str(
     let mut out = Out::new(report);
     out.service(&doc)?;
     out.top_level(&doc, stage);
+    if !out.errors.is_empty() {
+        bail!(
+            "these routes are protected and cannot be imported as they are (ondol would serve them open):\n  {}",
+            out.errors.join("\n  ")
+        );
+    }
     Ok(Imported {
         manifest: out.doc.to_string(),
         report: out.report,
@@ -81,6 +90,12 @@ struct Out {
     compile: Option<InlineTable>,
     /// The service's `package` patterns as `exclude` lines.
     exclude: Vec<String>,
+    /// The authorizers and usage plans the routes use.
+    auths: Auths,
+    /// `provider.httpApi.authorizers`, by name, with where each came from.
+    http_api_auth: BTreeMap<String, Result<(Def, String), String>>,
+    /// Protected routes that could not be mapped: the import fails.
+    errors: Vec<String>,
 }
 
 /// Function settings `provider` gives every function and a function may override.
@@ -104,6 +119,9 @@ impl Out {
             schedules: ArrayOfTables::new(),
             compile: None,
             exclude: Vec::new(),
+            auths: Auths::default(),
+            http_api_auth: BTreeMap::new(),
+            errors: Vec::new(),
         }
     }
 
@@ -168,6 +186,7 @@ impl Out {
             let s = std::mem::take(&mut self.schedules);
             self.doc.insert("schedules", Item::ArrayOfTables(s));
         }
+        std::mem::take(&mut self.auths).render(&mut self.doc);
         if let Some(s) = stage {
             let mut stages = Table::new();
             stages.set_implicit(true);
@@ -209,6 +228,7 @@ impl Out {
                     self.report.mapped(key, "nothing: ondol serves from this machine")
                 }
                 "httpApi" => self.provider_http_api(v),
+                "apiGateway" => self.api_gateway(&key, v),
                 "iam" | "iamRoleStatements" | "iamManagedPolicies" | "role" => self.report.unsupported(
                     key,
                     "functions run without an AWS role; give them credentials in their environment if they call AWS",
@@ -234,6 +254,7 @@ impl Out {
                     self.doc["http"]["cors"] = value(cors);
                     self.report.mapped(key, "[http] cors allowing every origin, method and header");
                 }
+                ("authorizers", a) => self.http_api_authorizers(&key, a),
                 ("payload", p) if scalar_text(p) == "2.0" => self.report.mapped(key, "payload = \"2.0\" (the default)"),
                 ("payload", p) if scalar_text(p) == "1.0" => self.report.unsupported(key, "httpApi routes are imported with payload 2.0; write payload = \"1.0\" on the routes"),
                 _ => self.report.unsupported(key, "not mapped to ondol"),
@@ -390,13 +411,18 @@ impl Out {
             let kind = scalar_text(kind);
             let key = join(&key, &kind);
             match kind.as_str() {
-                "httpApi" => {
-                    self.routes
-                        .extend(events::http_api(name, &key, body, &mut self.report))
+                "httpApi" | "http" => {
+                    let rest = kind == "http";
+                    let t = if rest {
+                        events::http(name, &key, body, &mut self.report)
+                    } else {
+                        events::http_api(name, &key, body, &mut self.report)
+                    };
+                    if let Some(mut t) = t {
+                        self.route_auth(&key, body, &mut t, rest);
+                        self.routes.push(t);
+                    }
                 }
-                "http" => self
-                    .routes
-                    .extend(events::http(name, &key, body, &mut self.report)),
                 "schedule" => {
                     let n = self.schedules.len();
                     self.schedules
@@ -451,3 +477,5 @@ fn function_table(name: &str, handler: &str, d: &Defaults) -> Table {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_auth;

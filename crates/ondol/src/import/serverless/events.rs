@@ -21,7 +21,7 @@ pub fn http_api(function: &str, key: &str, v: &Value, report: &mut Report) -> Op
             for k in m
                 .keys()
                 .map(scalar_text)
-                .filter(|k| k != "method" && k != "path")
+                .filter(|k| !matches!(k.as_str(), "method" | "path" | "authorizer"))
             {
                 report.unsupported(join(key, &k), "not mapped to ondol routes");
             }
@@ -45,7 +45,7 @@ pub fn http(function: &str, key: &str, v: &Value, report: &mut Report) -> Option
             .split_once(' ')
             .map(|(m, p)| (m.to_string(), p.to_string()))?,
         Value::Mapping(m) => {
-            let skip = ["method", "path", "integration"];
+            let skip = ["method", "path", "integration", "authorizer", "private"];
             for k in m
                 .keys()
                 .map(scalar_text)
@@ -53,9 +53,6 @@ pub fn http(function: &str, key: &str, v: &Value, report: &mut Report) -> Option
             {
                 let why = match k.as_str() {
                     "cors" => "CORS is app-wide in ondol: set [http] cors",
-                    "private" | "authorizer" => {
-                        "requests are not authorised by the front door; check them in the function"
-                    }
                     _ => "not mapped to ondol routes",
                 };
                 report.unsupported(join(key, &k), why);
