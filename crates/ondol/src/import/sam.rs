@@ -5,6 +5,7 @@
 //! its ondol equivalent, and every other resource is reported.
 
 mod api;
+mod auth;
 mod build;
 mod events;
 mod function;
@@ -14,6 +15,8 @@ mod web;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_auth;
 
 use std::path::Path;
 
@@ -21,8 +24,10 @@ use anyhow::{bail, Context, Result};
 use serde_json::{Map, Value};
 use toml_edit::{value, ArrayOfTables, DocumentMut, Item, Table};
 
+use super::auth::Auths;
 use super::{Imported, Report};
 use intrinsics::Ctx;
+use std::collections::BTreeMap;
 
 const TRANSFORM: &str = "AWS::Serverless-2016-10-31";
 
@@ -35,6 +40,12 @@ pub struct Out {
     pub schedules: Vec<Table>,
     /// The app's CORS, and the key it came from.
     pub cors: Option<(String, toml_edit::InlineTable)>,
+    /// The authorizers and usage plans the routes use.
+    pub auths: Auths,
+    /// Each API's `Auth`, by logical id.
+    pub apis: BTreeMap<String, auth::ApiAuth>,
+    /// Protected routes that could not be mapped: the import fails.
+    pub errors: Vec<String>,
 }
 
 /// Imports `source` (a `template.yaml`) for the samconfig environment `stage`
@@ -62,7 +73,16 @@ pub fn import(source: &Path, stage: Option<&str>) -> Result<Imported> {
     let mut out = Out::default();
     sections(top, &mut report);
     let globals = globals(&ctx, top, &mut out, &mut report);
+    let apis = auth::collect(&ctx, top, &mut out, &mut report);
+    out.apis = apis;
     resources(&ctx, top, &globals, &mut out, &mut report)?;
+    if !out.errors.is_empty() {
+        bail!(
+            "{}: these routes are protected and cannot be imported as they are (ondol would serve them open):\n  {}",
+            source.display(),
+            out.errors.join("\n  ")
+        );
+    }
     Ok(Imported {
         manifest: render(&ctx.app, stage, env, out),
         report,
@@ -422,6 +442,7 @@ fn render(app: &str, stage: Option<&str>, env: &str, out: Out) -> String {
             doc[k] = Item::ArrayOfTables(a);
         }
     }
+    out.auths.render(&mut doc);
     if let Some((from, cors)) = out.cors {
         let mut http = Table::new();
         http.decor_mut().set_prefix(format!("\n# {from}\n"));

@@ -26,7 +26,10 @@ pub fn map_api(
                 report.mapped(key, "(routes are served at the root, or under /<stage>/ for an ondol stage)");
                 continue;
             }
-            "Auth" => Err("no API Gateway authorizers (JWT, Cognito, Lambda): check credentials in the function".into()),
+            "Auth" => {
+                report.mapped(key, "[authorizers] and the auth of its routes");
+                continue;
+            }
             "Domain" => Err("ondol serves any Host: point the domain at the front door (a stage's hosts = [...])".into()),
             _ => Err("an API Gateway setting ondol does not have".into()),
         };

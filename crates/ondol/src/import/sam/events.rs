@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 use toml_edit::{value, Table};
 
+use super::auth;
 use super::intrinsics::Ctx;
 use super::{json_to_toml, Out};
 use crate::import::Report;
@@ -88,8 +89,17 @@ impl Event<'_> {
         let mut t = Table::new();
         t["route"] = value(&route);
         t["function"] = value(self.id);
+        let rest = payload == "1.0";
         let mut payload = payload.to_string();
         self.route_settings(&mut t, &mut payload, report)?;
+        let api = out.apis.get(&auth::api_of(self.props, rest)).cloned();
+        let ev_auth = match self.props.get("Auth") {
+            Some(a) => self.ctx.eval(a)?,
+            None => None,
+        };
+        if let Err(why) = auth::apply(api.as_ref(), ev_auth.as_ref(), &mut t, out) {
+            out.errors.push(format!("{}: {why}", self.key));
+        }
         if !web {
             t["payload"] = value(&payload);
         }
@@ -135,8 +145,10 @@ impl Event<'_> {
                     t["timeout"] = value(format!("{ms}ms"));
                     report.mapped(pk, format!("timeout = \"{ms}ms\""));
                 }
-                "RestApiId" | "ApiId" => report.unsupported(pk, "ondol serves every route at its one front door; the API's own settings are not imported"),
-                "Auth" => report.unsupported(pk, "no API Gateway authorizers: check credentials in the function"),
+                "RestApiId" | "ApiId" => {
+                    report.mapped(pk, "served at the one front door, with its API's Auth")
+                }
+                "Auth" => report.mapped(pk, "auth, scopes and api_key_required of the route"),
                 _ => report.unsupported(pk, "not an API Gateway setting ondol has"),
             }
         }

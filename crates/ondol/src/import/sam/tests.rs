@@ -266,7 +266,7 @@ fn a_template_without_the_transform_is_refused() {
 }
 
 #[test]
-fn an_http_api_gives_the_app_its_cors_and_reports_its_authorizer() {
+fn an_http_api_gives_the_app_its_cors_and_maps_its_auth() {
     let t = r#"
 Transform: AWS::Serverless-2016-10-31
 Resources:
@@ -297,7 +297,7 @@ Resources:
     assert!(dep.http.cors.is_some());
     assert!(matches!(
         verdict(&i, "Resources.MyApi.Properties.Auth"),
-        Verdict::Unsupported(_)
+        Verdict::Mapped(_)
     ));
     match verdict(&i, "Resources.OtherApi.Properties.CorsConfiguration") {
         Verdict::Unsupported(why) => assert!(why.contains("one CORS per app"), "{why}"),
@@ -305,7 +305,7 @@ Resources:
     }
     assert!(matches!(
         verdict(&i, "Resources.Fn.Properties.Events.E.Properties.ApiId"),
-        Verdict::Unsupported(_)
+        Verdict::Mapped(_)
     ));
 }
 
