@@ -49,12 +49,7 @@ fn http_api_authorizers_default_and_per_event() {
     let (d, m) = imported(HTTP).unwrap();
     let dep = Manifest::load(&m, d.path(), "t").unwrap_or_else(|e| panic!("{e}\n{m}"));
     let auth = |p: &str| {
-        let r = dep
-            .http
-            .routes
-            .iter()
-            .find(|r| r.route.ends_with(p))
-            .unwrap();
+        let r = dep.http.routes.iter().find(|r| r.key.ends_with(p)).unwrap();
         r.auth
             .as_ref()
             .map(|a| (a.authorizer.clone(), a.scopes.clone()))
@@ -111,14 +106,14 @@ Resources:
         .http
         .routes
         .iter()
-        .find(|r| r.route.ends_with("/a"))
+        .find(|r| r.key.ends_with("/a"))
         .unwrap();
     assert!(a.api_key_required && a.auth.is_some());
     let b = dep
         .http
         .routes
         .iter()
-        .find(|r| r.route.ends_with("/b"))
+        .find(|r| r.key.ends_with("/b"))
         .unwrap();
     assert!(!b.api_key_required && b.auth.is_none());
     let plan = &dep.http.usage_plans["Rest"];

@@ -48,7 +48,7 @@ fn authorizers_keys_and_plans_load() {
     let i = from_str(SLS, None, &|_| None).unwrap();
     let d = Manifest::load(&i.manifest, Path::new("/srv/shop"), "imported")
         .unwrap_or_else(|e| panic!("{e}\n{}", i.manifest));
-    let route = |p: &str| d.http.routes.iter().find(|r| r.route.ends_with(p)).unwrap();
+    let route = |p: &str| d.http.routes.iter().find(|r| r.key.ends_with(p)).unwrap();
     let a = route("/a").auth.as_ref().unwrap();
     assert_eq!(
         (a.authorizer.as_str(), a.scopes.as_slice()),
