@@ -185,6 +185,11 @@ fn authorizer(
     if d.get("UserPoolArn").is_some() {
         return Err("a Cognito user pool authorizer is not imported: write [authorizers.NAME] type = \"jwt\" with the pool's issuer".into());
     }
+    lambda(ctx, at, rest, d, report).map(|def| (def, Vec::new()))
+}
+
+/// A Lambda authorizer: a function of the template, its identity and cache.
+fn lambda(ctx: &Ctx, at: &str, rest: bool, d: &Value, report: &mut Report) -> Result<Def, String> {
     let arn = d
         .get("FunctionArn")
         .and_then(Value::as_str)
@@ -243,13 +248,10 @@ fn authorizer(
             "the authorizer gets HTTP API's 2.0 REQUEST event",
         );
     }
-    Ok((
-        Def {
-            kind: Kind::Lambda { function, ttl },
-            identity,
-        },
-        Vec::new(),
-    ))
+    Ok(Def {
+        kind: Kind::Lambda { function, ttl },
+        identity,
+    })
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
