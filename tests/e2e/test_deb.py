@@ -94,6 +94,9 @@ def test_package_holds_the_binary_the_unit_and_the_maintainer_scripts(deb):
     control = subprocess.run(["dpkg-deb", "-I", str(deb), "postinst"], capture_output=True,
                              text=True, check=True).stdout
     assert "useradd --system" in control and "deb-systemd-helper enable ondol.service" in control
+    # An upgrade reloads (a takeover), never stops and restarts the service.
+    assert "deb-systemd-invoke reload ondol.service" in control
+    assert "deb-systemd-invoke restart" not in control
 
 
 
@@ -115,7 +118,7 @@ def test_install_creates_the_user_the_data_dir_and_a_unit_that_verifies(installe
     assert os.access("/usr/bin/ondol", os.X_OK)
     unit = UNIT.read_text()
     assert not re.search(r"^User=", unit, re.M), "root: the sandbox needs it"
-    for line in ("Environment=ONDOL_SANDBOX=require", "Type=notify", "Delegate=yes", "ExecStart=/usr/bin/ondol serve --data-dir /var/lib/ondol",
+    for line in ("Environment=ONDOL_SANDBOX=require", "Type=notify", "NotifyAccess=all", "ExecReload=/bin/kill -HUP $MAINPID", "Delegate=yes", "ExecStart=/usr/bin/ondol serve --data-dir /var/lib/ondol",
                  "ProtectSystem=strict", "ReadWritePaths=/var/lib/ondol", "ProtectHome=true",
                  "PrivateTmp=true", "NoNewPrivileges=true", "Restart=on-failure",
                  "LimitNOFILE=65536"):
