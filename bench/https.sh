@@ -47,6 +47,7 @@ http {
   server {
     listen 127.0.0.1:$NGINX;
     listen 127.0.0.1:$NGINXS ssl http2;
+    ssl_protocols TLSv1.2 TLSv1.3;   # as ondol; nginx 1.22's default stops at TLS 1.2
     ssl_certificate $work/cert.pem;
     ssl_certificate_key $work/key.pem;
     location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
@@ -89,7 +90,7 @@ h2_run() { # name proto url [extra h2load args]: the same, p50/p99 from h2load's
     local out; out=$(h2load -c"$c" -t"$(threads "$c")" -m1 -D"$SECS" --log-file="$work/h2.log" "$@" "$url")
     local rps; rps=$(awk '/^finished in/ {print $4}' <<<"$out")
     awk -v n="$name" '/^TLS Protocol|^Cipher|^Server Temp Key/ {print n ": " $0}' <<<"$out" >>"$work/tls"
-    grep -q ' 0 failed, 0 errored' <<<"$out" || echo "h2load saw failures for $name $url" >&2
+    grep -q ' 0 failed, 0 errored' <<<"$out" || echo "h2load saw failures for $name $url: $(grep '^requests:' <<<"$out")" >&2
     local pct; pct=$(sort -n -k3,3 "$work/h2.log" | awk '{d[NR]=$3} END {printf "%dus|%dus", d[int(NR*0.5)+1], d[int(NR*0.99)+1]}')
     echo "$name|$proto|$c|$pct|$rps"
   done
