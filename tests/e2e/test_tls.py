@@ -368,3 +368,57 @@ def test_unknown_sni_is_refused_cleanly(make_server, tmp_path):
                 c.wrap_socket(raw, server_hostname=name).do_handshake()
             assert "alert" in str(e.value).lower() or "unrecognized" in str(e.value).lower(), e.value
     assert serving_cert(https, "k.ondol.test", cert).subject
+
+
+WEB_APP = '''app = "webtls"
+
+[functions.web]
+runtime = "web"
+code = "web"
+command = ["python3", "server.py"]
+readiness_path = "/healthz"
+
+[[routes]]
+route = "$default"
+function = "web"
+'''
+
+WEB_SERVER = '''import os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = (self.request_version + " " + self.headers.get("x-forwarded-proto", "")).encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+'''
+
+
+def test_web_mode_function_answers_http2_clients(make_server, tmp_path):
+    # The hop to a web-mode app is HTTP/1.1: an HTTP/2 request used to be passed on
+    # as HTTP/2 and refused by the client (502 Unreachable).
+    https = free_port()
+    ca = make_cert(["web test ca"], ca=True)
+    cert = write_pem(tmp_path / "w.pem", *make_cert(["w.ondol.test"], issuer=ca))
+    capem = write_pem(tmp_path / "w-ca.pem", ca[0])
+    server = start(make_server, None, free_port(), https, "--no-acme",
+                   "--certificate", f"w.ondol.test={cert},{cert.with_suffix('.key')}")
+    app = tmp_path / "webapp"
+    (app / "web").mkdir(parents=True)
+    (app / "web" / "server.py").write_text(WEB_SERVER)
+    (app / "ondol.toml").write_text(WEB_APP)
+    server.cli("deploy", str(app))
+    for flag, want in (("--http2", "2"), ("--http1.1", "1.1")):
+        v, code, body = curl(f"https://w.ondol.test:{https}/x", "w.ondol.test", https, capem, flag)
+        assert (v, code, body) == (want, 200, "HTTP/1.1 https"), (flag, body)

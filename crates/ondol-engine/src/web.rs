@@ -98,6 +98,8 @@ impl WebTarget {
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
         *req.uri_mut() = self.uri(&pq);
+        // The hop to the app is HTTP/1.1 even when the client came over HTTP/2.
+        *req.version_mut() = http::Version::HTTP_11;
         self.client.request(req).await
     }
 
