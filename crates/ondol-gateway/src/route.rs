@@ -76,6 +76,7 @@ fn host_of(h: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
-fn is_preflight(h: &HeaderMap) -> bool {
+/// A CORS preflight: it carries no credentials and is answered before auth.
+pub(crate) fn is_preflight(h: &HeaderMap) -> bool {
     h.contains_key("origin") && h.contains_key("access-control-request-method")
 }

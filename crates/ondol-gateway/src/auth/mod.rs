@@ -9,7 +9,7 @@ mod lambda;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use ondol_core::manifest::{AppHttp, Authorizer, PayloadFormat, Route};
 use ondol_engine::Engine;
 use serde_json::{json, Map, Value};
@@ -137,7 +137,9 @@ impl Auth {
         guard: &Guard,
         asked: &Asked<'_>,
     ) -> Result<Option<Granted>, Refusal> {
-        if asked.req.method == http::Method::OPTIONS && is_preflight(&asked.req.headers) {
+        if asked.req.method == http::Method::OPTIONS
+            && crate::route::is_preflight(&asked.req.headers)
+        {
             return Ok(None);
         }
         let out = match &guard.authorizer {
@@ -154,10 +156,6 @@ impl Auth {
             }
         }
     }
-}
-
-fn is_preflight(h: &HeaderMap) -> bool {
-    h.contains_key("origin") && h.contains_key("access-control-request-method")
 }
 
 /// The identity a source names: `$request.header.NAME` (values of a repeated
